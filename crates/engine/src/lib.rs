@@ -2,11 +2,20 @@
 //! the command table, and the deterministic change ops every write yields.
 //!
 //! It owns no sockets and no threads: the server hands it parsed requests
-//! and an output buffer, and drives its periodic work (`cron`).
+//! and an output buffer, and drives its periodic work ([`Engine::cron`]).
 //!
 //! - [`keyspace`]: one database's storage: a compact hash table of
 //!   entries, with expiry times, scan cursors and random sampling.
+//! - [`config`]: the Redis-style settings (`CONFIG GET/SET`, flags, files).
 //! - [`ops`]: the change ops a write command becomes (the replication unit).
+//! - `engine`: the [`Engine`] itself: databases, clients, stats, dispatch.
+//! - `table`: the command table, one row per command.
+//! - `cmd/`: the command handlers, one file per family.
 
+pub mod config;
+mod engine;
 pub mod keyspace;
 pub mod ops;
+
+pub use config::{Config, ConfigError};
+pub use engine::{Action, ConnInfo, Engine, Session};
