@@ -1,22 +1,31 @@
 //! The engine: databases, connected clients, stats, and dispatch through
 //! the command table.
 
+use std::collections::BTreeMap;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
 use resp::{Args, Out};
 
 use crate::config::Config;
-use crate::keyspace::Keyspace;
+use crate::error::CmdError;
+use crate::keyspace::{EntryRef, Keyspace};
+use crate::ops::{Op, Unit};
+use crate::table::{self, Table};
 
 /// What the connection must do after a command.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum Action {
     /// Go on reading.
+    #[default]
     Continue,
     /// Send what was written, then close this connection (`QUIT`).
     Close,
     /// Send what was written, then stop the server (`SHUTDOWN`).
     Shutdown,
-    /// Close these other connections (`CLIENT KILL`); the ids may include
-    /// this connection's own.
+    /// Close these connections (`CLIENT KILL`); the ids may include this
+    /// connection's own.
     Kill(Vec<u64>),
 }
 
@@ -29,30 +38,119 @@ pub struct ConnInfo {
     pub laddr: String,
 }
 
-/// One connection's state as the engine sees it.
+/// One connection's state as the engine sees it. The connection owns it
+/// and passes it to every [`Engine::execute`].
 #[derive(Debug)]
 pub struct Session {
     /// The client id (`CLIENT ID`), unique for the life of the node.
     pub id: u64,
     /// The selected database.
     pub db: usize,
+    /// True once `AUTH` succeeded, or when no password is required.
+    pub authenticated: bool,
+    /// Set on the session that applies the primary's change log: its
+    /// writes pass a read-only secondary.
+    pub is_primary_link: bool,
+    /// What the connection must do once this command's reply is sent.
+    pub(crate) action: Action,
+}
+
+/// What `CLIENT LIST` shows of a connection.
+#[derive(Debug, Clone)]
+pub(crate) struct ClientMeta {
+    pub addr: String,
+    pub laddr: String,
+    pub name: Vec<u8>,
+    pub db: usize,
+    pub created_ms: u64,
+    pub last_ms: u64,
+    pub last_cmd: &'static str,
+    pub resp: u8,
+}
+
+/// The node's role in a datastore.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Takes writes; expires and evicts on its own, logging `DEL`s.
+    Primary,
+    /// Read-only: applies the primary's ops, never expires on its own,
+    /// hides logically expired keys.
+    Secondary,
+}
+
+/// Counters for `INFO stats`.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Stats {
+    pub commands: u64,
+    pub connections: u64,
+    pub expired_keys: u64,
+    pub hits: u64,
+    pub misses: u64,
+    pub errors: u64,
+}
+
+/// The change ops being collected (see [`crate::ops`]).
+#[derive(Default)]
+pub(crate) struct Journal {
+    /// When false (no replication, no persistence) nothing is collected.
+    pub enabled: bool,
+    /// Ops of the command executing now.
+    pub current: Vec<Op>,
+    /// True when the executing command logged its own deterministic form,
+    /// so the dispatcher must not log the request as typed.
+    pub custom: bool,
+    /// Completed units, oldest first, until [`Engine::take_units`].
+    pub units: Vec<Unit>,
 }
 
 /// A region node's data and the machinery around it.
 pub struct Engine {
-    config: Config,
-    dbs: Vec<Keyspace>,
+    pub(crate) config: Config,
+    pub(crate) dbs: Vec<Keyspace>,
+    pub(crate) role: Role,
+    /// Wall clock (unix ms) when the executing command started: every
+    /// expiry decision in one command uses this one instant.
+    pub(crate) now_ms: u64,
+    pub(crate) stats: Stats,
+    pub(crate) clients: BTreeMap<u64, ClientMeta>,
+    pub(crate) journal: Journal,
+    /// Count of changes to the dataset; a write that changed nothing
+    /// leaves it alone and is not journaled.
+    pub(crate) dirty: u64,
+    pub(crate) rng: SmallRng,
+    pub(crate) started: Instant,
     next_client_id: u64,
+    /// Where active expiry resumes: database and that database's cursor.
+    expire_cursor: (usize, u64),
+}
+
+/// The current wall clock in unix milliseconds.
+pub(crate) fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 impl Engine {
     /// A node with empty databases.
     pub fn new(config: Config) -> Self {
-        let dbs = (0..config.databases).map(|_| Keyspace::new()).collect();
+        let dbs = (0..config.databases.max(1))
+            .map(|_| Keyspace::new())
+            .collect();
         Engine {
             config,
             dbs,
+            role: Role::Primary,
+            now_ms: unix_ms(),
+            stats: Stats::default(),
+            clients: BTreeMap::new(),
+            journal: Journal::default(),
+            dirty: 0,
+            rng: SmallRng::from_entropy(),
+            started: Instant::now(),
             next_client_id: 1,
+            expire_cursor: (0, 0),
         }
     }
 
@@ -61,26 +159,313 @@ impl Engine {
         &self.config
     }
 
+    /// The node's role.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// Switches the role. A secondary refuses client writes with
+    /// `-READONLY` and stops expiring keys on its own.
+    pub fn set_role(&mut self, role: Role) {
+        self.role = role;
+    }
+
+    /// Starts or stops collecting change ops.
+    pub fn set_journal(&mut self, enabled: bool) {
+        self.journal.enabled = enabled;
+        if !enabled {
+            self.journal.units.clear();
+        }
+    }
+
+    /// Takes the units of change ops completed since the last call.
+    pub fn take_units(&mut self) -> Vec<Unit> {
+        std::mem::take(&mut self.journal.units)
+    }
+
     /// Registers a new connection.
     pub fn connect(&mut self, info: ConnInfo) -> Session {
-        let _ = info;
         let id = self.next_client_id;
         self.next_client_id += 1;
-        Session { id, db: 0 }
+        self.stats.connections += 1;
+        let now = unix_ms();
+        self.clients.insert(
+            id,
+            ClientMeta {
+                addr: info.addr,
+                laddr: info.laddr,
+                name: Vec::new(),
+                db: 0,
+                created_ms: now,
+                last_ms: now,
+                last_cmd: "NULL",
+                resp: 2,
+            },
+        );
+        Session {
+            id,
+            db: 0,
+            authenticated: self.config.requirepass.is_empty(),
+            is_primary_link: false,
+            action: Action::Continue,
+        }
     }
 
     /// Forgets a closed connection.
     pub fn disconnect(&mut self, session: &Session) {
-        let _ = session;
+        self.clients.remove(&session.id);
     }
 
-    /// Executes one request and writes its reply to `out`.
-    pub fn execute(&mut self, session: &mut Session, args: Args<'_>, out: &mut Out) -> Action {
-        let _ = (session, args, &self.dbs);
-        out.error("ERR not ready");
-        Action::Continue
+    /// Number of connected clients.
+    pub fn connected_clients(&self) -> usize {
+        self.clients.len()
     }
 
-    /// The periodic work (active expiry, stats); call `hz` times a second.
-    pub fn cron(&mut self) {}
+    /// Executes one request and writes its reply to `out`. An empty
+    /// request does nothing.
+    pub fn execute(&mut self, s: &mut Session, args: Args<'_>, out: &mut Out) -> Action {
+        if args.is_empty() {
+            return Action::Continue;
+        }
+        self.now_ms = unix_ms();
+        self.stats.commands += 1;
+        let Some(cmd) = Table::get().lookup(&args[0]) else {
+            self.stats.errors += 1;
+            out.error(&unknown_command(args));
+            return Action::Continue;
+        };
+        if let Some(meta) = self.clients.get_mut(&s.id) {
+            meta.last_ms = self.now_ms;
+            meta.last_cmd = cmd.name;
+        }
+        if let Err(e) = self.check(s, cmd, args.len()) {
+            self.stats.errors += 1;
+            out.error(&e.to_string());
+            return Action::Continue;
+        }
+        let dirty = self.dirty;
+        let journaling = self.journal.enabled;
+        if journaling {
+            self.journal.custom = false;
+        }
+        if let Err(e) = (cmd.handler)(self, s, args, out) {
+            self.stats.errors += 1;
+            out.error(&e.to_string());
+        }
+        if journaling {
+            if cmd.has(table::WRITE) && self.dirty != dirty && !self.journal.custom {
+                let op = Op {
+                    db: s.db as u32,
+                    argv: args.to_vec(),
+                };
+                self.journal.current.push(op);
+            }
+            self.commit_unit();
+        }
+        std::mem::take(&mut s.action)
+    }
+
+    /// Refusals decided by the table row alone.
+    fn check(&self, s: &Session, cmd: &table::Command, argc: usize) -> Result<(), CmdError> {
+        if !s.authenticated && !cmd.has(table::NO_AUTH) {
+            return Err(CmdError::Other("NOAUTH Authentication required.".into()));
+        }
+        if !cmd.arity_ok(argc) {
+            return Err(CmdError::Arity(cmd.name.to_string()));
+        }
+        if cmd.has(table::WRITE) && self.role == Role::Secondary && !s.is_primary_link {
+            return Err(CmdError::ReadOnly);
+        }
+        Ok(())
+    }
+
+    /// Applies one unit of ops from the primary's change log. The ops are
+    /// already deterministic; they are journaled again as this node's own
+    /// log so a promoted secondary continues the same history.
+    pub fn apply(&mut self, unit: &Unit) -> Result<(), CmdError> {
+        let mut session = Session {
+            id: 0,
+            db: 0,
+            authenticated: true,
+            is_primary_link: true,
+            action: Action::Continue,
+        };
+        let mut sink = Out::default();
+        for op in &unit.ops {
+            session.db = op.db as usize;
+            let argv = resp::ArgvBuf::from_iter(&op.argv);
+            sink.clear();
+            self.execute(&mut session, argv.args(), &mut sink);
+            if sink.as_bytes().first() == Some(&b'-') {
+                let text = String::from_utf8_lossy(&sink.as_bytes()[1..]);
+                return Err(CmdError::Other(text.trim_end().to_string()));
+            }
+        }
+        Ok(())
+    }
+
+    /// The periodic work, `hz` times a second: active expiry on a primary.
+    pub fn cron(&mut self) {
+        self.now_ms = unix_ms();
+        if self.role == Role::Primary {
+            self.active_expire();
+        }
+    }
+
+    /// Active expiry, bounded like Redis's: walks the databases' buckets
+    /// from where the last cycle stopped, at most a fixed number of
+    /// buckets and at most a quarter of the cron period.
+    fn active_expire(&mut self) {
+        const STEP: usize = 64;
+        const MAX_STEPS: usize = 1024;
+        let deadline = Instant::now()
+            + std::time::Duration::from_micros(250_000 / u64::from(self.config.hz.max(1)));
+        let now = self.now_ms;
+        let ndb = self.dbs.len();
+        let mut visited_dbs = 0;
+        for _ in 0..MAX_STEPS {
+            let (db, cursor) = self.expire_cursor;
+            let db = db % ndb;
+            if self.dbs[db].volatile_len() == 0 {
+                self.expire_cursor = ((db + 1) % ndb, 0);
+                visited_dbs += 1;
+                if visited_dbs >= ndb {
+                    break;
+                }
+                continue;
+            }
+            let Engine {
+                dbs,
+                journal,
+                stats,
+                dirty,
+                ..
+            } = self;
+            let next = dbs[db].expire_step(cursor, STEP, now, |key| {
+                stats.expired_keys += 1;
+                *dirty += 1;
+                if journal.enabled {
+                    journal.current.push(Op {
+                        db: db as u32,
+                        argv: vec![b"DEL".to_vec(), key.to_vec()],
+                    });
+                }
+            });
+            self.commit_unit();
+            self.expire_cursor = if next == 0 {
+                visited_dbs += 1;
+                ((db + 1) % ndb, 0)
+            } else {
+                (db, next)
+            };
+            if visited_dbs >= ndb || Instant::now() >= deadline {
+                break;
+            }
+        }
+    }
+
+    /// Closes the executing command's unit of ops, if it has any.
+    pub(crate) fn commit_unit(&mut self) {
+        if !self.journal.current.is_empty() {
+            let ops = std::mem::take(&mut self.journal.current);
+            self.journal.units.push(Unit { ops });
+        }
+    }
+
+    /// Logs a deterministic op in place of the request as typed.
+    pub(crate) fn log_op(&mut self, db: usize, argv: &[&[u8]]) {
+        if self.journal.enabled {
+            self.journal.custom = true;
+            self.journal.current.push(Op {
+                db: db as u32,
+                argv: argv.iter().map(|a| a.to_vec()).collect(),
+            });
+        }
+    }
+
+    /// Marks the command as having logged its own ops (possibly none).
+    pub(crate) fn log_custom(&mut self) {
+        self.journal.custom = true;
+    }
+
+    /// True when an entry with this expiry is logically gone now.
+    pub(crate) fn is_expired(&self, expire_at: Option<u64>) -> bool {
+        expire_at.is_some_and(|t| t <= self.now_ms)
+    }
+
+    /// Reads a key, hiding it when it has logically expired. Reads never
+    /// delete: on a primary, expired keys are removed by writers and by
+    /// active expiry, each logging a `DEL`.
+    pub(crate) fn read(&self, db: usize, key: &[u8]) -> Option<EntryRef<'_>> {
+        self.dbs[db]
+            .get(key)
+            .filter(|e| !e.expire_at.is_some_and(|t| t <= self.now_ms))
+    }
+
+    /// Counts a keyspace hit or miss for `INFO stats`.
+    pub(crate) fn count_lookup(&mut self, found: bool) {
+        if found {
+            self.stats.hits += 1;
+        } else {
+            self.stats.misses += 1;
+        }
+    }
+
+    /// Before a write touches `key`: if it has logically expired, delete
+    /// it (logging a `DEL` on a primary) so the write sees no key.
+    /// Returns true when the key exists afterwards.
+    pub(crate) fn prepare_write(&mut self, db: usize, key: &[u8]) -> bool {
+        let expired = match self.dbs[db].get(key) {
+            None => return false,
+            Some(e) => self.is_expired(e.expire_at),
+        };
+        if expired {
+            self.dbs[db].remove(key);
+            self.stats.expired_keys += 1;
+            self.dirty += 1;
+            if self.journal.enabled {
+                self.journal.current.push(Op {
+                    db: db as u32,
+                    argv: vec![b"DEL".to_vec(), key.to_vec()],
+                });
+            }
+            return false;
+        }
+        true
+    }
+
+    /// A random u64, for `RANDOMKEY` and sampling.
+    pub(crate) fn random(&mut self) -> u64 {
+        self.rng.gen()
+    }
+
+    /// Heap bytes used by the data, for `INFO memory` and `maxmemory`.
+    pub fn used_memory(&self) -> usize {
+        self.dbs.iter().map(Keyspace::mem_bytes).sum::<usize>()
+            + self.clients.len() * std::mem::size_of::<ClientMeta>()
+    }
+
+    /// Number of keys in database `db` (0 past the last database).
+    pub fn dbsize(&self, db: usize) -> usize {
+        self.dbs.get(db).map_or(0, Keyspace::len)
+    }
+}
+
+/// Redis's reply to an unknown command, quoting its first arguments.
+fn unknown_command(args: Args<'_>) -> String {
+    let name = String::from_utf8_lossy(&args[0]);
+    let name: String = name.chars().take(128).collect();
+    let mut rest = String::new();
+    for a in args.iter().skip(1) {
+        if rest.len() >= 128 {
+            break;
+        }
+        let room = 128 - rest.len();
+        let a = String::from_utf8_lossy(a);
+        let a: String = a.chars().take(room).collect();
+        rest.push('\'');
+        rest.push_str(&a);
+        rest.push_str("' ");
+    }
+    format!("ERR unknown command '{name}', with args beginning with: {rest}")
 }

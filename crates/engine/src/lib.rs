@@ -12,10 +12,17 @@
 //! - `table`: the command table, one row per command.
 //! - `cmd/`: the command handlers, one file per family.
 
+mod cmd;
 pub mod config;
 mod engine;
+mod error;
+pub mod glob;
 pub mod keyspace;
 pub mod ops;
+pub mod table;
+#[cfg(test)]
+mod testutil;
 
 pub use config::{Config, ConfigError};
-pub use engine::{Action, ConnInfo, Engine, Session};
+pub use engine::{Action, ConnInfo, Engine, Role, Session};
+pub use error::{CmdError, CmdResult};

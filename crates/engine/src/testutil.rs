@@ -1,0 +1,46 @@
+//! Helpers for the engine's unit tests: run a command, get its reply as
+//! RESP text.
+
+use resp::{ArgvBuf, Out, Proto};
+
+use crate::config::Config;
+use crate::engine::{ConnInfo, Engine, Session};
+
+/// An engine with one connected client.
+pub(crate) struct Tester {
+    pub eng: Engine,
+    pub s: Session,
+    pub proto: Proto,
+}
+
+impl Tester {
+    /// A fresh engine with the journal on.
+    pub fn new() -> Self {
+        let mut eng = Engine::new(Config::default());
+        eng.set_journal(true);
+        let s = eng.connect(ConnInfo {
+            addr: "127.0.0.1:5000".into(),
+            laddr: "127.0.0.1:7379".into(),
+        });
+        Tester {
+            eng,
+            s,
+            proto: Proto::Resp2,
+        }
+    }
+
+    /// Runs a command given as separate arguments; returns the raw reply.
+    pub fn run<T: AsRef<[u8]>>(&mut self, argv: &[T]) -> String {
+        let argv = ArgvBuf::from_iter(argv);
+        let mut out = Out::new(self.proto);
+        self.eng.execute(&mut self.s, argv.args(), &mut out);
+        self.proto = out.proto;
+        String::from_utf8_lossy(out.as_bytes()).into_owned()
+    }
+
+    /// Runs a command written as one line split on spaces.
+    pub fn q(&mut self, line: &str) -> String {
+        let argv: Vec<&str> = line.split(' ').filter(|a| !a.is_empty()).collect();
+        self.run(&argv)
+    }
+}
