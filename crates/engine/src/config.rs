@@ -66,3 +66,215 @@ impl Default for Config {
         }
     }
 }
+
+/// Parses a Redis memory size: `100`, `100b`, `512k`, `100mb`, `1gb`,
+/// `2g` (k = 1000, kb = 1024, as in redis.conf). Case-insensitive.
+pub fn parse_size(s: &str) -> Option<u64> {
+    let lower = s.trim().to_ascii_lowercase();
+    let split = lower
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(lower.len());
+    let (digits, unit) = lower.split_at(split);
+    let n: u64 = digits.parse().ok()?;
+    let mul: u64 = match unit {
+        "" | "b" => 1,
+        "k" => 1000,
+        "kb" => 1024,
+        "m" => 1000 * 1000,
+        "mb" => 1024 * 1024,
+        "g" => 1000 * 1000 * 1000,
+        "gb" => 1024 * 1024 * 1024,
+        _ => return None,
+    };
+    n.checked_mul(mul)
+}
+
+/// Parses `yes`/`no`.
+pub fn parse_bool(s: &str) -> Option<bool> {
+    match s.to_ascii_lowercase().as_str() {
+        "yes" => Some(true),
+        "no" => Some(false),
+        _ => None,
+    }
+}
+
+/// The eviction policies `maxmemory-policy` accepts.
+pub const POLICIES: &[&str] = &[
+    "noeviction",
+    "allkeys-lru",
+    "volatile-lru",
+    "allkeys-lfu",
+    "volatile-lfu",
+    "allkeys-random",
+    "volatile-random",
+    "volatile-ttl",
+];
+
+/// Settings a client may read but not change at run time.
+const IMMUTABLE: &[&str] = &["bind", "port", "databases", "dir"];
+
+/// Settings accepted for compatibility whose value is fixed here.
+const FIXED: &[(&str, &str)] = &[
+    ("save", ""),
+    ("appendfsync", "everysec"),
+    ("protected-mode", "yes"),
+    ("tcp-keepalive", "300"),
+    ("io-threads", "1"),
+    ("slowlog-log-slower-than", "10000"),
+    ("slowlog-max-len", "128"),
+    ("lfu-log-factor", "10"),
+    ("lfu-decay-time", "1"),
+    ("maxmemory-samples", "5"),
+    ("cluster-enabled", "no"),
+    ("notify-keyspace-events", ""),
+];
+
+impl Config {
+    /// Every setting's name, in a stable order.
+    pub fn names() -> impl Iterator<Item = &'static str> {
+        [
+            "bind",
+            "port",
+            "databases",
+            "maxmemory",
+            "maxmemory-policy",
+            "timeout",
+            "requirepass",
+            "hz",
+            "proto-max-bulk-len",
+            "maxclients",
+            "dir",
+            "appendonly",
+            "loglevel",
+        ]
+        .into_iter()
+        .chain(FIXED.iter().map(|(n, _)| *n))
+    }
+
+    /// A setting's value as `CONFIG GET` shows it.
+    pub fn get(&self, name: &str) -> Option<String> {
+        let yes_no = |b: bool| if b { "yes" } else { "no" }.to_string();
+        Some(match name {
+            "bind" => self.bind.clone(),
+            "port" => self.port.to_string(),
+            "databases" => self.databases.to_string(),
+            "maxmemory" => self.maxmemory.to_string(),
+            "maxmemory-policy" => self.maxmemory_policy.clone(),
+            "timeout" => self.timeout.to_string(),
+            "requirepass" => self.requirepass.clone(),
+            "hz" => self.hz.to_string(),
+            "proto-max-bulk-len" => self.proto_max_bulk_len.to_string(),
+            "maxclients" => self.maxclients.to_string(),
+            "dir" => self.dir.clone(),
+            "appendonly" => yes_no(self.appendonly),
+            "loglevel" => self.loglevel.clone(),
+            _ => FIXED.iter().find(|(n, _)| *n == name)?.1.to_string(),
+        })
+    }
+
+    /// Changes a setting, as from a config file or a command-line flag.
+    pub fn set(&mut self, name: &str, value: &str) -> Result<(), ConfigError> {
+        let name = name.to_ascii_lowercase();
+        let bad = |reason: &str| ConfigError::Invalid {
+            name: name.clone(),
+            reason: reason.to_string(),
+        };
+        let int = |v: &str| v.trim().parse::<u64>().map_err(|_| bad("argument couldn't be parsed into an integer"));
+        match name.as_str() {
+            "bind" => self.bind = value.split_whitespace().next().unwrap_or("127.0.0.1").to_string(),
+            "port" => {
+                self.port = u16::try_from(int(value)?).map_err(|_| bad("argument must be between 0 and 65535 inclusive"))?
+            }
+            "databases" => {
+                let n = int(value)?;
+                if n == 0 || n > 1_000_000 {
+                    return Err(bad("argument must be between 1 and 1000000 inclusive"));
+                }
+                self.databases = n as usize;
+            }
+            "maxmemory" => {
+                self.maxmemory = parse_size(value).ok_or_else(|| bad("argument must be a memory value"))?
+            }
+            "maxmemory-policy" => {
+                let v = value.to_ascii_lowercase();
+                if !POLICIES.contains(&v.as_str()) {
+                    return Err(bad("argument(s) must be one of the following: noeviction, allkeys-lru, volatile-lru, allkeys-lfu, volatile-lfu, allkeys-random, volatile-random, volatile-ttl"));
+                }
+                self.maxmemory_policy = v;
+            }
+            "timeout" => self.timeout = int(value)?,
+            "requirepass" => self.requirepass = value.to_string(),
+            "hz" => self.hz = int(value)?.clamp(1, 500) as u32,
+            "proto-max-bulk-len" => {
+                let n = parse_size(value).ok_or_else(|| bad("argument must be a memory value"))?;
+                if n < 1024 * 1024 {
+                    return Err(bad("argument must be between 1048576 and 9223372036854775807 inclusive"));
+                }
+                self.proto_max_bulk_len = n;
+            }
+            "maxclients" => {
+                let n = int(value)?;
+                if n == 0 {
+                    return Err(bad("argument must be between 1 and 4294967295 inclusive"));
+                }
+                self.maxclients = n;
+            }
+            "dir" => self.dir = value.to_string(),
+            "appendonly" => self.appendonly = parse_bool(value).ok_or_else(|| bad("argument must be 'yes' or 'no'"))?,
+            "loglevel" => {
+                let v = value.to_ascii_lowercase();
+                if !["debug", "verbose", "notice", "warning", "nothing"].contains(&v.as_str()) {
+                    return Err(bad("argument(s) must be one of the following: debug, verbose, notice, warning, nothing"));
+                }
+                self.loglevel = v;
+            }
+            other => match FIXED.iter().find(|(n, _)| *n == other) {
+                Some(_) => {}
+                None => return Err(ConfigError::Unknown(other.to_string())),
+            },
+        }
+        Ok(())
+    }
+
+    /// Like [`Config::set`], refusing the settings that only a restart
+    /// can change (`CONFIG SET`).
+    pub fn set_at_runtime(&mut self, name: &str, value: &str) -> Result<(), ConfigError> {
+        let lower = name.to_ascii_lowercase();
+        if IMMUTABLE.contains(&lower.as_str()) {
+            return Err(ConfigError::Invalid {
+                name: lower,
+                reason: "can't set immutable config".into(),
+            });
+        }
+        self.set(&lower, value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_like_redis_conf() {
+        assert_eq!(parse_size("100"), Some(100));
+        assert_eq!(parse_size("1k"), Some(1000));
+        assert_eq!(parse_size("1kb"), Some(1024));
+        assert_eq!(parse_size("100mb"), Some(100 * 1024 * 1024));
+        assert_eq!(parse_size("1GB"), Some(1 << 30));
+        assert_eq!(parse_size("1x"), None);
+        assert_eq!(parse_size("mb"), None);
+    }
+
+    #[test]
+    fn set_and_get_round_trip() {
+        let mut c = Config::default();
+        c.set("maxmemory", "10mb").unwrap();
+        assert_eq!(c.get("maxmemory").unwrap(), (10 * 1024 * 1024).to_string());
+        c.set("MAXMEMORY-POLICY", "allkeys-lru").unwrap();
+        assert_eq!(c.get("maxmemory-policy").unwrap(), "allkeys-lru");
+        assert!(c.set("maxmemory-policy", "bogus").is_err());
+        assert!(matches!(c.set("nope", "1"), Err(ConfigError::Unknown(_))));
+        assert!(c.set_at_runtime("port", "1").is_err());
+        assert_eq!(c.get("save").unwrap(), "");
+    }
+}

@@ -66,6 +66,8 @@ pub(crate) struct ClientMeta {
     pub last_ms: u64,
     pub last_cmd: &'static str,
     pub resp: u8,
+    pub lib_name: String,
+    pub lib_ver: String,
 }
 
 /// The node's role in a datastore.
@@ -119,6 +121,10 @@ pub struct Engine {
     pub(crate) dirty: u64,
     pub(crate) rng: SmallRng,
     pub(crate) started: Instant,
+    /// Random hex id of this process's run (`run_id`, `master_replid`).
+    pub(crate) run_id: String,
+    /// False after `DEBUG SET-ACTIVE-EXPIRE 0`.
+    pub(crate) active_expire: bool,
     next_client_id: u64,
     /// Where active expiry resumes: database and that database's cursor.
     expire_cursor: (usize, u64),
@@ -149,6 +155,11 @@ impl Engine {
             dirty: 0,
             rng: SmallRng::from_entropy(),
             started: Instant::now(),
+            run_id: {
+                let mut r = SmallRng::from_entropy();
+                (0..40).map(|_| char::from(b"0123456789abcdef"[r.gen_range(0..16)])).collect()
+            },
+            active_expire: true,
             next_client_id: 1,
             expire_cursor: (0, 0),
         }
@@ -200,6 +211,8 @@ impl Engine {
                 last_ms: now,
                 last_cmd: "NULL",
                 resp: 2,
+                lib_name: String::new(),
+                lib_ver: String::new(),
             },
         );
         Session {
@@ -307,7 +320,7 @@ impl Engine {
     /// The periodic work, `hz` times a second: active expiry on a primary.
     pub fn cron(&mut self) {
         self.now_ms = unix_ms();
-        if self.role == Role::Primary {
+        if self.role == Role::Primary && self.active_expire {
             self.active_expire();
         }
     }

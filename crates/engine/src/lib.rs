@@ -14,6 +14,7 @@
 
 mod cmd;
 pub mod config;
+mod digest;
 mod engine;
 mod error;
 pub mod glob;
