@@ -123,6 +123,10 @@ pub struct Engine {
     pub(crate) started: Instant,
     /// Random hex id of this process's run (`run_id`, `master_replid`).
     pub(crate) run_id: String,
+    /// True while executing ops from the primary's change log: then every
+    /// key counts as live, whatever this node's clock says, because the
+    /// primary decided (and logged `DEL` for) what expired.
+    pub(crate) applying: bool,
     /// False after `DEBUG SET-ACTIVE-EXPIRE 0`.
     pub(crate) active_expire: bool,
     next_client_id: u64,
@@ -159,6 +163,7 @@ impl Engine {
                 let mut r = SmallRng::from_entropy();
                 (0..40).map(|_| char::from(b"0123456789abcdef"[r.gen_range(0..16)])).collect()
             },
+            applying: false,
             active_expire: true,
             next_client_id: 1,
             expire_cursor: (0, 0),
@@ -257,6 +262,7 @@ impl Engine {
             return Action::Continue;
         }
         let dirty = self.dirty;
+        self.applying = s.is_primary_link;
         let journaling = self.journal.enabled;
         if journaling {
             self.journal.custom = false;
@@ -401,9 +407,10 @@ impl Engine {
         self.journal.custom = true;
     }
 
-    /// True when an entry with this expiry is logically gone now.
+    /// True when an entry with this expiry is logically gone now. Never
+    /// while applying the primary's ops.
     pub(crate) fn is_expired(&self, expire_at: Option<u64>) -> bool {
-        expire_at.is_some_and(|t| t <= self.now_ms)
+        !self.applying && expire_at.is_some_and(|t| t <= self.now_ms)
     }
 
     /// Reads a key, hiding it when it has logically expired. Reads never
@@ -412,7 +419,7 @@ impl Engine {
     pub(crate) fn read(&self, db: usize, key: &[u8]) -> Option<EntryRef<'_>> {
         self.dbs[db]
             .get(key)
-            .filter(|e| !e.expire_at.is_some_and(|t| t <= self.now_ms))
+            .filter(|e| !self.is_expired(e.expire_at))
     }
 
     /// Counts a keyspace hit or miss for `INFO stats`.
@@ -425,14 +432,15 @@ impl Engine {
     }
 
     /// Before a write touches `key`: if it has logically expired, delete
-    /// it (logging a `DEL` on a primary) so the write sees no key.
-    /// Returns true when the key exists afterwards.
+    /// it (logging a `DEL`) so the write sees no key. Returns true when the
+    /// key exists afterwards. A secondary deletes nothing on its own: it
+    /// applies the primary's ops, for which every key is live.
     pub(crate) fn prepare_write(&mut self, db: usize, key: &[u8]) -> bool {
         let expired = match self.dbs[db].get(key) {
             None => return false,
             Some(e) => self.is_expired(e.expire_at),
         };
-        if expired {
+        if expired && self.role == Role::Primary {
             self.dbs[db].remove(key);
             self.stats.expired_keys += 1;
             self.dirty += 1;
