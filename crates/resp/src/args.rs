@@ -88,6 +88,10 @@ impl ArgvBuf {
     }
 
     /// Builds one from anything that yields byte strings.
+    ///
+    /// `.collect::<ArgvBuf>()` does the same through [`FromIterator`];
+    /// this inherent form stays because callers already use it.
+    #[allow(clippy::should_implement_trait)]
     pub fn from_iter<I, T>(items: I) -> Self
     where
         I: IntoIterator<Item = T>,
@@ -129,8 +133,33 @@ impl ArgvBuf {
     }
 }
 
+impl<T: AsRef<[u8]>> FromIterator<T> for ArgvBuf {
+    fn from_iter<I: IntoIterator<Item = T>>(items: I) -> Self {
+        ArgvBuf::from_iter(items)
+    }
+}
+
 impl From<Args<'_>> for ArgvBuf {
     fn from(args: Args<'_>) -> Self {
         ArgvBuf::from_iter(args.iter())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn argv_buf_hands_out_args() {
+        let buf: ArgvBuf = ["SET", "k", "v"].into_iter().collect();
+        assert_eq!(buf, ArgvBuf::from_iter(["SET", "k", "v"]));
+        let args = buf.args();
+        assert_eq!(args.len(), 3);
+        assert_eq!(&args[0], b"SET");
+        assert_eq!(args.get(3), None);
+        assert_eq!(args.tail(1).to_vec(), vec![b"k".to_vec(), b"v".to_vec()]);
+        assert!(args.tail(9).is_empty());
+        assert_eq!(ArgvBuf::from(args), buf);
+        assert_eq!(format!("{args:?}"), r#"["SET", "k", "v"]"#);
     }
 }

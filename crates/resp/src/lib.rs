@@ -6,7 +6,8 @@
 //! - [`args`]: a parsed request, as borrowed argument slices (no copy of
 //!   the arguments on the common path).
 //! - [`request`]: the request parser (multibulk arrays and inline commands),
-//!   with Redis's limits.
+//!   with Redis's limits. Private helpers: `inline` (Redis's quoting rules
+//!   for inline commands) and `num` (integers read as Redis reads them).
 //! - [`out`]: the reply writer. It encodes straight into an output buffer
 //!   for the connection's protocol version, so replies cost no allocation.
 //! - [`frame`]: a full RESP2/RESP3 value and its decoder, for clients and
@@ -14,6 +15,8 @@
 
 pub mod args;
 pub mod frame;
+mod inline;
+mod num;
 pub mod out;
 pub mod request;
 
