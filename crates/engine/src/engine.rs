@@ -267,12 +267,19 @@ impl Engine {
         if journaling {
             self.journal.custom = false;
         }
-        if let Err(e) = (cmd.handler)(self, s, args, out) {
-            self.stats.errors += 1;
-            out.error(&e.to_string());
-        }
+        let ok = match (cmd.handler)(self, s, args, out) {
+            Ok(()) => true,
+            Err(e) => {
+                self.stats.errors += 1;
+                out.error(&e.to_string());
+                false
+            }
+        };
         if journaling {
-            if cmd.has(table::WRITE) && self.dirty != dirty && !self.journal.custom {
+            // A failed command is never journaled as typed: replaying it
+            // would fail too. What it changed before failing (a `DEL` of an
+            // expired key) was logged as its own op.
+            if ok && cmd.has(table::WRITE) && self.dirty != dirty && !self.journal.custom {
                 let op = Op {
                     db: s.db as u32,
                     argv: args.to_vec(),

@@ -22,6 +22,8 @@ pub mod keyspace;
 pub mod ops;
 pub mod table;
 #[cfg(test)]
+mod replay_tests;
+#[cfg(test)]
 mod testutil;
 
 pub use config::{Config, ConfigError};

@@ -1162,6 +1162,9 @@ mod tests {
         assert!(t.eng.dbs[0].contains(b"k"));
         assert_eq!(t.eng.dbs[0].get(b"k").and_then(|e| e.expire_at), Some(5));
         assert_eq!(journal(&mut t), ["0:PEXPIREAT k 5"]);
+        // For the primary's link every key is live; a client sees it gone.
+        assert_eq!(t.q("EXISTS k"), ":1\r\n");
+        t.s.is_primary_link = false;
         assert_eq!(t.q("EXISTS k"), ":0\r\n");
     }
 
