@@ -1,1 +1,435 @@
-//! Helpers for end-to-end tests.
+//! Helpers for end-to-end tests: start a real `meridian serve` process on a
+//! free port, talk to it with real clients (the `redis` crate, raw TCP,
+//! `redis-cli`), and stop it.
+//!
+//! # Finding the binary
+//!
+//! This crate builds nothing. It runs the `meridian` executable that cargo
+//! put next to the test executables: a test runs as
+//! `<target>/<profile>/deps/<test>-<hash>`, so the binary is
+//! `<target>/<profile>/meridian`. That holds for any `CARGO_TARGET_DIR`,
+//! profile (`--release`) or `--target` triple. `cargo test --workspace`
+//! builds it before any test runs, because the server package has
+//! integration tests of its own (`crates/server/tests/`), and cargo builds a
+//! package's binaries for its integration tests. When running this crate
+//! alone (`cargo test -p meridian-tests`), build the binary first
+//! (`cargo build -p meridian`), or point `MERIDIAN_BIN` at one.
+//!
+//! # Checking expectations against Redis
+//!
+//! With `MERIDIAN_TEST_PEER=redis` the same tests start `redis-server`
+//! (from `PATH`, or `REDIS_SERVER`) instead, so each expectation can be
+//! checked against the real thing. Tests of Meridian-only behaviour call
+//! [`meridian_only`] and pass trivially in that mode.
+
+use std::fs::File;
+use std::io::{ErrorKind, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+
+/// How many times start-up polls for a PING reply, and how long apart.
+const READY_TRIES: u32 = 100;
+const READY_PAUSE: Duration = Duration::from_millis(50);
+/// Read and write timeout of every client connection made here.
+pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The server implementation under test.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Peer {
+    /// `meridian serve` (the default).
+    Meridian,
+    /// `redis-server`, selected with `MERIDIAN_TEST_PEER=redis`.
+    Redis,
+}
+
+/// The implementation selected by `MERIDIAN_TEST_PEER`.
+pub fn peer() -> Peer {
+    match std::env::var("MERIDIAN_TEST_PEER").as_deref() {
+        Ok("redis") | Ok("redis-server") => Peer::Redis,
+        _ => Peer::Meridian,
+    }
+}
+
+/// True when the test should go on; false (after saying so) when it tests
+/// Meridian-only behaviour and the peer under test is Redis.
+pub fn meridian_only(what: &str) -> bool {
+    if peer() == Peer::Redis {
+        eprintln!("skipped against redis-server: {what}");
+        return false;
+    }
+    true
+}
+
+/// The `meridian` executable: `MERIDIAN_BIN`, else `meridian` in the
+/// directory above this test executable's `deps/`.
+pub fn meridian_bin() -> PathBuf {
+    if let Some(path) = std::env::var_os("MERIDIAN_BIN") {
+        return PathBuf::from(path);
+    }
+    let exe = std::env::current_exe().expect("the test executable's path");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("a test executable lives in <target>/<profile>/deps");
+    let bin = profile_dir.join(format!("meridian{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.is_file(),
+        "no meridian binary at {}: run `cargo test --workspace`, or `cargo build -p meridian` \
+         before `cargo test -p meridian-tests`, or set MERIDIAN_BIN",
+        bin.display()
+    );
+    warn_if_stale(&bin);
+    bin
+}
+
+/// Says so (once) when a source file under `crates/` is newer than the
+/// binary: `cargo test -p meridian-tests` alone does not rebuild it.
+fn warn_if_stale(bin: &Path) {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let Ok(built) = bin.metadata().and_then(|m| m.modified()) else {
+            return;
+        };
+        let crates = Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates");
+        if let Some(newer) = newer_source(&crates, built, 4) {
+            eprintln!(
+                "warning: {} is newer than {}; run `cargo build -p meridian` \
+                 (or `cargo test --workspace`) to test the current code",
+                newer.display(),
+                bin.display()
+            );
+        }
+    });
+}
+
+/// A `.rs` file under `dir` (at most `depth` levels down) modified after
+/// `than`.
+fn newer_source(dir: &Path, than: std::time::SystemTime, depth: u32) -> Option<PathBuf> {
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let path = entry.path();
+        let Ok(meta) = entry.metadata() else {
+            continue;
+        };
+        if meta.is_dir() && depth > 0 {
+            if let Some(found) = newer_source(&path, than, depth - 1) {
+                return Some(found);
+            }
+        } else if path.extension().is_some_and(|e| e == "rs")
+            && meta.modified().is_ok_and(|m| m > than)
+        {
+            return Some(path);
+        }
+    }
+    None
+}
+
+/// A program from `PATH` (or `env_var` when set), with a hint when missing.
+pub fn tool(name: &str, env_var: &str, hint: &str) -> PathBuf {
+    if let Some(path) = std::env::var_os(env_var) {
+        return PathBuf::from(path);
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("{name} not found in PATH: {hint}"))
+}
+
+/// `redis-cli`, from `PATH` or `REDIS_CLI`.
+pub fn redis_cli() -> PathBuf {
+    tool(
+        "redis-cli",
+        "REDIS_CLI",
+        "install redis-tools (`bash .ci/run` does)",
+    )
+}
+
+/// A TCP port on 127.0.0.1 that was free a moment ago.
+pub fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("binding 127.0.0.1:0");
+    listener.local_addr().expect("local address").port()
+}
+
+/// A running server process, killed when dropped.
+pub struct Server {
+    child: Child,
+    port: u16,
+    log: PathBuf,
+}
+
+impl Server {
+    /// Starts a server with default options; panics (with its log) if it
+    /// does not answer PING in time.
+    pub fn start() -> Server {
+        Server::start_with(&[])
+    }
+
+    /// Starts a server with extra `serve` options such as
+    /// `["--timeout", "1"]`.
+    pub fn start_with(args: &[&str]) -> Server {
+        Server::try_start_with(args).unwrap_or_else(|e| panic!("{e:#}"))
+    }
+
+    /// Starts a server with extra options; fails if it exits or does not
+    /// answer PING within 100 tries 50 ms apart.
+    pub fn try_start_with(args: &[&str]) -> anyhow::Result<Server> {
+        let port = free_port();
+        let dir = std::env::temp_dir().join("meridian-tests");
+        std::fs::create_dir_all(&dir).context("creating the log directory")?;
+        let log = dir.join(format!("server-{port}-{}.log", std::process::id()));
+        let out = File::create(&log).context("creating the server log")?;
+        let err = out.try_clone().context("cloning the log handle")?;
+        let port_text = port.to_string();
+        let mut cmd = match peer() {
+            Peer::Meridian => {
+                let mut cmd = Command::new(meridian_bin());
+                cmd.args(["serve", "--port", &port_text]);
+                cmd
+            }
+            Peer::Redis => {
+                let server = tool("redis-server", "REDIS_SERVER", "install redis-server");
+                let mut cmd = Command::new(server);
+                cmd.args(["--port", &port_text, "--bind", "127.0.0.1", "--save", ""]);
+                cmd.args(["--appendonly", "no", "--dir"]);
+                cmd.arg(&dir);
+                cmd
+            }
+        };
+        cmd.args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(out))
+            .stderr(Stdio::from(err));
+        let child = cmd.spawn().context("starting the server")?;
+        let mut server = Server { child, port, log };
+        server.wait_ready()?;
+        Ok(server)
+    }
+
+    /// Polls until the server replies to PING, whatever the reply.
+    fn wait_ready(&mut self) -> anyhow::Result<()> {
+        for _ in 0..READY_TRIES {
+            if let Some(status) = self.child.try_wait().context("polling the server")? {
+                bail!(
+                    "server exited with {status} during start-up:\n{}",
+                    self.log()
+                );
+            }
+            if ping_answered(self.port) {
+                return Ok(());
+            }
+            std::thread::sleep(READY_PAUSE);
+        }
+        bail!(
+            "server did not answer PING on port {} in time:\n{}",
+            self.port,
+            self.log()
+        )
+    }
+
+    /// The client port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `127.0.0.1:<port>`.
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// A `redis` client for this server.
+    pub fn client(&self) -> redis::Client {
+        redis::Client::open(format!("redis://127.0.0.1:{}/", self.port)).expect("a redis URL")
+    }
+
+    /// A synchronous connection with read and write timeouts.
+    pub fn conn(&self) -> redis::Connection {
+        let con = self
+            .client()
+            .get_connection_with_timeout(IO_TIMEOUT)
+            .expect("connecting");
+        con.set_read_timeout(Some(IO_TIMEOUT))
+            .expect("read timeout");
+        con.set_write_timeout(Some(IO_TIMEOUT))
+            .expect("write timeout");
+        con
+    }
+
+    /// An asynchronous (tokio) connection.
+    pub async fn async_conn(&self) -> redis::aio::MultiplexedConnection {
+        let client = self.client();
+        tokio::time::timeout(IO_TIMEOUT, client.get_multiplexed_tokio_connection())
+            .await
+            .expect("connecting in time")
+            .expect("connecting")
+    }
+
+    /// A raw TCP connection, for exact bytes.
+    pub fn raw(&self) -> Raw {
+        Raw::connect(self.port)
+    }
+
+    /// Sends a signal (e.g. `libc::SIGTERM`) to the process.
+    pub fn signal(&self, sig: i32) {
+        let pid = libc::pid_t::try_from(self.pid()).expect("a pid fits pid_t");
+        // SAFETY: kill(2) with a pid we own and a valid signal number has
+        // no memory-safety preconditions.
+        let rc = unsafe { libc::kill(pid, sig) };
+        assert_eq!(rc, 0, "kill({pid}, {sig}) failed");
+    }
+
+    /// Waits up to `limit` for the process to exit.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
+        wait_child(&mut self.child, limit)
+    }
+
+    /// What the server has logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!(
+                "--- server log ({}) ---\n{}",
+                self.log.display(),
+                self.log()
+            );
+        } else {
+            let _ = std::fs::remove_file(&self.log);
+        }
+    }
+}
+
+/// Waits up to `limit` for `child` to exit, polling.
+pub fn wait_child(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + limit;
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return Some(status),
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+            _ => return None,
+        }
+    }
+}
+
+/// True when something on `port` answered a PING with a reply line.
+fn ping_answered(port: u16) -> bool {
+    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
+    if stream.write_all(b"*1\r\n$4\r\nPING\r\n").is_err() {
+        return false;
+    }
+    let mut first = [0u8; 1];
+    // Any reply counts (`+PONG`, or `-NOAUTH` when a password is set).
+    matches!(stream.read(&mut first), Ok(1) if first[0] == b'+' || first[0] == b'-')
+}
+
+/// A raw TCP client: sends exact bytes and checks exact replies.
+pub struct Raw {
+    stream: TcpStream,
+    /// Bytes received and not yet taken.
+    pending: Vec<u8>,
+}
+
+impl Raw {
+    /// Connects to 127.0.0.1:`port` with [`IO_TIMEOUT`]s.
+    pub fn connect(port: u16) -> Raw {
+        let stream = TcpStream::connect(("127.0.0.1", port)).expect("connecting");
+        stream.set_read_timeout(Some(IO_TIMEOUT)).expect("timeout");
+        stream.set_write_timeout(Some(IO_TIMEOUT)).expect("timeout");
+        stream.set_nodelay(true).expect("nodelay");
+        Raw {
+            stream,
+            pending: Vec::new(),
+        }
+    }
+
+    /// Sends `bytes` as they are.
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("sending");
+    }
+
+    /// Reads until `expected.len()` bytes have arrived and checks that they
+    /// are exactly `expected`.
+    pub fn expect(&mut self, expected: &[u8]) {
+        while self.pending.len() < expected.len() {
+            let mut chunk = [0u8; 4096];
+            match self.stream.read(&mut chunk) {
+                Ok(0) => panic!(
+                    "connection closed; expected {:?}, got {:?}",
+                    String::from_utf8_lossy(expected),
+                    String::from_utf8_lossy(&self.pending)
+                ),
+                Ok(n) => self.pending.extend_from_slice(&chunk[..n]),
+                Err(e) => panic!(
+                    "reading: {e}; expected {:?}, got {:?}",
+                    String::from_utf8_lossy(expected),
+                    String::from_utf8_lossy(&self.pending)
+                ),
+            }
+        }
+        let got: Vec<u8> = self.pending.drain(..expected.len()).collect();
+        assert_eq!(
+            String::from_utf8_lossy(&got),
+            String::from_utf8_lossy(expected)
+        );
+    }
+
+    /// Reads one reply line (through `\r\n`) and returns it without the
+    /// line end.
+    pub fn line(&mut self) -> String {
+        loop {
+            if let Some(at) = self.pending.windows(2).position(|w| w == b"\r\n") {
+                let line: Vec<u8> = self.pending.drain(..at + 2).collect();
+                return String::from_utf8_lossy(&line[..at]).into_owned();
+            }
+            let mut chunk = [0u8; 4096];
+            match self.stream.read(&mut chunk) {
+                Ok(0) => panic!("connection closed before a full line"),
+                Ok(n) => self.pending.extend_from_slice(&chunk[..n]),
+                Err(e) => panic!("reading a line: {e}"),
+            }
+        }
+    }
+
+    /// Reads until the server closes the connection, within `limit`.
+    /// Returns everything received before the close, or `None` if the
+    /// connection is still open after `limit`.
+    pub fn until_closed(&mut self, limit: Duration) -> Option<Vec<u8>> {
+        let deadline = Instant::now() + limit;
+        let mut got = std::mem::take(&mut self.pending);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                self.pending = got;
+                return None;
+            }
+            self.stream
+                .set_read_timeout(Some(left))
+                .expect("read timeout");
+            let mut chunk = [0u8; 4096];
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return Some(got),
+                Ok(n) => got.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == ErrorKind::ConnectionReset => return Some(got),
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+                Err(e) => panic!("reading: {e}"),
+            }
+        }
+    }
+}

@@ -1,2 +1,106 @@
-//! The `meridian` binary.
-fn main() {}
+//! The `meridian` binary: a Meridian node and its command line.
+//!
+//! - `cli`: the command line (clap).
+//! - `options`: Redis-style options applied over the defaults; sizes and
+//!   booleans as `redis.conf` writes them.
+//! - `config_file`: reading a `redis.conf`-style file into options.
+//! - `listener`: binding, accepting, the periodic cron, graceful stop.
+//! - `connection`: one client: read, run the batch under one lock, write.
+//! - `shared`: the state those tasks share (engine, client registry, clock,
+//!   shutdown signal).
+//!
+//! The engine and the protocol live in their own crates; this crate owns
+//! sockets, threads, signals and process exit codes, and no command logic.
+
+mod cli;
+mod config_file;
+mod connection;
+mod listener;
+mod options;
+mod shared;
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use tracing::info;
+use tracing_subscriber::EnvFilter;
+
+use crate::cli::{Cli, Command, ServeArgs};
+use crate::options::Settings;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // Help and --version print to stdout and succeed; any misuse
+            // exits 1, as redis-server does.
+            let code = if e.use_stderr() { 1 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let result = match cli.command {
+        Command::Serve(args) => serve(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("meridian: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// `meridian serve`: reads the settings, starts the runtime, runs the node
+/// until it is stopped.
+fn serve(args: &ServeArgs) -> anyhow::Result<()> {
+    let (config_file, directives) = args.options()?;
+    let settings = Settings::load(config_file.as_deref(), &directives)?;
+    init_logging(&settings.engine.loglevel);
+    let dir = &settings.engine.dir;
+    if dir != "." {
+        std::env::set_current_dir(dir).with_context(|| format!("can't chdir to '{dir}'"))?;
+    }
+    // available_parallelism honours the CPU affinity mask (taskset) and
+    // cgroup quotas.
+    let threads = settings.io_threads.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    });
+    info!(
+        version = env!("CARGO_PKG_VERSION"),
+        pid = std::process::id(),
+        io_threads = threads,
+        "Meridian starting"
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .thread_name("meridian-io")
+        .enable_all()
+        .build()
+        .context("starting the I/O runtime")?;
+    let result = runtime.block_on(listener::run(settings));
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    result
+}
+
+/// Logs go to stdout, filtered by `RUST_LOG` when set, else by the
+/// `loglevel` option.
+fn init_logging(loglevel: &str) {
+    let default = match loglevel {
+        "debug" | "verbose" => "debug",
+        "warning" => "warn",
+        "nothing" => "off",
+        _ => "info",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_ansi(std::io::stdout().is_terminal())
+        .init();
+}

@@ -1,0 +1,150 @@
+//! The command line: `meridian serve ...` and `meridian --version`.
+//!
+//! `serve` declares the options it documents in `--help`; every other
+//! `--name value...` is collected as-is and read as a Redis-style option
+//! by [`crate::options`], in the order written.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::options::{self, Directive, OptionError};
+
+/// Meridian: a Redis-compatible in-memory datastore.
+#[derive(Debug, Parser)]
+#[command(name = "meridian", version, about, propagate_version = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run one standalone node that speaks the Redis protocol.
+    Serve(ServeArgs),
+}
+
+/// `meridian serve`.
+#[derive(Debug, Args)]
+#[command(after_help = SERVE_AFTER_HELP)]
+pub struct ServeArgs {
+    /// TCP port for clients.
+    #[arg(long, value_name = "PORT")]
+    pub port: Option<u16>,
+    /// Address(es) to listen on, space-separated as in redis.conf.
+    #[arg(long, value_name = "ADDR")]
+    pub bind: Option<String>,
+    /// A redis.conf-style file, read before the command-line options.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Worker threads for client I/O [default: every CPU this process may
+    /// use].
+    #[arg(long, value_name = "N")]
+    pub io_threads: Option<usize>,
+    /// Any Redis option as `--name value` (e.g. `--maxmemory 100mb`).
+    #[arg(
+        value_name = "--OPTION VALUE",
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        num_args = 0..
+    )]
+    pub redis_options: Vec<String>,
+}
+
+const SERVE_AFTER_HELP: &str = "\
+Redis options (applied over --config FILE, in the order given):
+  --maxmemory SIZE              memory limit: 100mb, 1gb, 512k (k=1000, kb=1024); 0 = none
+  --maxmemory-policy POLICY     noeviction, allkeys-lru, allkeys-lfu, allkeys-random,
+                                volatile-lru, volatile-lfu, volatile-random, volatile-ttl
+  --timeout SECONDS             close clients idle this long; 0 = never
+  --requirepass PASSWORD        require AUTH
+  --databases N                 number of databases (default 16)
+  --hz N                        periodic work per second, 1..500 (default 10)
+  --maxclients N                most clients at once (default 10000)
+  --proto-max-bulk-len SIZE     largest bulk string in a request (default 512mb)
+  --client-query-buffer-limit SIZE  largest unparsed input per client (default 1gb)
+  --appendonly yes|no           accepted; persistence is not implemented yet
+  --dir DIR                     working directory
+  --loglevel LEVEL              debug, verbose, notice, warning, nothing (RUST_LOG wins)
+  --save, --dbfilename, --protected-mode, --tcp-keepalive, ...  accepted, no effect yet";
+
+impl ServeArgs {
+    /// The config file to read first (`--config FILE`, wherever it was
+    /// given), and the other options as directives in the order written.
+    /// The declared options come first: clap collects the rest only once
+    /// it meets an option it does not declare.
+    pub fn options(&self) -> Result<(Option<PathBuf>, Vec<Directive>), OptionError> {
+        let mut config = self.config.clone();
+        let mut out = Vec::new();
+        if let Some(port) = self.port {
+            out.push(Directive::cli("port", port.to_string()));
+        }
+        if let Some(bind) = &self.bind {
+            let mut d = Directive::cli("bind", "");
+            d.values = bind.split_whitespace().map(str::to_string).collect();
+            out.push(d);
+        }
+        if let Some(n) = self.io_threads {
+            out.push(Directive::cli("io-threads", n.to_string()));
+        }
+        for d in options::split_cli(&self.redis_options)? {
+            if d.name != "config" {
+                out.push(d);
+                continue;
+            }
+            match d.values.as_slice() {
+                [file] => config = Some(PathBuf::from(file)),
+                other => {
+                    return Err(OptionError::Arity {
+                        name: d.name.clone(),
+                        expected: "exactly one file",
+                        got: other.len(),
+                    })
+                }
+            }
+        }
+        Ok((config, out))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn serve(args: &[&str]) -> ServeArgs {
+        let mut argv = vec!["meridian", "serve"];
+        argv.extend_from_slice(args);
+        match Cli::try_parse_from(argv).unwrap().command {
+            Command::Serve(s) => s,
+        }
+    }
+
+    #[test]
+    fn declared_and_redis_options_keep_their_order() {
+        let s = serve(&[
+            "--port",
+            "7000",
+            "--maxmemory",
+            "1mb",
+            "--port",
+            "7001",
+            "--config",
+            "r.conf",
+        ]);
+        let (config, ds) = s.options().unwrap();
+        let names: Vec<_> = ds.iter().map(|d| d.name.as_str()).collect();
+        assert_eq!(names, ["port", "maxmemory", "port"]);
+        assert_eq!(ds[2].values, ["7001"]);
+        assert_eq!(config, Some(PathBuf::from("r.conf")));
+        let (config, _) = serve(&["--save", "", "--config=x.conf"]).options().unwrap();
+        assert_eq!(config, Some(PathBuf::from("x.conf")));
+    }
+
+    #[test]
+    fn bind_takes_several_addresses() {
+        let (_, ds) = serve(&["--bind", "127.0.0.1 -::1"]).options().unwrap();
+        assert_eq!(ds[0].values, ["127.0.0.1", "-::1"]);
+    }
+}

@@ -1,0 +1,288 @@
+//! One client connection: read what has arrived, run every complete
+//! request in it under one engine lock, answer with one write.
+//!
+//! The batch is the unit of all per-connection costs: one read, one lock,
+//! one write, one activity stamp. Nothing here allocates or awaits per
+//! command; requests are parsed in place from the read buffer.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use engine::{Action, ConnInfo, Engine, Session};
+use parking_lot::MutexGuard;
+use resp::{Limits, Out, RequestParser};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, watch};
+use tracing::{debug, warn};
+
+use crate::shared::{ClientHandle, CloseReason, Shared};
+
+/// Size of a new connection's read buffer (Redis reads 16 KB at a time).
+const INITIAL_READ_BUF: usize = 16 * 1024;
+/// A read buffer larger than this is given back after [`SHRINK_AFTER`]
+/// without input.
+const SHRINK_ABOVE: usize = 64 * 1024;
+/// How long a grown read buffer may sit idle before it is shrunk.
+const SHRINK_AFTER: Duration = Duration::from_secs(2);
+/// Output capacity kept between batches; a larger buffer (after a big
+/// reply) is released once sent.
+const OUT_KEEP: usize = 64 * 1024;
+
+/// Why a connection ended.
+#[derive(Debug)]
+enum Ended {
+    /// The client closed its side.
+    Eof,
+    /// `QUIT`, or `CLIENT KILL` of itself.
+    Quit,
+    /// This client's `SHUTDOWN` stops the node.
+    Shutdown,
+    /// The node is stopping.
+    ServerStopping,
+    /// Closed from outside: `CLIENT KILL` or idle timeout.
+    Closed(Option<CloseReason>),
+    /// A malformed request (the error was sent).
+    Protocol,
+    /// Unparsed input passed `client-query-buffer-limit`.
+    QueryBufferLimit,
+    /// The socket failed.
+    Io(io::Error),
+}
+
+/// What the batch asks the connection to do once its replies are sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Step {
+    Continue,
+    Close,
+    Shutdown,
+    Protocol,
+}
+
+/// Serves one accepted connection until it ends. `_done` is dropped on
+/// return; the node's stop waits until every such sender is gone.
+pub async fn serve(
+    shared: Arc<Shared>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    _done: mpsc::Sender<()>,
+) {
+    // Replies go out in one write per batch; Nagle would only delay them.
+    if let Err(e) = stream.set_nodelay(true) {
+        debug!(error = %e, "could not set TCP_NODELAY");
+    }
+    let laddr = stream
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let (session, max_bulk) = {
+        let mut engine = shared.engine.lock();
+        let session = engine.connect(ConnInfo {
+            addr: peer.to_string(),
+            laddr,
+        });
+        (session, engine.config().proto_max_bulk_len)
+    };
+    let id = session.id;
+    let handle = shared.register(id);
+    let limits = Limits {
+        max_bulk_len: usize::try_from(max_bulk).unwrap_or(usize::MAX),
+        ..Limits::default()
+    };
+    let mut conn = Connection {
+        stream,
+        buf: vec![0; INITIAL_READ_BUF],
+        start: 0,
+        end: 0,
+        limit: shared.query_buffer_limit.max(INITIAL_READ_BUF),
+        parser: RequestParser::new(limits),
+        out: Out::default(),
+        session,
+    };
+    let ended = conn.run(&shared, &handle).await;
+    match &ended {
+        Ended::QueryBufferLimit => warn!(
+            id,
+            addr = %peer,
+            limit = shared.query_buffer_limit,
+            "Closing client that reached max query buffer length"
+        ),
+        Ended::Io(e) => debug!(id, addr = %peer, error = %e, "Client connection failed"),
+        Ended::Closed(Some(CloseReason::Timeout)) => {
+            debug!(id, addr = %peer, "Closing idle client")
+        }
+        Ended::Closed(_) => debug!(id, addr = %peer, "Client killed"),
+        other => debug!(id, addr = %peer, reason = ?other, "Client closed connection"),
+    }
+    shared.unregister(id);
+    shared.engine.lock().disconnect(&conn.session);
+}
+
+/// A connection's buffers and session.
+struct Connection {
+    stream: TcpStream,
+    /// The read buffer. Bytes `start..end` are received but not yet run.
+    /// Its length is its usable size (kept zero-filled, so reads need no
+    /// unsafe code).
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    /// `client-query-buffer-limit`: the read buffer never grows past it.
+    limit: usize,
+    parser: RequestParser,
+    /// Replies of the current batch; also carries the protocol version
+    /// (`HELLO`) for the life of the connection.
+    out: Out,
+    session: Session,
+}
+
+impl Connection {
+    async fn run(&mut self, shared: &Shared, handle: &ClientHandle) -> Ended {
+        let mut shutdown = shared.subscribe_shutdown();
+        if shared.shutdown_requested() {
+            return Ended::ServerStopping;
+        }
+        loop {
+            if let Err(ended) = self.make_room() {
+                return ended;
+            }
+            if self.start == self.end && self.buf.len() > SHRINK_ABOVE {
+                // Wait for input without holding on to a big buffer forever:
+                // read as soon as input comes, shrink if none comes soon.
+                tokio::select! {
+                    biased;
+                    _ = handle.closed() => return Ended::Closed(handle.reason()),
+                    _ = shutdown.changed() => return Ended::ServerStopping,
+                    r = self.stream.readable() => if let Err(e) = r { return Ended::Io(e) },
+                    _ = tokio::time::sleep(SHRINK_AFTER) => {
+                        self.buf = vec![0; INITIAL_READ_BUF];
+                        continue;
+                    }
+                }
+            }
+            let n = tokio::select! {
+                biased;
+                _ = handle.closed() => return Ended::Closed(handle.reason()),
+                _ = shutdown.changed() => return Ended::ServerStopping,
+                r = self.stream.read(&mut self.buf[self.end..]) => match r {
+                    Ok(0) => return Ended::Eof,
+                    Ok(n) => n,
+                    Err(e) => return Ended::Io(e),
+                },
+            };
+            self.end += n;
+            handle.touch(shared.now_ms());
+            let step = self.run_batch(shared);
+            if let Err(ended) = self.flush(handle, &mut shutdown).await {
+                return ended;
+            }
+            match step {
+                Step::Continue => {}
+                Step::Close => return Ended::Quit,
+                Step::Shutdown => {
+                    shared.request_shutdown();
+                    return Ended::Shutdown;
+                }
+                Step::Protocol => return Ended::Protocol,
+            }
+        }
+    }
+
+    /// Makes sure the read buffer has free space at its end: forgets what
+    /// was run, moves a partial request to the front, or grows the buffer
+    /// when one request does not fit, up to the query buffer limit.
+    fn make_room(&mut self) -> Result<(), Ended> {
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        }
+        let len = self.buf.len();
+        if self.start > 0 && (self.end == len || self.start >= len / 2) {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        if self.end < len {
+            return Ok(());
+        }
+        if len >= self.limit {
+            return Err(Ended::QueryBufferLimit);
+        }
+        self.buf.resize(len.saturating_mul(2).min(self.limit), 0);
+        Ok(())
+    }
+
+    /// Runs every complete request in the read buffer, locking the engine
+    /// once (and only if there is a request). Stops early at `QUIT`,
+    /// `SHUTDOWN`, a kill of this connection, or a protocol error, whose
+    /// `-ERR` reply it writes.
+    fn run_batch(&mut self, shared: &Shared) -> Step {
+        let mut engine: Option<MutexGuard<'_, Engine>> = None;
+        let mut step = Step::Continue;
+        while step == Step::Continue {
+            match self.parser.parse(&self.buf[self.start..self.end]) {
+                Ok(None) => break,
+                Ok(Some((args, used))) => {
+                    debug_assert!(used > 0, "the parser consumed nothing");
+                    if used == 0 {
+                        break;
+                    }
+                    self.start += used;
+                    if args.is_empty() {
+                        continue;
+                    }
+                    let engine = engine.get_or_insert_with(|| shared.engine.lock());
+                    step = match engine.execute(&mut self.session, args, &mut self.out) {
+                        Action::Continue => Step::Continue,
+                        Action::Close => Step::Close,
+                        Action::Shutdown => Step::Shutdown,
+                        Action::Kill(ids) => self.kill(shared, &ids),
+                    };
+                }
+                Err(e) => {
+                    self.out.error(&format!("ERR {e}"));
+                    step = Step::Protocol;
+                }
+            }
+        }
+        step
+    }
+
+    /// Closes the connections `ids` (`CLIENT KILL`); this one closes after
+    /// its reply, as in Redis.
+    fn kill(&self, shared: &Shared, ids: &[u64]) -> Step {
+        let mut step = Step::Continue;
+        for &id in ids {
+            if id == self.session.id {
+                step = Step::Close;
+            } else {
+                shared.close_client(id, CloseReason::Killed);
+            }
+        }
+        step
+    }
+
+    /// Sends the batch's replies in one write. A close from outside or a
+    /// stop of the node abandons a write the client is not reading.
+    async fn flush(
+        &mut self,
+        handle: &ClientHandle,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Result<(), Ended> {
+        if self.out.is_empty() {
+            return Ok(());
+        }
+        let written = tokio::select! {
+            biased;
+            r = self.stream.write_all(self.out.as_bytes()) => r,
+            _ = handle.closed() => return Err(Ended::Closed(handle.reason())),
+            _ = shutdown.changed() => return Err(Ended::ServerStopping),
+        };
+        written.map_err(Ended::Io)?;
+        self.out.clear();
+        self.out.shrink_if_idle(OUT_KEEP);
+        Ok(())
+    }
+}

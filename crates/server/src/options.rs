@@ -1,0 +1,532 @@
+//! Redis-style options: one `name value...` directive at a time, from a
+//! config file or from `--name value...` on the command line, applied in
+//! order over the defaults.
+//!
+//! Names and value syntax follow `redis.conf`: sizes such as `100mb`,
+//! `1gb`, `512k` (`k`/`m`/`g` are powers of 1000, `kb`/`mb`/`gb` powers of
+//! 1024, as in Redis), booleans `yes`/`no`. Most settings land in the
+//! engine's [`engine::Config`]; a few belong to the listener and live in
+//! [`Settings`] beside it. An unknown name is an error, never ignored.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use crate::config_file;
+
+/// Where a directive came from, for error messages.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// The command line.
+    CommandLine,
+    /// A line of a config file (1-based).
+    File {
+        /// The file as it was named.
+        path: PathBuf,
+        /// The line number, counting from 1.
+        line: usize,
+    },
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::CommandLine => f.write_str("command line"),
+            Origin::File { path, line } => write!(f, "{}:{}", path.display(), line),
+        }
+    }
+}
+
+/// One setting as written: `maxmemory 100mb` or `--maxmemory 100mb`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Directive {
+    /// The option's name, lower-cased, without leading dashes.
+    pub name: String,
+    /// The values that followed the name (often exactly one).
+    pub values: Vec<String>,
+    /// Where it was written.
+    pub origin: Origin,
+}
+
+impl Directive {
+    /// A directive from the command line.
+    pub fn cli(name: &str, value: impl Into<String>) -> Self {
+        Directive {
+            name: name.to_ascii_lowercase(),
+            values: vec![value.into()],
+            origin: Origin::CommandLine,
+        }
+    }
+}
+
+/// A directive that could not be applied.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OptionError {
+    /// No such option.
+    #[error("unknown option '{0}'")]
+    Unknown(String),
+    /// The option got the wrong number of values.
+    #[error("option '{name}' takes {expected}, got {got}")]
+    Arity {
+        /// The option's name.
+        name: String,
+        /// What it takes, in words.
+        expected: &'static str,
+        /// How many values it got.
+        got: usize,
+    },
+    /// The value does not parse or is out of range.
+    #[error("invalid value '{value}' for option '{name}': {reason}")]
+    Invalid {
+        /// The option's name.
+        name: String,
+        /// The value as written.
+        value: String,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// A command-line value came before any `--name`.
+    #[error("expected an option starting with '--' before '{0}'")]
+    Stray(String),
+}
+
+/// Reading the settings failed: a bad file or a bad directive.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The config file could not be read or split into directives.
+    #[error(transparent)]
+    File(#[from] config_file::FileError),
+    /// A directive was refused.
+    #[error("{origin}: {error}")]
+    Directive {
+        /// Where the directive was written.
+        origin: Origin,
+        /// Why it was refused.
+        error: OptionError,
+    },
+}
+
+/// Everything `meridian serve` needs to start: the engine's settings and
+/// the listener's own.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// The engine's settings (`CONFIG GET` shows these).
+    pub engine: engine::Config,
+    /// `io-threads`: worker threads of the runtime; `None` uses every CPU
+    /// this process may run on.
+    pub io_threads: Option<usize>,
+    /// `client-query-buffer-limit`: a client whose unparsed input grows past
+    /// this many bytes is closed.
+    pub query_buffer_limit: usize,
+    /// Options accepted for compatibility that have no effect yet, to be
+    /// logged once logging is up.
+    pub notes: Vec<String>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            engine: engine::Config::default(),
+            io_threads: None,
+            query_buffer_limit: 1024 * 1024 * 1024,
+            notes: Vec::new(),
+        }
+    }
+}
+
+/// The options Meridian accepts from Redis's list without acting on them
+/// yet (persistence and process-management knobs people pass by habit).
+const ACCEPTED_WITHOUT_EFFECT: &[&str] = &[
+    "save",
+    "dbfilename",
+    "appendfilename",
+    "appendfsync",
+    "protected-mode",
+    "tcp-keepalive",
+    "tcp-backlog",
+    "logfile",
+    "supervised",
+    "pidfile",
+    "always-show-logo",
+    "set-proc-title",
+];
+
+/// Redis's eviction policies.
+const POLICIES: &[&str] = &[
+    "noeviction",
+    "allkeys-lru",
+    "allkeys-lfu",
+    "allkeys-random",
+    "volatile-lru",
+    "volatile-lfu",
+    "volatile-random",
+    "volatile-ttl",
+];
+
+/// Redis's log levels.
+const LOGLEVELS: &[&str] = &["debug", "verbose", "notice", "warning", "nothing"];
+
+impl Settings {
+    /// Reads the optional config file, then applies the command-line
+    /// directives over it, in order.
+    pub fn load(file: Option<&Path>, cli: &[Directive]) -> Result<Settings, LoadError> {
+        let mut settings = Settings::default();
+        if let Some(path) = file {
+            for directive in config_file::read(path)? {
+                settings.apply_at(&directive)?;
+            }
+        }
+        for directive in cli {
+            settings.apply_at(directive)?;
+        }
+        Ok(settings)
+    }
+
+    fn apply_at(&mut self, d: &Directive) -> Result<(), LoadError> {
+        self.apply(d).map_err(|error| LoadError::Directive {
+            origin: d.origin.clone(),
+            error,
+        })
+    }
+
+    /// Applies one directive.
+    pub fn apply(&mut self, d: &Directive) -> Result<(), OptionError> {
+        let name = d.name.as_str();
+        let c = &mut self.engine;
+        match name {
+            // `bind` takes one or more addresses, as in Redis.
+            "bind" => {
+                if d.values.is_empty() {
+                    return Err(arity(d, "one or more addresses"));
+                }
+                for addr in &d.values {
+                    check_bind_addr(name, addr)?;
+                }
+                c.bind = d.values.join(" ");
+            }
+            "port" => {
+                let port = parse_int(name, one(d)?, 1, u16::MAX as u64)?;
+                c.port = port as u16;
+            }
+            "databases" => c.databases = parse_int(name, one(d)?, 1, 1 << 20)? as usize,
+            "maxmemory" => c.maxmemory = parse_size(name, one(d)?)?,
+            "maxmemory-policy" => c.maxmemory_policy = parse_choice(name, one(d)?, POLICIES)?,
+            "timeout" => c.timeout = parse_int(name, one(d)?, 0, i32::MAX as u64)?,
+            "requirepass" => c.requirepass = one(d)?.to_string(),
+            // Redis clamps hz into 1..=500 rather than refusing it.
+            "hz" => c.hz = parse_int(name, one(d)?, 0, i32::MAX as u64)?.clamp(1, 500) as u32,
+            "proto-max-bulk-len" => {
+                c.proto_max_bulk_len = at_least(name, one(d)?, parse_size(name, one(d)?)?, 1 << 20)?
+            }
+            "maxclients" => c.maxclients = parse_int(name, one(d)?, 1, u32::MAX as u64)?,
+            "dir" => c.dir = one(d)?.to_string(),
+            "appendonly" => c.appendonly = parse_bool(name, one(d)?)?,
+            "loglevel" => c.loglevel = parse_choice(name, one(d)?, LOGLEVELS)?,
+            "io-threads" => self.io_threads = Some(parse_int(name, one(d)?, 1, 128)? as usize),
+            "client-query-buffer-limit" => {
+                let limit = at_least(name, one(d)?, parse_size(name, one(d)?)?, 1 << 20)?;
+                self.query_buffer_limit = usize::try_from(limit).unwrap_or(usize::MAX);
+            }
+            // Meridian never forks into the background.
+            "daemonize" => {
+                if parse_bool(name, one(d)?)? {
+                    return Err(invalid(name, "yes", "meridian does not daemonize"));
+                }
+            }
+            _ if ACCEPTED_WITHOUT_EFFECT.contains(&name) => self
+                .notes
+                .push(format!("option '{name}' is accepted but has no effect yet")),
+            _ => return Err(OptionError::Unknown(d.name.clone())),
+        }
+        Ok(())
+    }
+}
+
+/// Splits command-line words such as `--maxmemory 100mb --save "" --port=1`
+/// into directives: every `--name` (or `--name=value`) starts one, and the
+/// words up to the next `--` word are its values, as Redis reads them.
+pub fn split_cli(words: &[String]) -> Result<Vec<Directive>, OptionError> {
+    let mut out: Vec<Directive> = Vec::new();
+    for word in words {
+        if let Some(flag) = word.strip_prefix("--") {
+            let (name, value) = match flag.split_once('=') {
+                Some((n, v)) => (n, Some(v)),
+                None => (flag, None),
+            };
+            if name.is_empty() {
+                return Err(OptionError::Stray(word.clone()));
+            }
+            out.push(Directive {
+                name: name.to_ascii_lowercase(),
+                values: value.map(str::to_string).into_iter().collect(),
+                origin: Origin::CommandLine,
+            });
+        } else {
+            match out.last_mut() {
+                Some(d) => d.values.push(word.clone()),
+                None => return Err(OptionError::Stray(word.clone())),
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Parses a Redis size: digits, then an optional unit `b`, `k`, `kb`, `m`,
+/// `mb`, `g`, `gb` (any case). `k` is 1000 and `kb` 1024, as in Redis.
+pub fn parse_size(name: &str, value: &str) -> Result<u64, OptionError> {
+    let lower = value.to_ascii_lowercase();
+    let digits_end = lower
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(lower.len());
+    let (digits, unit) = lower.split_at(digits_end);
+    let multiplier: u64 = match unit {
+        "" | "b" => 1,
+        "k" => 1000,
+        "kb" => 1024,
+        "m" => 1000 * 1000,
+        "mb" => 1024 * 1024,
+        "g" => 1000 * 1000 * 1000,
+        "gb" => 1024 * 1024 * 1024,
+        _ => {
+            return Err(invalid(
+                name,
+                value,
+                "expected a size such as 100mb, 1gb or 512k",
+            ))
+        }
+    };
+    if digits.is_empty() {
+        return Err(invalid(
+            name,
+            value,
+            "expected a size such as 100mb, 1gb or 512k",
+        ));
+    }
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(multiplier))
+        .ok_or_else(|| invalid(name, value, "too large"))
+}
+
+/// Parses `yes` or `no` (any case).
+pub fn parse_bool(name: &str, value: &str) -> Result<bool, OptionError> {
+    if value.eq_ignore_ascii_case("yes") {
+        Ok(true)
+    } else if value.eq_ignore_ascii_case("no") {
+        Ok(false)
+    } else {
+        Err(invalid(name, value, "expected yes or no"))
+    }
+}
+
+/// Parses a decimal integer in `min..=max`.
+fn parse_int(name: &str, value: &str, min: u64, max: u64) -> Result<u64, OptionError> {
+    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(invalid(name, value, "expected a non-negative integer"));
+    }
+    match value.parse::<u64>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(invalid(
+            name,
+            value,
+            &format!("must be between {min} and {max}"),
+        )),
+    }
+}
+
+/// One of `choices`, matched without regard to case and returned as listed.
+fn parse_choice(name: &str, value: &str, choices: &[&str]) -> Result<String, OptionError> {
+    choices
+        .iter()
+        .find(|c| c.eq_ignore_ascii_case(value))
+        .map(|c| c.to_string())
+        .ok_or_else(|| {
+            invalid(
+                name,
+                value,
+                &format!("expected one of {}", choices.join(", ")),
+            )
+        })
+}
+
+fn at_least(name: &str, value: &str, n: u64, min: u64) -> Result<u64, OptionError> {
+    if n < min {
+        return Err(invalid(
+            name,
+            value,
+            &format!("must be at least {min} bytes"),
+        ));
+    }
+    Ok(n)
+}
+
+/// Accepts what Redis's `bind` accepts: an IP address, `*` (every IPv4
+/// address) or `::*` (every IPv6 address), optionally prefixed by `-`
+/// (skip it when it cannot be bound).
+fn check_bind_addr(name: &str, addr: &str) -> Result<(), OptionError> {
+    if crate::listener::bind_ip(addr).is_none() {
+        return Err(invalid(name, addr, "expected an IP address, '*' or '::*'"));
+    }
+    Ok(())
+}
+
+fn one(d: &Directive) -> Result<&str, OptionError> {
+    match d.values.as_slice() {
+        [v] => Ok(v),
+        other => Err(OptionError::Arity {
+            name: d.name.clone(),
+            expected: "exactly one value",
+            got: other.len(),
+        }),
+    }
+}
+
+fn arity(d: &Directive, expected: &'static str) -> OptionError {
+    OptionError::Arity {
+        name: d.name.clone(),
+        expected,
+        got: d.values.len(),
+    }
+}
+
+fn invalid(name: &str, value: &str, reason: &str) -> OptionError {
+    OptionError::Invalid {
+        name: name.to_string(),
+        value: value.to_string(),
+        reason: reason.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(s: &[&str]) -> Vec<String> {
+        s.iter().map(|w| w.to_string()).collect()
+    }
+
+    fn apply(args: &[&str]) -> Result<Settings, OptionError> {
+        let mut s = Settings::default();
+        for d in split_cli(&words(args))? {
+            s.apply(&d)?;
+        }
+        Ok(s)
+    }
+
+    #[test]
+    fn sizes_follow_redis_units() {
+        assert_eq!(parse_size("m", "100mb"), Ok(100 * 1024 * 1024));
+        assert_eq!(parse_size("m", "1gb"), Ok(1 << 30));
+        assert_eq!(parse_size("m", "1GB"), Ok(1 << 30));
+        assert_eq!(parse_size("m", "512k"), Ok(512_000));
+        assert_eq!(parse_size("m", "512kb"), Ok(512 * 1024));
+        assert_eq!(parse_size("m", "3m"), Ok(3_000_000));
+        assert_eq!(parse_size("m", "7"), Ok(7));
+        assert_eq!(parse_size("m", "7b"), Ok(7));
+        assert!(parse_size("m", "").is_err());
+        assert!(parse_size("m", "mb").is_err());
+        assert!(parse_size("m", "-1").is_err());
+        assert!(parse_size("m", "1tb").is_err());
+        assert!(parse_size("m", "99999999999999999999gb").is_err());
+    }
+
+    #[test]
+    fn booleans_are_yes_or_no() {
+        assert_eq!(parse_bool("a", "yes"), Ok(true));
+        assert_eq!(parse_bool("a", "NO"), Ok(false));
+        assert!(parse_bool("a", "true").is_err());
+    }
+
+    #[test]
+    fn command_line_words_become_directives() {
+        let ds = split_cli(&words(&["--save", "", "--port=7000", "--Save", "900", "1"])).unwrap();
+        assert_eq!(ds[0].name, "save");
+        assert_eq!(ds[0].values, vec![""]);
+        assert_eq!(ds[1].name, "port");
+        assert_eq!(ds[1].values, vec!["7000"]);
+        assert_eq!(ds[2].name, "save");
+        assert_eq!(ds[2].values, vec!["900", "1"]);
+        assert_eq!(
+            split_cli(&words(&["stray"])),
+            Err(OptionError::Stray("stray".into()))
+        );
+    }
+
+    #[test]
+    fn settings_apply_in_order() {
+        let s = apply(&[
+            "--maxmemory",
+            "100mb",
+            "--maxmemory-policy",
+            "ALLKEYS-LRU",
+            "--timeout",
+            "0",
+            "--requirepass",
+            "x",
+            "--databases",
+            "4",
+            "--hz",
+            "1000",
+            "--appendonly",
+            "no",
+            "--dir",
+            ".",
+            "--port",
+            "1",
+            "--port",
+            "2",
+            "--io-threads",
+            "3",
+        ])
+        .unwrap();
+        assert_eq!(s.engine.maxmemory, 100 * 1024 * 1024);
+        assert_eq!(s.engine.maxmemory_policy, "allkeys-lru");
+        assert_eq!(s.engine.requirepass, "x");
+        assert_eq!(s.engine.databases, 4);
+        assert_eq!(s.engine.hz, 500);
+        assert_eq!(s.engine.port, 2);
+        assert_eq!(s.io_threads, Some(3));
+        assert!(!s.engine.appendonly);
+    }
+
+    #[test]
+    fn bad_options_are_refused() {
+        assert!(matches!(apply(&["--nosuch", "1"]), Err(OptionError::Unknown(n)) if n == "nosuch"));
+        assert!(matches!(apply(&["--port"]), Err(OptionError::Arity { .. })));
+        assert!(matches!(
+            apply(&["--port", "0"]),
+            Err(OptionError::Invalid { .. })
+        ));
+        assert!(matches!(
+            apply(&["--port", "70000"]),
+            Err(OptionError::Invalid { .. })
+        ));
+        assert!(matches!(
+            apply(&["--timeout", "-1"]),
+            Err(OptionError::Invalid { .. })
+        ));
+        assert!(matches!(
+            apply(&["--maxmemory-policy", "lru"]),
+            Err(OptionError::Invalid { .. })
+        ));
+        assert!(matches!(
+            apply(&["--bind", "localhost"]),
+            Err(OptionError::Invalid { .. })
+        ));
+        assert!(matches!(
+            apply(&["--daemonize", "yes"]),
+            Err(OptionError::Invalid { .. })
+        ));
+        assert!(matches!(
+            apply(&["--proto-max-bulk-len", "1k"]),
+            Err(OptionError::Invalid { .. })
+        ));
+    }
+
+    #[test]
+    fn habits_without_effect_are_noted() {
+        let s = apply(&["--save", "", "--bind", "127.0.0.1", "-::1"]).unwrap();
+        assert_eq!(s.notes.len(), 1);
+        assert_eq!(s.engine.bind, "127.0.0.1 -::1");
+    }
+}

@@ -1,0 +1,202 @@
+//! What every task of a running node shares: the engine behind one lock,
+//! the registry of open connections (so one connection, or the cron, can
+//! close another), a coarse clock, and the shutdown signal.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use engine::Engine;
+use parking_lot::Mutex;
+use tokio::sync::{watch, Notify};
+
+/// Why the server closed a connection from outside its own task.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum CloseReason {
+    /// `CLIENT KILL` from another connection.
+    Killed = 1,
+    /// Idle for longer than `timeout`.
+    Timeout = 2,
+}
+
+/// The outside handle on one connection: a way to close it and the time
+/// of its last request.
+#[derive(Debug)]
+pub struct ClientHandle {
+    /// Woken to make the connection close. A [`Notify`] keeps the wake-up
+    /// when the task is busy, so a close is never lost.
+    close: Notify,
+    /// Why it was asked to close (a [`CloseReason`] as `u8`), 0 if not.
+    reason: AtomicU8,
+    /// [`Shared::now_ms`] at the connection's last request.
+    last_active_ms: AtomicU64,
+}
+
+impl ClientHandle {
+    /// Completes once someone asked this connection to close.
+    pub async fn closed(&self) {
+        self.close.notified().await;
+    }
+
+    /// Why the connection was asked to close.
+    pub fn reason(&self) -> Option<CloseReason> {
+        match self.reason.load(Ordering::Relaxed) {
+            1 => Some(CloseReason::Killed),
+            2 => Some(CloseReason::Timeout),
+            _ => None,
+        }
+    }
+
+    /// Records activity at `now_ms`.
+    pub fn touch(&self, now_ms: u64) {
+        self.last_active_ms.store(now_ms, Ordering::Relaxed);
+    }
+
+    fn close(&self, reason: CloseReason) {
+        self.reason.store(reason as u8, Ordering::Relaxed);
+        self.close.notify_one();
+    }
+}
+
+/// The state shared by the listener, the connections, the cron and the
+/// signal handler.
+pub struct Shared {
+    /// The engine. A plain (`parking_lot`) mutex, not tokio's: it is held
+    /// for one batch of requests, never across an `.await`.
+    pub engine: Mutex<Engine>,
+    /// `client-query-buffer-limit`, in bytes.
+    pub query_buffer_limit: usize,
+    /// Open connections by client id. Lock order: `engine` before
+    /// `clients`, never the other way.
+    clients: Mutex<HashMap<u64, Arc<ClientHandle>>>,
+    /// When the node started; [`Shared::now_ms`] counts from here.
+    started: Instant,
+    /// Milliseconds since `started`, advanced by the cron each tick so
+    /// connections can stamp activity without reading the clock.
+    clock_ms: AtomicU64,
+    /// Turns `true` once, when the node starts to stop.
+    shutdown: watch::Sender<bool>,
+}
+
+impl Shared {
+    /// Shared state around `engine`.
+    pub fn new(engine: Engine, query_buffer_limit: usize) -> Self {
+        Shared {
+            engine: Mutex::new(engine),
+            query_buffer_limit,
+            clients: Mutex::new(HashMap::new()),
+            started: Instant::now(),
+            clock_ms: AtomicU64::new(0),
+            shutdown: watch::Sender::new(false),
+        }
+    }
+
+    /// The coarse clock: milliseconds since start, as of the last cron tick.
+    pub fn now_ms(&self) -> u64 {
+        self.clock_ms.load(Ordering::Relaxed)
+    }
+
+    /// Advances the coarse clock to the real time and returns it.
+    pub fn tick_clock(&self) -> u64 {
+        let now = self.started.elapsed().as_millis() as u64;
+        self.clock_ms.store(now, Ordering::Relaxed);
+        now
+    }
+
+    /// Adds a connection to the registry.
+    pub fn register(&self, id: u64) -> Arc<ClientHandle> {
+        let handle = Arc::new(ClientHandle {
+            close: Notify::new(),
+            reason: AtomicU8::new(0),
+            last_active_ms: AtomicU64::new(self.now_ms()),
+        });
+        self.clients.lock().insert(id, Arc::clone(&handle));
+        handle
+    }
+
+    /// Removes a closed connection from the registry.
+    pub fn unregister(&self, id: u64) {
+        self.clients.lock().remove(&id);
+    }
+
+    /// Number of open connections.
+    pub fn client_count(&self) -> usize {
+        self.clients.lock().len()
+    }
+
+    /// Asks connection `id` to close; false if there is no such connection.
+    pub fn close_client(&self, id: u64, reason: CloseReason) -> bool {
+        match self.clients.lock().get(&id) {
+            Some(handle) => {
+                handle.close(reason);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Closes every connection idle for more than `timeout_ms`; returns how
+    /// many were asked to close.
+    pub fn close_idle(&self, timeout_ms: u64) -> usize {
+        let now = self.now_ms();
+        let clients = self.clients.lock();
+        let mut closed = 0;
+        for handle in clients.values() {
+            let last = handle.last_active_ms.load(Ordering::Relaxed);
+            if now.saturating_sub(last) > timeout_ms && handle.reason().is_none() {
+                handle.close(CloseReason::Timeout);
+                closed += 1;
+            }
+        }
+        closed
+    }
+
+    /// Starts a graceful stop: listeners stop accepting, connections close.
+    pub fn request_shutdown(&self) {
+        self.shutdown.send_replace(true);
+    }
+
+    /// True once a stop was requested.
+    pub fn shutdown_requested(&self) -> bool {
+        *self.shutdown.borrow()
+    }
+
+    /// A receiver whose `changed()` completes when a stop is requested.
+    /// Check [`Shared::shutdown_requested`] after subscribing: a stop
+    /// requested before the subscription does not show as a change.
+    pub fn subscribe_shutdown(&self) -> watch::Receiver<bool> {
+        self.shutdown.subscribe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn close_reaches_an_idle_client() {
+        let shared = Shared::new(Engine::new(engine::Config::default()), 1 << 20);
+        let handle = shared.register(7);
+        assert!(shared.close_client(7, CloseReason::Killed));
+        assert!(!shared.close_client(8, CloseReason::Killed));
+        // The wake-up was stored although nobody was waiting.
+        tokio::time::timeout(std::time::Duration::from_secs(1), handle.closed())
+            .await
+            .expect("close was lost");
+        assert_eq!(handle.reason(), Some(CloseReason::Killed));
+    }
+
+    #[test]
+    fn idle_clients_time_out() {
+        let shared = Shared::new(Engine::new(engine::Config::default()), 1 << 20);
+        let idle = shared.register(1);
+        shared.clock_ms.store(5_000, Ordering::Relaxed);
+        let busy = shared.register(2);
+        assert_eq!(shared.close_idle(1_000), 1);
+        assert_eq!(idle.reason(), Some(CloseReason::Timeout));
+        assert_eq!(busy.reason(), None);
+        assert_eq!(shared.close_idle(1_000), 0);
+    }
+}

@@ -1,0 +1,165 @@
+//! Connections and the process: QUIT, CLIENT KILL, idle timeout,
+//! SHUTDOWN, SIGTERM/SIGINT, options from a file and the command line.
+//! (Start-up failures are tested in `crates/server/tests/cli.rs`.)
+
+use std::io::Write;
+use std::time::Duration;
+
+use meridian_tests::Server;
+use redis::Commands;
+
+#[test]
+fn quit_replies_then_closes() {
+    let server = Server::start();
+    let mut raw = server.raw();
+    // What follows QUIT in the same write is not run.
+    raw.send(b"QUIT\r\nSET after-quit 1\r\n");
+    let got = raw
+        .until_closed(Duration::from_secs(5))
+        .expect("QUIT did not close the connection");
+    assert_eq!(got, b"+OK\r\n");
+    let mut con = server.conn();
+    assert!(!con.exists::<_, bool>("after-quit").unwrap());
+}
+
+#[test]
+fn client_kill_closes_another_idle_connection() {
+    let server = Server::start();
+    let mut victim = server.raw();
+    victim.send(b"CLIENT ID\r\n");
+    let line = victim.line();
+    let id: u64 = line
+        .strip_prefix(':')
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("CLIENT ID replied {line:?}"));
+
+    let mut killer = server.conn();
+    let killed: i64 = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("ID")
+        .arg(id)
+        .query(&mut killer)
+        .unwrap();
+    assert_eq!(killed, 1);
+    // The victim sits idle; it is closed anyway.
+    let got = victim
+        .until_closed(Duration::from_secs(5))
+        .expect("the killed connection stayed open");
+    assert!(got.is_empty(), "unexpected bytes {got:?}");
+    let pong: String = redis::cmd("PING").query(&mut killer).unwrap();
+    assert_eq!(pong, "PONG");
+}
+
+#[test]
+fn client_kill_of_itself_replies_then_closes() {
+    let server = Server::start();
+    let mut raw = server.raw();
+    raw.send(b"CLIENT ID\r\n");
+    let id = raw.line();
+    let id = id.trim_start_matches(':');
+    // SKIPME defaults to yes, which would spare the caller.
+    raw.send(
+        format!("CLIENT KILL ID {id}\r\nCLIENT KILL ID {id} SKIPME no\r\nPING\r\n").as_bytes(),
+    );
+    let got = raw
+        .until_closed(Duration::from_secs(5))
+        .expect("the connection stayed open");
+    assert_eq!(String::from_utf8_lossy(&got), ":0\r\n:1\r\n");
+}
+
+#[test]
+fn idle_clients_time_out() {
+    let server = Server::start_with(&["--timeout", "1"]);
+    let mut idle = server.raw();
+    idle.send(b"PING\r\n");
+    idle.expect(b"+PONG\r\n");
+    let mut busy = server.raw();
+    // The busy client speaks every 200 ms for 2.5 s and stays connected.
+    for _ in 0..12 {
+        busy.send(b"PING\r\n");
+        busy.expect(b"+PONG\r\n");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(
+        idle.until_closed(Duration::from_secs(5)).is_some(),
+        "an idle client outlived --timeout 1"
+    );
+    busy.send(b"PING\r\n");
+    busy.expect(b"+PONG\r\n");
+}
+
+#[test]
+fn shutdown_stops_the_process() {
+    let mut server = Server::start();
+    let mut raw = server.raw();
+    raw.send(b"SHUTDOWN\r\n");
+    let _ = raw.until_closed(Duration::from_secs(5));
+    let status = server
+        .wait_exit(Duration::from_secs(10))
+        .expect("SHUTDOWN did not stop the server");
+    assert!(status.success(), "exit status {status}");
+}
+
+#[test]
+fn sigterm_exits_zero() {
+    let mut server = Server::start();
+    let mut con = server.conn();
+    let _: () = con.set("k", "v").unwrap();
+    server.signal(libc::SIGTERM);
+    let status = server
+        .wait_exit(Duration::from_secs(10))
+        .expect("SIGTERM did not stop the server");
+    assert!(status.success(), "exit status {status}");
+}
+
+#[test]
+fn sigint_exits_zero() {
+    let mut server = Server::start();
+    let _idle = server.raw();
+    server.signal(libc::SIGINT);
+    let status = server
+        .wait_exit(Duration::from_secs(10))
+        .expect("SIGINT did not stop the server");
+    assert!(status.success(), "exit status {status}");
+}
+
+#[test]
+fn options_apply_over_the_config_file() {
+    let dir = std::env::temp_dir().join("meridian-tests");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join(format!("options-{}.conf", std::process::id()));
+    let mut conf = std::fs::File::create(&file).unwrap();
+    writeln!(
+        conf,
+        "# a comment\nmaxmemory 10mb\nmaxmemory-policy allkeys-lru"
+    )
+    .unwrap();
+    writeln!(conf, "databases 4\nrequirepass \"s3cret word\"").unwrap();
+    drop(conf);
+    let path = file.to_string_lossy().into_owned();
+    let config = match meridian_tests::peer() {
+        meridian_tests::Peer::Meridian => "--config",
+        // redis-server takes the file as its first argument only.
+        meridian_tests::Peer::Redis => return,
+    };
+    let server = Server::start_with(&[config, &path, "--maxmemory", "100mb"]);
+    let _ = std::fs::remove_file(&file);
+    let mut con = server.conn();
+    let err = redis::cmd("PING").query::<String>(&mut con).unwrap_err();
+    assert_eq!(err.code(), Some("NOAUTH"));
+    let _: () = redis::cmd("AUTH")
+        .arg("s3cret word")
+        .query(&mut con)
+        .unwrap();
+    let get = |con: &mut redis::Connection, name: &str| -> String {
+        let pair: Vec<String> = redis::cmd("CONFIG")
+            .arg("GET")
+            .arg(name)
+            .query(con)
+            .unwrap();
+        pair.get(1).cloned().unwrap_or_default()
+    };
+    assert_eq!(get(&mut con, "maxmemory"), "104857600");
+    assert_eq!(get(&mut con, "maxmemory-policy"), "allkeys-lru");
+    assert_eq!(get(&mut con, "databases"), "4");
+}

@@ -1,0 +1,114 @@
+//! The wire, byte for byte: inline commands, requests split across
+//! writes, and protocol errors that close only the offending connection.
+
+use std::time::Duration;
+
+use meridian_tests::Server;
+
+/// Sends `request` on a fresh connection and checks that the server
+/// replies `reply` and then closes it, while another client is unaffected.
+fn closes_only_that_connection(request: &[u8], reply: &[u8]) {
+    let server = Server::start();
+    let mut bystander = server.conn();
+    let pong: String = redis::cmd("PING").query(&mut bystander).unwrap();
+    assert_eq!(pong, "PONG");
+
+    let mut bad = server.raw();
+    bad.send(request);
+    let got = bad
+        .until_closed(Duration::from_secs(5))
+        .expect("the server did not close the connection");
+    assert_eq!(
+        String::from_utf8_lossy(&got),
+        String::from_utf8_lossy(reply)
+    );
+
+    let pong: String = redis::cmd("PING").query(&mut bystander).unwrap();
+    assert_eq!(pong, "PONG");
+    let mut fresh = server.raw();
+    fresh.send(b"PING\r\n");
+    fresh.expect(b"+PONG\r\n");
+}
+
+#[test]
+fn negative_bulk_length_is_a_protocol_error() {
+    closes_only_that_connection(
+        b"*1\r\n$-5\r\n",
+        b"-ERR Protocol error: invalid bulk length\r\n",
+    );
+}
+
+#[test]
+fn huge_bulk_length_is_a_protocol_error() {
+    closes_only_that_connection(
+        b"*1\r\n$99999999999\r\n",
+        b"-ERR Protocol error: invalid bulk length\r\n",
+    );
+}
+
+#[test]
+fn huge_multibulk_length_is_a_protocol_error() {
+    closes_only_that_connection(
+        b"*99999999999\r\n",
+        b"-ERR Protocol error: invalid multibulk length\r\n",
+    );
+}
+
+#[test]
+fn unbalanced_inline_quotes_are_a_protocol_error() {
+    closes_only_that_connection(
+        b"SET a \"b\r\n",
+        b"-ERR Protocol error: unbalanced quotes in request\r\n",
+    );
+}
+
+#[test]
+fn replies_before_a_protocol_error_are_sent() {
+    closes_only_that_connection(
+        b"PING\r\n*1\r\n$-5\r\n",
+        b"+PONG\r\n-ERR Protocol error: invalid bulk length\r\n",
+    );
+}
+
+#[test]
+fn inline_commands() {
+    let server = Server::start();
+    let mut raw = server.raw();
+    raw.send(b"PING\r\n");
+    raw.expect(b"+PONG\r\n");
+    raw.send(b"SET a \"b c\"\r\n");
+    raw.expect(b"+OK\r\n");
+    raw.send(b"GET a\r\n");
+    raw.expect(b"$3\r\nb c\r\n");
+    // Blank lines are skipped; a bare LF ends a line too.
+    raw.send(b"\r\n\r\nPING\n");
+    raw.expect(b"+PONG\r\n");
+    raw.send(b"SET 'q' '\\'x\\''\r\nGET q\r\n");
+    raw.expect(b"+OK\r\n$3\r\n'x'\r\n");
+}
+
+#[test]
+fn requests_split_across_writes() {
+    let server = Server::start();
+    let mut raw = server.raw();
+    let request = b"*3\r\n$3\r\nSET\r\n$5\r\nsplit\r\n$5\r\nvalue\r\n";
+    // One byte at a time, each its own write.
+    for b in request.iter() {
+        raw.send(std::slice::from_ref(b));
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    raw.expect(b"+OK\r\n");
+    // Two requests and a half in one write, the rest in the next.
+    raw.send(b"*2\r\n$3\r\nGET\r\n$5\r\nsplit\r\nPING\r\n*1\r\n$4\r\nPI");
+    raw.expect(b"$5\r\nvalue\r\n+PONG\r\n");
+    raw.send(b"NG\r\n");
+    raw.expect(b"+PONG\r\n");
+}
+
+#[test]
+fn empty_multibulk_is_skipped() {
+    let server = Server::start();
+    let mut raw = server.raw();
+    raw.send(b"*0\r\n*-1\r\n*1\r\n$4\r\nPING\r\n");
+    raw.expect(b"+PONG\r\n");
+}
