@@ -364,6 +364,12 @@ impl Raw {
         self.stream.write_all(bytes).expect("sending");
     }
 
+    /// Sends `bytes`, reporting failure (for a server that may close the
+    /// connection while it is being written to).
+    pub fn try_send(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.stream.write_all(bytes)
+    }
+
     /// Reads until `expected.len()` bytes have arrived and checks that they
     /// are exactly `expected`.
     pub fn expect(&mut self, expected: &[u8]) {
@@ -388,6 +394,22 @@ impl Raw {
             String::from_utf8_lossy(&got),
             String::from_utf8_lossy(expected)
         );
+    }
+
+    /// Reads exactly `n` bytes.
+    pub fn read_n(&mut self, n: usize) -> Vec<u8> {
+        while self.pending.len() < n {
+            let mut chunk = [0u8; 64 * 1024];
+            match self.stream.read(&mut chunk) {
+                Ok(0) => panic!(
+                    "connection closed after {} of {n} bytes",
+                    self.pending.len()
+                ),
+                Ok(got) => self.pending.extend_from_slice(&chunk[..got]),
+                Err(e) => panic!("reading: {e} after {} of {n} bytes", self.pending.len()),
+            }
+        }
+        self.pending.drain(..n).collect()
     }
 
     /// Reads one reply line (through `\r\n`) and returns it without the

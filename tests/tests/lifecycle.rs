@@ -68,6 +68,37 @@ fn client_kill_of_itself_replies_then_closes() {
 }
 
 #[test]
+fn maxclients_refuses_one_too_many() {
+    let server = Server::start_with(&["--maxclients", "2"]);
+    // The start-up probe's connection may not be reaped yet: retry a
+    // refused client a few times before counting it.
+    let admitted = || {
+        for _ in 0..40 {
+            let mut raw = server.raw();
+            raw.send(b"PING\r\n");
+            if raw.line() == "+PONG" {
+                return raw;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("no room for a client under --maxclients 2");
+    };
+    let mut first = admitted();
+    let _second = admitted();
+    let mut third = server.raw();
+    third.send(b"PING\r\n");
+    let got = third
+        .until_closed(Duration::from_secs(5))
+        .expect("the client over maxclients stayed connected");
+    assert_eq!(
+        String::from_utf8_lossy(&got),
+        "-ERR max number of clients reached\r\n"
+    );
+    first.send(b"PING\r\n");
+    first.expect(b"+PONG\r\n");
+}
+
+#[test]
 fn idle_clients_time_out() {
     let server = Server::start_with(&["--timeout", "1"]);
     let mut idle = server.raw();

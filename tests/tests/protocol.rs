@@ -112,3 +112,55 @@ fn empty_multibulk_is_skipped() {
     raw.send(b"*0\r\n*-1\r\n*1\r\n$4\r\nPING\r\n");
     raw.expect(b"+PONG\r\n");
 }
+
+#[test]
+fn query_buffer_limit_closes_the_client() {
+    let server = Server::start_with(&["--client-query-buffer-limit", "1mb"]);
+    let mut bystander = server.raw();
+    bystander.send(b"PING\r\n");
+    bystander.expect(b"+PONG\r\n");
+    let mut greedy = server.raw();
+    // A 3 MB argument: the server gives up once 1 MB is queued. The send
+    // may fail half-way because of that.
+    let body = vec![b'x'; 3 * 1024 * 1024];
+    let mut request = format!("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n${}\r\n", body.len()).into_bytes();
+    request.extend_from_slice(&body);
+    request.extend_from_slice(b"\r\n");
+    let _ = greedy.try_send(&request);
+    let got = greedy
+        .until_closed(Duration::from_secs(5))
+        .expect("the server kept a client past its query buffer limit");
+    assert!(
+        got.is_empty(),
+        "unexpected reply {:?}",
+        String::from_utf8_lossy(&got)
+    );
+    bystander.send(b"EXISTS k\r\n");
+    bystander.expect(b":0\r\n");
+}
+
+#[test]
+fn pipeline_written_before_reading_does_not_deadlock() {
+    // 20 MB of requests whose replies are 20 MB too, all written before
+    // the first reply is read: more than the socket buffers hold either
+    // way, so the server must keep reading while its replies wait.
+    const N: usize = 5_000;
+    let server = Server::start();
+    let mut raw = server.raw();
+    let arg = vec![b'e'; 4096];
+    let mut one = b"*2\r\n$4\r\nECHO\r\n$4096\r\n".to_vec();
+    one.extend_from_slice(&arg);
+    one.extend_from_slice(b"\r\n");
+    let all: Vec<u8> = one.iter().copied().cycle().take(one.len() * N).collect();
+    raw.send(&all);
+    let mut reply = b"$4096\r\n".to_vec();
+    reply.extend_from_slice(&arg);
+    reply.extend_from_slice(b"\r\n");
+    let got = raw.read_n(reply.len() * N);
+    assert!(
+        got.chunks(reply.len()).all(|r| r == reply.as_slice()),
+        "a reply differed"
+    );
+    raw.send(b"PING\r\n");
+    raw.expect(b"+PONG\r\n");
+}

@@ -3,7 +3,10 @@
 //!
 //! The batch is the unit of all per-connection costs: one read, one lock,
 //! one write, one activity stamp. Nothing here allocates or awaits per
-//! command; requests are parsed in place from the read buffer.
+//! command; requests are parsed in place from the read buffer. Sockets are
+//! used through readiness (`readable`/`writable` then `try_read`/
+//! `try_write`) so one task can read new requests while earlier replies
+//! are still waiting to be sent.
 
 use std::io;
 use std::net::SocketAddr;
@@ -13,7 +16,6 @@ use std::time::Duration;
 use engine::{Action, ConnInfo, Engine, Session};
 use parking_lot::MutexGuard;
 use resp::{Limits, Out, RequestParser};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, warn};
@@ -99,6 +101,7 @@ pub async fn serve(
         limit: shared.query_buffer_limit.max(INITIAL_READ_BUF),
         parser: RequestParser::new(limits),
         out: Out::default(),
+        sent: 0,
         session,
     };
     let ended = conn.run(&shared, &handle).await;
@@ -132,13 +135,18 @@ struct Connection {
     /// `client-query-buffer-limit`: the read buffer never grows past it.
     limit: usize,
     parser: RequestParser,
-    /// Replies of the current batch; also carries the protocol version
-    /// (`HELLO`) for the life of the connection.
+    /// Replies not yet sent, from `sent` on; also carries the protocol
+    /// version (`HELLO`) for the life of the connection.
     out: Out,
+    /// How many bytes at the front of `out` were already sent.
+    sent: usize,
     session: Session,
 }
 
 impl Connection {
+    /// The connection's loop. Input is read and run even while earlier
+    /// replies wait for the client to read them, as Redis does, so a client
+    /// that writes a long pipeline before reading cannot deadlock with us.
     async fn run(&mut self, shared: &Shared, handle: &ClientHandle) -> Ended {
         let mut shutdown = shared.subscribe_shutdown();
         if shared.shutdown_requested() {
@@ -148,9 +156,10 @@ impl Connection {
             if let Err(ended) = self.make_room() {
                 return ended;
             }
-            if self.start == self.end && self.buf.len() > SHRINK_ABOVE {
-                // Wait for input without holding on to a big buffer forever:
-                // read as soon as input comes, shrink if none comes soon.
+            let unsent = self.sent < self.out.len();
+            if !unsent && self.start == self.end && self.buf.len() > SHRINK_ABOVE {
+                // Idle with a grown buffer: read as soon as input comes,
+                // give the memory back if none comes soon.
                 tokio::select! {
                     biased;
                     _ = handle.closed() => return Ended::Closed(handle.reason()),
@@ -161,21 +170,42 @@ impl Connection {
                         continue;
                     }
                 }
+            } else {
+                tokio::select! {
+                    biased;
+                    _ = handle.closed() => return Ended::Closed(handle.reason()),
+                    _ = shutdown.changed() => return Ended::ServerStopping,
+                    r = self.stream.writable(), if unsent => {
+                        if let Err(ended) = r.map_err(Ended::Io).and_then(|()| self.write_some()) {
+                            return ended;
+                        }
+                        continue;
+                    }
+                    r = self.stream.readable() => if let Err(e) = r { return Ended::Io(e) },
+                }
             }
-            let n = tokio::select! {
-                biased;
-                _ = handle.closed() => return Ended::Closed(handle.reason()),
-                _ = shutdown.changed() => return Ended::ServerStopping,
-                r = self.stream.read(&mut self.buf[self.end..]) => match r {
-                    Ok(0) => return Ended::Eof,
-                    Ok(n) => n,
-                    Err(e) => return Ended::Io(e),
-                },
+            let n = match self.stream.try_read(&mut self.buf[self.end..]) {
+                Ok(0) => {
+                    // The client may have only shut its sending side: it
+                    // still gets the replies it asked for.
+                    return match self.write_all(handle, &mut shutdown).await {
+                        Ok(()) => Ended::Eof,
+                        Err(ended) => ended,
+                    };
+                }
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(e) => return Ended::Io(e),
             };
             self.end += n;
             handle.touch(shared.now_ms());
             let step = self.run_batch(shared);
-            if let Err(ended) = self.flush(handle, &mut shutdown).await {
+            let sent = match step {
+                // One write, usually complete; a rest waits for `writable`.
+                Step::Continue => self.write_some(),
+                _ => self.write_all(handle, &mut shutdown).await,
+            };
+            if let Err(ended) = sent {
                 return ended;
             }
             match step {
@@ -264,25 +294,48 @@ impl Connection {
         step
     }
 
-    /// Sends the batch's replies in one write. A close from outside or a
-    /// stop of the node abandons a write the client is not reading.
-    async fn flush(
+    /// Writes as much unsent output as the socket takes now, without
+    /// waiting.
+    fn write_some(&mut self) -> Result<(), Ended> {
+        while self.sent < self.out.len() {
+            match self.stream.try_write(&self.out.as_bytes()[self.sent..]) {
+                Ok(0) => return Err(Ended::Io(io::ErrorKind::WriteZero.into())),
+                Ok(n) => self.sent += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => return Err(Ended::Io(e)),
+            }
+        }
+        if self.sent == self.out.len() {
+            self.out.clear();
+            self.out.shrink_if_idle(OUT_KEEP);
+            self.sent = 0;
+        } else if self.sent >= OUT_KEEP && self.sent >= self.out.len() / 2 {
+            // Drop the sent front now and then, so a long backlog of
+            // replies is not copied once per partial write.
+            self.out.consume(self.sent);
+            self.sent = 0;
+        }
+        Ok(())
+    }
+
+    /// Writes all unsent output, waiting for the client to read it. A
+    /// close from outside or a stop of the node abandons it.
+    async fn write_all(
         &mut self,
         handle: &ClientHandle,
         shutdown: &mut watch::Receiver<bool>,
     ) -> Result<(), Ended> {
-        if self.out.is_empty() {
-            return Ok(());
+        loop {
+            self.write_some()?;
+            if self.out.is_empty() {
+                return Ok(());
+            }
+            tokio::select! {
+                biased;
+                _ = handle.closed() => return Err(Ended::Closed(handle.reason())),
+                _ = shutdown.changed() => return Err(Ended::ServerStopping),
+                r = self.stream.writable() => r.map_err(Ended::Io)?,
+            }
         }
-        let written = tokio::select! {
-            biased;
-            r = self.stream.write_all(self.out.as_bytes()) => r,
-            _ = handle.closed() => return Err(Ended::Closed(handle.reason())),
-            _ = shutdown.changed() => return Err(Ended::ServerStopping),
-        };
-        written.map_err(Ended::Io)?;
-        self.out.clear();
-        self.out.shrink_if_idle(OUT_KEEP);
-        Ok(())
     }
 }
