@@ -27,6 +27,8 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
@@ -148,10 +150,22 @@ pub fn redis_cli() -> PathBuf {
     )
 }
 
-/// A TCP port on 127.0.0.1 that was free a moment ago.
+/// A TCP port on 127.0.0.1 that was free a moment ago and that no other
+/// test of this process was given: the kernel may hand the same port to
+/// two threads that bind port 0 one after the other, and two servers
+/// started on one port would each answer the other's start-up PING.
 pub fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("binding 127.0.0.1:0");
-    listener.local_addr().expect("local address").port()
+    static GIVEN: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+    for _ in 0..100 {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("binding 127.0.0.1:0");
+        let port = listener.local_addr().expect("local address").port();
+        let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
+    panic!("no fresh free port after 100 tries");
 }
 
 /// A running server process, killed when dropped.
@@ -180,7 +194,9 @@ impl Server {
         let port = free_port();
         let dir = std::env::temp_dir().join("meridian-tests");
         std::fs::create_dir_all(&dir).context("creating the log directory")?;
-        let log = dir.join(format!("server-{port}-{}.log", std::process::id()));
+        static STARTED: AtomicUsize = AtomicUsize::new(0);
+        let n = STARTED.fetch_add(1, Ordering::Relaxed);
+        let log = dir.join(format!("server-{}-{n}-{port}.log", std::process::id()));
         let out = File::create(&log).context("creating the server log")?;
         let err = out.try_clone().context("cloning the log handle")?;
         let port_text = port.to_string();
@@ -219,6 +235,14 @@ impl Server {
                 );
             }
             if ping_answered(self.port) {
+                // The answer must come from our child, not from a stranger
+                // on the same port while our child fails to bind it.
+                if let Some(status) = self.child.try_wait().context("polling the server")? {
+                    bail!(
+                        "server exited with {status} during start-up:\n{}",
+                        self.log()
+                    );
+                }
                 return Ok(());
             }
             std::thread::sleep(READY_PAUSE);

@@ -179,6 +179,8 @@ impl Connection {
                         if let Err(ended) = r.map_err(Ended::Io).and_then(|()| self.write_some()) {
                             return ended;
                         }
+                        // A client reading a long reply is not idle.
+                        handle.touch(shared.now_ms());
                         continue;
                     }
                     r = self.stream.readable() => if let Err(e) = r { return Ended::Io(e) },

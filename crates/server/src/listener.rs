@@ -173,7 +173,7 @@ async fn cron(shared: Arc<Shared>) {
         return;
     }
     let mut hz = shared.engine.lock().config().hz.clamp(1, 500);
-    let mut ticker = ticker(hz);
+    let mut ticker = cron_interval(hz);
     let mut last_sweep = 0;
     loop {
         tokio::select! {
@@ -196,12 +196,14 @@ async fn cron(shared: Arc<Shared>) {
         }
         if new_hz != hz {
             hz = new_hz;
-            ticker = self::ticker(hz);
+            ticker = cron_interval(hz);
         }
     }
 }
 
-fn ticker(hz: u32) -> tokio::time::Interval {
+/// A ticker `hz` times a second that delays, rather than bunches, ticks
+/// missed while the engine was busy.
+fn cron_interval(hz: u32) -> tokio::time::Interval {
     let period = Duration::from_micros(1_000_000 / u64::from(hz.max(1)));
     let mut ticker = tokio::time::interval(period);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
