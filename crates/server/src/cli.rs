@@ -30,10 +30,11 @@ pub enum Command {
 #[derive(Debug, Args)]
 #[command(after_help = SERVE_AFTER_HELP)]
 pub struct ServeArgs {
-    /// TCP port for clients.
+    /// TCP port for clients [default: 7379].
     #[arg(long, value_name = "PORT")]
     pub port: Option<u16>,
-    /// Address(es) to listen on, space-separated as in redis.conf.
+    /// Address(es) to listen on, space-separated as in redis.conf
+    /// [default: 127.0.0.1].
     #[arg(long, value_name = "ADDR")]
     pub bind: Option<String>,
     /// A redis.conf-style file, read before the command-line options.
