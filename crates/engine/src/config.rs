@@ -179,11 +179,22 @@ impl Config {
             name: name.clone(),
             reason: reason.to_string(),
         };
-        let int = |v: &str| v.trim().parse::<u64>().map_err(|_| bad("argument couldn't be parsed into an integer"));
+        let int = |v: &str| {
+            v.trim()
+                .parse::<u64>()
+                .map_err(|_| bad("argument couldn't be parsed into an integer"))
+        };
         match name.as_str() {
-            "bind" => self.bind = value.split_whitespace().next().unwrap_or("127.0.0.1").to_string(),
+            "bind" => {
+                self.bind = value
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or("127.0.0.1")
+                    .to_string()
+            }
             "port" => {
-                self.port = u16::try_from(int(value)?).map_err(|_| bad("argument must be between 0 and 65535 inclusive"))?
+                self.port = u16::try_from(int(value)?)
+                    .map_err(|_| bad("argument must be between 0 and 65535 inclusive"))?
             }
             "databases" => {
                 let n = int(value)?;
@@ -193,7 +204,8 @@ impl Config {
                 self.databases = n as usize;
             }
             "maxmemory" => {
-                self.maxmemory = parse_size(value).ok_or_else(|| bad("argument must be a memory value"))?
+                self.maxmemory =
+                    parse_size(value).ok_or_else(|| bad("argument must be a memory value"))?
             }
             "maxmemory-policy" => {
                 let v = value.to_ascii_lowercase();
@@ -208,7 +220,9 @@ impl Config {
             "proto-max-bulk-len" => {
                 let n = parse_size(value).ok_or_else(|| bad("argument must be a memory value"))?;
                 if n < 1024 * 1024 {
-                    return Err(bad("argument must be between 1048576 and 9223372036854775807 inclusive"));
+                    return Err(bad(
+                        "argument must be between 1048576 and 9223372036854775807 inclusive",
+                    ));
                 }
                 self.proto_max_bulk_len = n;
             }
@@ -220,7 +234,10 @@ impl Config {
                 self.maxclients = n;
             }
             "dir" => self.dir = value.to_string(),
-            "appendonly" => self.appendonly = parse_bool(value).ok_or_else(|| bad("argument must be 'yes' or 'no'"))?,
+            "appendonly" => {
+                self.appendonly =
+                    parse_bool(value).ok_or_else(|| bad("argument must be 'yes' or 'no'"))?
+            }
             "loglevel" => {
                 let v = value.to_ascii_lowercase();
                 if !["debug", "verbose", "notice", "warning", "nothing"].contains(&v.as_str()) {

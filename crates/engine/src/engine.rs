@@ -161,7 +161,9 @@ impl Engine {
             started: Instant::now(),
             run_id: {
                 let mut r = SmallRng::from_entropy();
-                (0..40).map(|_| char::from(b"0123456789abcdef"[r.gen_range(0..16)])).collect()
+                (0..40)
+                    .map(|_| char::from(b"0123456789abcdef"[r.gen_range(0..16)]))
+                    .collect()
             },
             applying: false,
             active_expire: true,

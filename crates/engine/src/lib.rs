@@ -20,9 +20,9 @@ mod error;
 pub mod glob;
 pub mod keyspace;
 pub mod ops;
-pub mod table;
 #[cfg(test)]
 mod replay_tests;
+pub mod table;
 #[cfg(test)]
 mod testutil;
 

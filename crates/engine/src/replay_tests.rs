@@ -24,23 +24,61 @@ fn random_command(rng: &mut SmallRng, now_ms: u64) -> Vec<String> {
     let words: Vec<String> = match rng.gen_range(0..30) {
         0 => vec!["SET".into(), k, val(rng)],
         1 => vec!["SET".into(), k, val(rng), "PX".into(), ms(rng)],
-        2 => vec!["SET".into(), k, val(rng), "EX".into(), "100".into(), "NX".into()],
-        3 => vec!["SET".into(), k, val(rng), "XX".into(), "KEEPTTL".into(), "GET".into()],
-        4 => vec!["SET".into(), k, val(rng), "PXAT".into(), (now_ms + rng.gen_range(0..30)).to_string()],
+        2 => vec![
+            "SET".into(),
+            k,
+            val(rng),
+            "EX".into(),
+            "100".into(),
+            "NX".into(),
+        ],
+        3 => vec![
+            "SET".into(),
+            k,
+            val(rng),
+            "XX".into(),
+            "KEEPTTL".into(),
+            "GET".into(),
+        ],
+        4 => vec![
+            "SET".into(),
+            k,
+            val(rng),
+            "PXAT".into(),
+            (now_ms + rng.gen_range(0..30)).to_string(),
+        ],
         5 => vec!["SETEX".into(), k, "100".into(), val(rng)],
         6 => vec!["PSETEX".into(), k, ms(rng), val(rng)],
         7 => vec!["SETNX".into(), k, val(rng)],
         8 => vec!["APPEND".into(), k, val(rng)],
         9 => vec!["INCR".into(), k],
         10 => vec!["INCRBY".into(), k, rng.gen_range(-9..9).to_string()],
-        11 => vec!["INCRBYFLOAT".into(), k, format!("{:.2}", rng.gen_range(-3.0..3.0))],
-        12 => vec!["SETRANGE".into(), k, rng.gen_range(0..8).to_string(), val(rng)],
+        11 => vec![
+            "INCRBYFLOAT".into(),
+            k,
+            format!("{:.2}", rng.gen_range(-3.0..3.0)),
+        ],
+        12 => vec![
+            "SETRANGE".into(),
+            k,
+            rng.gen_range(0..8).to_string(),
+            val(rng),
+        ],
         13 => vec!["GETDEL".into(), k],
         14 => vec!["GETEX".into(), k, "PX".into(), ms(rng)],
         15 => vec!["GETEX".into(), k, "PERSIST".into()],
         16 => vec!["EXPIRE".into(), k, rng.gen_range(-2..100).to_string()],
-        17 => vec!["PEXPIRE".into(), k, ms(rng), ["NX", "XX", "GT", "LT"][rng.gen_range(0..4)].into()],
-        18 => vec!["PEXPIREAT".into(), k, (now_ms + rng.gen_range(0..30)).to_string()],
+        17 => vec![
+            "PEXPIRE".into(),
+            k,
+            ms(rng),
+            ["NX", "XX", "GT", "LT"][rng.gen_range(0..4)].into(),
+        ],
+        18 => vec![
+            "PEXPIREAT".into(),
+            k,
+            (now_ms + rng.gen_range(0..30)).to_string(),
+        ],
         19 => vec!["PERSIST".into(), k],
         20 => vec!["DEL".into(), k, key(rng)],
         21 => vec!["RENAME".into(), k, key(rng)],
@@ -71,7 +109,11 @@ fn digest(eng: &mut Engine) -> String {
         action: Default::default(),
     };
     let mut out = Out::default();
-    eng.execute(&mut s, ArgvBuf::from_iter(["DEBUG", "DIGEST"]).args(), &mut out);
+    eng.execute(
+        &mut s,
+        ArgvBuf::from_iter(["DEBUG", "DIGEST"]).args(),
+        &mut out,
+    );
     String::from_utf8_lossy(out.as_bytes()).into_owned()
 }
 
@@ -102,7 +144,10 @@ fn run_seed(seed: u64, steps: usize) {
     let (a, b) = (digest(&mut primary.eng), digest(&mut secondary));
     assert_eq!(a, b, "seed {seed}: digests differ after replay");
     // The sequence must exercise data, not only produce errors.
-    assert!(errors < steps / 2, "seed {seed}: {errors} errors in {steps} steps");
+    assert!(
+        errors < steps / 2,
+        "seed {seed}: {errors} errors in {steps} steps"
+    );
 }
 
 #[test]

@@ -11,14 +11,78 @@ use crate::table::{row, Command, ADMIN, FAST, NO_AUTH, STALE};
 
 /// The family's table rows.
 pub(crate) const COMMANDS: &[Command] = &[
-    row("ping", -1, FAST | STALE, (0, 0, 0), "connection", "Returns the server's liveliness response.", ping),
-    row("echo", 2, FAST, (0, 0, 0), "connection", "Returns the given string.", echo),
-    row("select", 2, FAST | STALE, (0, 0, 0), "connection", "Changes the selected database.", select),
-    row("hello", -1, FAST | NO_AUTH | STALE, (0, 0, 0), "connection", "Handshakes with the Redis server.", hello),
-    row("auth", -2, FAST | NO_AUTH | STALE, (0, 0, 0), "connection", "Authenticates the connection.", auth),
-    row("quit", -1, FAST | NO_AUTH | STALE, (0, 0, 0), "connection", "Closes the connection.", quit),
-    row("reset", 1, FAST | NO_AUTH | STALE, (0, 0, 0), "connection", "Resets the connection.", reset),
-    row("client", -2, ADMIN | STALE, (0, 0, 0), "connection", "A container for client connection commands.", client),
+    row(
+        "ping",
+        -1,
+        FAST | STALE,
+        (0, 0, 0),
+        "connection",
+        "Returns the server's liveliness response.",
+        ping,
+    ),
+    row(
+        "echo",
+        2,
+        FAST,
+        (0, 0, 0),
+        "connection",
+        "Returns the given string.",
+        echo,
+    ),
+    row(
+        "select",
+        2,
+        FAST | STALE,
+        (0, 0, 0),
+        "connection",
+        "Changes the selected database.",
+        select,
+    ),
+    row(
+        "hello",
+        -1,
+        FAST | NO_AUTH | STALE,
+        (0, 0, 0),
+        "connection",
+        "Handshakes with the Redis server.",
+        hello,
+    ),
+    row(
+        "auth",
+        -2,
+        FAST | NO_AUTH | STALE,
+        (0, 0, 0),
+        "connection",
+        "Authenticates the connection.",
+        auth,
+    ),
+    row(
+        "quit",
+        -1,
+        FAST | NO_AUTH | STALE,
+        (0, 0, 0),
+        "connection",
+        "Closes the connection.",
+        quit,
+    ),
+    row(
+        "reset",
+        1,
+        FAST | NO_AUTH | STALE,
+        (0, 0, 0),
+        "connection",
+        "Resets the connection.",
+        reset,
+    ),
+    row(
+        "client",
+        -2,
+        ADMIN | STALE,
+        (0, 0, 0),
+        "connection",
+        "A container for client connection commands.",
+        client,
+    ),
 ];
 
 /// The Redis version clients are told, for features they gate on it.
@@ -108,7 +172,11 @@ fn hello(eng: &mut Engine, s: &mut Session, args: Args<'_>, out: &mut Out) -> Cm
                     "NOPROTO unsupported protocol version".into(),
                 ))
             }
-            None => return Err(CmdError::err("Protocol version is not an integer or out of range")),
+            None => {
+                return Err(CmdError::err(
+                    "Protocol version is not an integer or out of range",
+                ))
+            }
         }
         i = 2;
     }
@@ -290,14 +358,22 @@ fn client(eng: &mut Engine, s: &mut Session, args: Args<'_>, out: &mut Out) -> C
         b"help" => {
             let lines: &[&str] = &[
                 "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-                "ID", "    Return the ID of the current connection.",
-                "GETNAME", "    Return the name of the current connection.",
-                "SETNAME <name>", "    Assign the name <name> to the current connection.",
-                "SETINFO <LIB-NAME|LIB-VER> <value>", "    Set client meta attributes.",
-                "INFO", "    Return information about the current client connection.",
-                "LIST [TYPE <normal|master|replica|pubsub>] [ID <id> [<id> ...]]", "    Return information about client connections.",
-                "KILL <ip:port>", "    Kill connection made from <ip:port>.",
-                "KILL <option> <value> [<option> <value> [...]]", "    Kill connections. Options: ID, ADDR, LADDR, SKIPME, TYPE, USER.",
+                "ID",
+                "    Return the ID of the current connection.",
+                "GETNAME",
+                "    Return the name of the current connection.",
+                "SETNAME <name>",
+                "    Assign the name <name> to the current connection.",
+                "SETINFO <LIB-NAME|LIB-VER> <value>",
+                "    Set client meta attributes.",
+                "INFO",
+                "    Return information about the current client connection.",
+                "LIST [TYPE <normal|master|replica|pubsub>] [ID <id> [<id> ...]]",
+                "    Return information about client connections.",
+                "KILL <ip:port>",
+                "    Kill connection made from <ip:port>.",
+                "KILL <option> <value> [<option> <value> [...]]",
+                "    Kill connections. Options: ID, ADDR, LADDR, SKIPME, TYPE, USER.",
             ];
             out.array(lines.len());
             for l in lines {
@@ -453,12 +529,18 @@ mod tests {
         let mut t = Tester::new();
         assert_eq!(t.q("PING"), "+PONG\r\n");
         assert_eq!(t.q("ping hi"), "$2\r\nhi\r\n");
-        assert_eq!(t.q("PING a b"), "-ERR wrong number of arguments for 'ping' command\r\n");
+        assert_eq!(
+            t.q("PING a b"),
+            "-ERR wrong number of arguments for 'ping' command\r\n"
+        );
         assert_eq!(t.q("ECHO x"), "$1\r\nx\r\n");
         assert_eq!(t.q("SELECT 15"), "+OK\r\n");
         assert_eq!(t.s.db, 15);
         assert_eq!(t.q("SELECT 16"), "-ERR DB index is out of range\r\n");
-        assert_eq!(t.q("SELECT x"), "-ERR value is not an integer or out of range\r\n");
+        assert_eq!(
+            t.q("SELECT x"),
+            "-ERR value is not an integer or out of range\r\n"
+        );
     }
 
     #[test]
@@ -474,18 +556,26 @@ mod tests {
     fn hello_switches_protocol() {
         let mut t = Tester::new();
         let r = t.q("HELLO 3");
-        assert!(r.starts_with("%7\r\n$6\r\nserver\r\n$5\r\nredis\r\n"), "{r}");
+        assert!(
+            r.starts_with("%7\r\n$6\r\nserver\r\n$5\r\nredis\r\n"),
+            "{r}"
+        );
         assert_eq!(t.q("HELLO 4"), "-NOPROTO unsupported protocol version\r\n");
         let r = t.q("HELLO 2 SETNAME app");
         assert!(r.starts_with("*14\r\n"), "{r}");
         assert_eq!(t.q("CLIENT GETNAME"), "$3\r\napp\r\n");
-        assert_eq!(t.q("HELLO 3 BOGUS"), "-ERR Syntax error in HELLO option 'BOGUS'\r\n");
+        assert_eq!(
+            t.q("HELLO 3 BOGUS"),
+            "-ERR Syntax error in HELLO option 'BOGUS'\r\n"
+        );
     }
 
     #[test]
     fn auth_with_and_without_password() {
         let mut t = Tester::new();
-        assert!(t.q("AUTH x").starts_with("-ERR AUTH <password> called without"));
+        assert!(t
+            .q("AUTH x")
+            .starts_with("-ERR AUTH <password> called without"));
         t.eng.config.requirepass = "secret".into();
         t.s.authenticated = false;
         assert_eq!(t.q("GET a"), "-NOAUTH Authentication required.\r\n");
@@ -504,7 +594,9 @@ mod tests {
         let mut t = Tester::new();
         assert_eq!(t.q("CLIENT ID"), format!(":{}\r\n", t.s.id));
         assert_eq!(t.q("CLIENT GETNAME"), "$-1\r\n");
-        assert!(t.q("CLIENT SETNAME a\nb").starts_with("-ERR Client names cannot"));
+        assert!(t
+            .q("CLIENT SETNAME a\nb")
+            .starts_with("-ERR Client names cannot"));
         assert_eq!(t.q("CLIENT SETNAME worker"), "+OK\r\n");
         assert_eq!(t.q("CLIENT SETINFO lib-name redis-py"), "+OK\r\n");
         let list = t.q("CLIENT LIST");
@@ -513,8 +605,13 @@ mod tests {
         assert!(list.contains("addr=127.0.0.1:5000"), "{list}");
         assert_eq!(t.q("CLIENT KILL 1.2.3.4:5"), "-ERR No such client\r\n");
         assert_eq!(t.q("CLIENT KILL ID 999"), ":0\r\n");
-        assert_eq!(t.q("CLIENT SETNAME"), "-ERR wrong number of arguments for 'client|setname' command\r\n");
-        assert!(t.q("CLIENT BOGUS").starts_with("-ERR unknown subcommand 'BOGUS'"));
+        assert_eq!(
+            t.q("CLIENT SETNAME"),
+            "-ERR wrong number of arguments for 'client|setname' command\r\n"
+        );
+        assert!(t
+            .q("CLIENT BOGUS")
+            .starts_with("-ERR unknown subcommand 'BOGUS'"));
     }
 
     #[test]

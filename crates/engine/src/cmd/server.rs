@@ -11,19 +11,93 @@ use crate::digest;
 use crate::engine::{unix_ms, Action, Engine, Role, Session};
 use crate::error::{CmdError, CmdResult};
 use crate::glob;
-use crate::table::{row, Command, Table, ADMIN, FAST, FLAG_NAMES, NO_MULTI, RANDOM, READONLY, STALE, WRITE};
+use crate::table::{
+    row, Command, Table, ADMIN, FAST, FLAG_NAMES, NO_MULTI, RANDOM, READONLY, STALE, WRITE,
+};
 
 /// The family's table rows.
 pub(crate) const COMMANDS: &[Command] = &[
-    row("info", -1, STALE, (0, 0, 0), "server", "Returns information and statistics about the server.", info),
-    row("config", -2, ADMIN | STALE, (0, 0, 0), "server", "A container for server configuration commands.", config),
-    row("command", -1, STALE, (0, 0, 0), "server", "Returns detailed information about all commands.", command),
-    row("debug", -2, ADMIN | STALE, (0, 0, 0), "server", "A container for debugging commands.", debug),
-    row("dbsize", 1, READONLY | FAST, (0, 0, 0), "server", "Returns the number of keys in the database.", dbsize),
-    row("flushdb", -1, WRITE, (0, 0, 0), "server", "Removes all keys from the current database.", flushdb),
-    row("flushall", -1, WRITE, (0, 0, 0), "server", "Removes all keys from all databases.", flushall),
-    row("time", 1, FAST | RANDOM | STALE, (0, 0, 0), "server", "Returns the server time.", time),
-    row("shutdown", -1, ADMIN | NO_MULTI | STALE, (0, 0, 0), "server", "Synchronously saves the database(s) to disk and shuts down the Redis server.", shutdown),
+    row(
+        "info",
+        -1,
+        STALE,
+        (0, 0, 0),
+        "server",
+        "Returns information and statistics about the server.",
+        info,
+    ),
+    row(
+        "config",
+        -2,
+        ADMIN | STALE,
+        (0, 0, 0),
+        "server",
+        "A container for server configuration commands.",
+        config,
+    ),
+    row(
+        "command",
+        -1,
+        STALE,
+        (0, 0, 0),
+        "server",
+        "Returns detailed information about all commands.",
+        command,
+    ),
+    row(
+        "debug",
+        -2,
+        ADMIN | STALE,
+        (0, 0, 0),
+        "server",
+        "A container for debugging commands.",
+        debug,
+    ),
+    row(
+        "dbsize",
+        1,
+        READONLY | FAST,
+        (0, 0, 0),
+        "server",
+        "Returns the number of keys in the database.",
+        dbsize,
+    ),
+    row(
+        "flushdb",
+        -1,
+        WRITE,
+        (0, 0, 0),
+        "server",
+        "Removes all keys from the current database.",
+        flushdb,
+    ),
+    row(
+        "flushall",
+        -1,
+        WRITE,
+        (0, 0, 0),
+        "server",
+        "Removes all keys from all databases.",
+        flushall,
+    ),
+    row(
+        "time",
+        1,
+        FAST | RANDOM | STALE,
+        (0, 0, 0),
+        "server",
+        "Returns the server time.",
+        time,
+    ),
+    row(
+        "shutdown",
+        -1,
+        ADMIN | NO_MULTI | STALE,
+        (0, 0, 0),
+        "server",
+        "Synchronously saves the database(s) to disk and shuts down the Redis server.",
+        shutdown,
+    ),
 ];
 
 fn dbsize(eng: &mut Engine, s: &mut Session, _: Args<'_>, out: &mut Out) -> CmdResult {
@@ -73,7 +147,10 @@ fn shutdown(_: &mut Engine, s: &mut Session, args: Args<'_>, out: &mut Out) -> C
         if eq_ic(a, "abort") {
             return Err(CmdError::err("No shutdown in progress."));
         }
-        if !["nosave", "save", "now", "force"].iter().any(|w| eq_ic(a, w)) {
+        if !["nosave", "save", "now", "force"]
+            .iter()
+            .any(|w| eq_ic(a, w))
+        {
             return Err(CmdError::Syntax);
         }
     }
@@ -93,7 +170,11 @@ fn config(eng: &mut Engine, _: &mut Session, args: Args<'_>, out: &mut Out) -> C
             }
             let mut pairs: Vec<(&str, String)> = Vec::new();
             for name in crate::config::Config::names() {
-                if args.iter().skip(2).any(|p| glob::matches(p, name.as_bytes(), true)) {
+                if args
+                    .iter()
+                    .skip(2)
+                    .any(|p| glob::matches(p, name.as_bytes(), true))
+                {
                     if let Some(v) = eng.config.get(name) {
                         pairs.push((name, v));
                     }
@@ -229,7 +310,10 @@ fn command(_: &mut Engine, _: &mut Session, args: Args<'_>, out: &mut Out) -> Cm
             let found: Vec<&Command> = if args.len() == 2 {
                 all
             } else {
-                args.iter().skip(2).filter_map(|n| table.lookup(n)).collect()
+                args.iter()
+                    .skip(2)
+                    .filter_map(|n| table.lookup(n))
+                    .collect()
             };
             out.map(found.len());
             for c in found {
@@ -245,7 +329,9 @@ fn command(_: &mut Engine, _: &mut Session, args: Args<'_>, out: &mut Out) -> Cm
                 .lookup(&req[0])
                 .ok_or_else(|| CmdError::err("Invalid command specified"))?;
             if !c.arity_ok(req.len()) {
-                return Err(CmdError::err("Invalid number of arguments specified for command"));
+                return Err(CmdError::err(
+                    "Invalid number of arguments specified for command",
+                ));
             }
             let keys: Vec<usize> = c.key_positions(req.len()).collect();
             if keys.is_empty() {
@@ -281,7 +367,11 @@ fn debug(eng: &mut Engine, _: &mut Session, args: Args<'_>, out: &mut Out) -> Cm
                     digest::mix(&mut total, &digest::entry(db, key, e));
                 }
             }
-            let text = if any { digest::hex(&total) } else { "0".repeat(40) };
+            let text = if any {
+                digest::hex(&total)
+            } else {
+                "0".repeat(40)
+            };
             out.simple(&text);
         }
         b"digest-value" => {
@@ -359,13 +449,25 @@ fn human(bytes: u64) -> String {
 
 /// Which sections `INFO` with these arguments shows.
 fn wanted_sections(args: Args<'_>) -> Vec<String> {
-    const DEFAULT: &[&str] = &["server", "clients", "memory", "stats", "replication", "cpu", "keyspace"];
+    const DEFAULT: &[&str] = &[
+        "server",
+        "clients",
+        "memory",
+        "stats",
+        "replication",
+        "cpu",
+        "keyspace",
+    ];
     let asked: Vec<String> = args
         .iter()
         .skip(1)
         .map(|a| String::from_utf8_lossy(a).to_ascii_lowercase())
         .collect();
-    if asked.is_empty() || asked.iter().any(|a| a == "default" || a == "all" || a == "everything") {
+    if asked.is_empty()
+        || asked
+            .iter()
+            .any(|a| a == "default" || a == "all" || a == "everything")
+    {
         return DEFAULT.iter().map(|s| s.to_string()).collect();
     }
     asked
@@ -411,7 +513,12 @@ fn info_section(eng: &Engine, section: &str, t: &mut String) {
             f!("uptime_in_seconds:{uptime}");
             f!("uptime_in_days:{}", uptime / 86400);
             f!("hz:{}", eng.config.hz);
-            f!("executable:{}", std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default());
+            f!(
+                "executable:{}",
+                std::env::current_exe()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default()
+            );
         }
         "clients" => {
             f!("# Clients");
@@ -430,7 +537,14 @@ fn info_section(eng: &Engine, section: &str, t: &mut String) {
             f!("maxmemory:{}", eng.config.maxmemory);
             f!("maxmemory_human:{}", human(eng.config.maxmemory));
             f!("maxmemory_policy:{}", eng.config.maxmemory_policy);
-            f!("mem_fragmentation_ratio:{:.2}", if used > 0 { rss as f64 / used as f64 } else { 0.0 });
+            f!(
+                "mem_fragmentation_ratio:{:.2}",
+                if used > 0 {
+                    rss as f64 / used as f64
+                } else {
+                    0.0
+                }
+            );
             f!("mem_allocator:libc");
         }
         "stats" => {
@@ -447,7 +561,14 @@ fn info_section(eng: &Engine, section: &str, t: &mut String) {
         }
         "replication" => {
             f!("# Replication");
-            f!("role:{}", if eng.role == Role::Primary { "master" } else { "slave" });
+            f!(
+                "role:{}",
+                if eng.role == Role::Primary {
+                    "master"
+                } else {
+                    "slave"
+                }
+            );
             f!("connected_slaves:0");
             f!("master_replid:{}", eng.run_id);
             f!("master_repl_offset:0");
@@ -462,7 +583,11 @@ fn info_section(eng: &Engine, section: &str, t: &mut String) {
             f!("# Keyspace");
             for (i, db) in eng.dbs.iter().enumerate() {
                 if !db.is_empty() {
-                    f!("db{i}:keys={},expires={},avg_ttl=0", db.len(), db.volatile_len());
+                    f!(
+                        "db{i}:keys={},expires={},avg_ttl=0",
+                        db.len(),
+                        db.volatile_len()
+                    );
                 }
             }
         }
@@ -481,7 +606,13 @@ fn cpu_seconds() -> (f64, f64) {
     // The command name may hold spaces; fields resume after its ')'.
     let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    let tick = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0) / 100.0;
+    let tick = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+            / 100.0
+    };
     // utime and stime are fields 14 and 15 of the line, 12 and 13 here.
     (tick(11), tick(12))
 }
