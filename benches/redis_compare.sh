@@ -293,6 +293,11 @@ echo
 
 # ---------------------------------------------------------------- 1. throughput
 
+# cpu_ticks PID: user + system CPU time of PID so far, in clock ticks.
+cpu_ticks() {
+    awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat" 2>/dev/null || echo 0
+}
+
 # run_bench PEER PIPELINE ROUND: one redis-benchmark run; rows appended to
 # $WORK/rows as "peer pipeline round test rps p99".
 run_bench() {
@@ -300,6 +305,7 @@ run_bench() {
     csv="$WORK/bench-$peer-P$pl-r$round.csv"; err="${csv%.csv}.err"
     echo "- $(label "$peer") -P $pl round $round: \`taskset -c $CLIENT_CPU redis-benchmark -h $HOST" \
          "-p ${PORT[$peer]} -t set,get -c 50 -n $N -P $pl -q --csv\`"
+    local cpu0; cpu0="$(cpu_ticks "${PID[$peer]}")"
     # In the background so that a server that dies mid-run (redis-benchmark
     # then waits forever) is noticed within a fraction of a second.
     timeout "$BENCH_TIMEOUT" taskset -c "$CLIENT_CPU" redis-benchmark -h "$HOST" \
@@ -312,6 +318,7 @@ run_bench() {
     done
     wait "$BENCH_PID" || rc=$?
     BENCH_PID=""
+    echo "$peer $pl $round $(( $(cpu_ticks "${PID[$peer]}") - cpu0 ))" >>"$WORK/cpu"
     # Columns are looked up by header name, so a reordered CSV still parses.
     awk -F, -v peer="$peer" -v pl="$pl" -v round="$round" '
         { for (i = 1; i <= NF; i++) gsub(/^"|"\r?$|"$/, "", $i) }
@@ -340,7 +347,7 @@ if [[ "$SKIP_THROUGHPUT" != 1 ]]; then
     echo
     note "redis: \`$(show_argv redis '$PORT')\`"
     note "$B_LABEL: \`$(show_argv meridian '$PORT')\`"
-    : >"$WORK/rows"
+    : >"$WORK/rows"; : >"$WORK/cpu"
     up=()
     declare -A HUNG=()
     for peer in "${PEERS[@]}"; do start_server "$peer" bench && up+=("$peer") || true; done
@@ -382,6 +389,25 @@ if [[ "$SKIP_THROUGHPUT" != 1 ]]; then
     done
     echo
     echo "rps ratio > 1: $B_LABEL is faster; p99 ratio < 1: $B_LABEL has the lower tail."
+    echo
+    # When redis-benchmark's one thread saturates its core, rps measures the
+    # client as much as the server; the server's own CPU per request does not.
+    tick_us=$(( 1000000 / $(getconf CLK_TCK) ))
+    echo "Server CPU per request (user + system, SET and GET runs together, median over rounds):"
+    echo
+    printf '| pipeline | redis µs/req | %s µs/req | ratio %s/redis |\n' "$B_LABEL" "$B_LABEL"
+    echo '|---|---:|---:|---:|'
+    for pl in 16 1; do
+        declare -A us=()
+        for peer in "${PEERS[@]}"; do
+            # shellcheck disable=SC2046
+            us[$peer]="$(median $(awk -v p="$peer" -v l="$pl" -v n="$N" -v t="$tick_us" \
+                '$1 == p && $2 == l { printf "%.3f\n", $4 * t / (2 * n) }' "$WORK/cpu"))"
+        done
+        printf '| %s | %s | %s | %s |\n' "$pl" "${us[redis]:--}" "${us[meridian]:--}" \
+            "$(ratio "${us[meridian]}" "${us[redis]}")"
+        unset us
+    done
     echo
 fi
 

@@ -127,6 +127,9 @@ pub struct Engine {
     /// key counts as live, whatever this node's clock says, because the
     /// primary decided (and logged `DEL` for) what expired.
     pub(crate) applying: bool,
+    /// True between [`Engine::begin_batch`] and [`Engine::end_batch`]:
+    /// `now_ms` was read once for the whole batch.
+    batch_clock: bool,
     /// False after `DEBUG SET-ACTIVE-EXPIRE 0`.
     pub(crate) active_expire: bool,
     next_client_id: u64,
@@ -166,6 +169,7 @@ impl Engine {
                     .collect()
             },
             applying: false,
+            batch_clock: false,
             active_expire: true,
             next_client_id: 1,
             expire_cursor: (0, 0),
@@ -247,7 +251,9 @@ impl Engine {
         if args.is_empty() {
             return Action::Continue;
         }
-        self.now_ms = unix_ms();
+        if !self.batch_clock {
+            self.now_ms = unix_ms();
+        }
         self.stats.commands += 1;
         let Some(cmd) = Table::get().lookup(&args[0]) else {
             self.stats.errors += 1;
@@ -291,6 +297,19 @@ impl Engine {
             self.commit_unit();
         }
         std::mem::take(&mut s.action)
+    }
+
+    /// Starts a batch of requests that arrived together: the clock is read
+    /// once for all of them (Redis likewise caches its clock per event-loop
+    /// turn). Call [`Engine::end_batch`] before releasing the engine.
+    pub fn begin_batch(&mut self) {
+        self.now_ms = unix_ms();
+        self.batch_clock = true;
+    }
+
+    /// Ends a batch: later commands read the clock again.
+    pub fn end_batch(&mut self) {
+        self.batch_clock = false;
     }
 
     /// Refusals decided by the table row alone.

@@ -265,7 +265,11 @@ impl Connection {
                     if args.is_empty() {
                         continue;
                     }
-                    let engine = engine.get_or_insert_with(|| shared.engine.lock());
+                    let engine = engine.get_or_insert_with(|| {
+                        let mut guard = shared.engine.lock();
+                        guard.begin_batch();
+                        guard
+                    });
                     step = match engine.execute(&mut self.session, args, &mut self.out) {
                         Action::Continue => Step::Continue,
                         Action::Close => Step::Close,
@@ -278,6 +282,9 @@ impl Connection {
                     step = Step::Protocol;
                 }
             }
+        }
+        if let Some(mut engine) = engine {
+            engine.end_batch();
         }
         step
     }

@@ -77,8 +77,16 @@ fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         io_threads = threads,
         "Meridian starting"
     );
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(threads)
+    // On one core a current-thread runtime: no work stealing, no
+    // cross-thread wake-ups, the tight loop Redis's event loop is.
+    let mut builder = if threads <= 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        b.worker_threads(threads);
+        b
+    };
+    let runtime = builder
         .thread_name("meridian-io")
         .enable_all()
         .build()
