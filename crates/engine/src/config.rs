@@ -45,6 +45,12 @@ pub struct Config {
     pub appendonly: bool,
     /// `loglevel`.
     pub loglevel: String,
+    /// `io-threads`: worker threads serving clients; 0 uses every CPU the
+    /// process may run on.
+    pub io_threads: usize,
+    /// `client-query-buffer-limit`: a client whose unparsed input grows
+    /// past this many bytes is closed.
+    pub client_query_buffer_limit: u64,
 }
 
 impl Default for Config {
@@ -63,6 +69,8 @@ impl Default for Config {
             dir: ".".into(),
             appendonly: false,
             loglevel: "notice".into(),
+            io_threads: 0,
+            client_query_buffer_limit: 1024 * 1024 * 1024,
         }
     }
 }
@@ -111,7 +119,7 @@ pub const POLICIES: &[&str] = &[
 ];
 
 /// Settings a client may read but not change at run time.
-const IMMUTABLE: &[&str] = &["bind", "port", "databases", "dir"];
+const IMMUTABLE: &[&str] = &["bind", "port", "databases", "dir", "io-threads"];
 
 /// Settings accepted for compatibility whose value is fixed here.
 const FIXED: &[(&str, &str)] = &[
@@ -119,7 +127,6 @@ const FIXED: &[(&str, &str)] = &[
     ("appendfsync", "everysec"),
     ("protected-mode", "yes"),
     ("tcp-keepalive", "300"),
-    ("io-threads", "1"),
     ("slowlog-log-slower-than", "10000"),
     ("slowlog-max-len", "128"),
     ("lfu-log-factor", "10"),
@@ -146,6 +153,8 @@ impl Config {
             "dir",
             "appendonly",
             "loglevel",
+            "io-threads",
+            "client-query-buffer-limit",
         ]
         .into_iter()
         .chain(FIXED.iter().map(|(n, _)| *n))
@@ -168,6 +177,8 @@ impl Config {
             "dir" => self.dir.clone(),
             "appendonly" => yes_no(self.appendonly),
             "loglevel" => self.loglevel.clone(),
+            "io-threads" => self.io_threads.to_string(),
+            "client-query-buffer-limit" => self.client_query_buffer_limit.to_string(),
             _ => FIXED.iter().find(|(n, _)| *n == name)?.1.to_string(),
         })
     }
@@ -185,16 +196,19 @@ impl Config {
                 .map_err(|_| bad("argument couldn't be parsed into an integer"))
         };
         match name.as_str() {
+            // One or more addresses separated by spaces, as in redis.conf.
             "bind" => {
-                self.bind = value
-                    .split_whitespace()
-                    .next()
-                    .unwrap_or("127.0.0.1")
-                    .to_string()
+                let addrs: Vec<&str> = value.split_whitespace().collect();
+                if addrs.is_empty() {
+                    return Err(bad("argument must be one or more addresses"));
+                }
+                self.bind = addrs.join(" ");
             }
             "port" => {
                 self.port = u16::try_from(int(value)?)
-                    .map_err(|_| bad("argument must be between 0 and 65535 inclusive"))?
+                    .ok()
+                    .filter(|&p| p > 0)
+                    .ok_or_else(|| bad("argument must be between 1 and 65535 inclusive"))?
             }
             "databases" => {
                 let n = int(value)?;
@@ -234,6 +248,22 @@ impl Config {
                 self.maxclients = n;
             }
             "dir" => self.dir = value.to_string(),
+            "io-threads" => {
+                let n = int(value)?;
+                if !(1..=128).contains(&n) {
+                    return Err(bad("argument must be between 1 and 128 inclusive"));
+                }
+                self.io_threads = n as usize;
+            }
+            "client-query-buffer-limit" => {
+                let n = parse_size(value).ok_or_else(|| bad("argument must be a memory value"))?;
+                if n < 1024 * 1024 {
+                    return Err(bad(
+                        "argument must be between 1048576 and 9223372036854775807 inclusive",
+                    ));
+                }
+                self.client_query_buffer_limit = n;
+            }
             "appendonly" => {
                 self.appendonly =
                     parse_bool(value).ok_or_else(|| bad("argument must be 'yes' or 'no'"))?

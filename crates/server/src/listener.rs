@@ -58,7 +58,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     }
     let shared = Arc::new(Shared::new(
         Engine::new(settings.engine.clone()),
-        settings.query_buffer_limit,
+        usize::try_from(settings.engine.client_query_buffer_limit).unwrap_or(usize::MAX),
     ));
     shared.tick_clock();
     tokio::spawn(on_signals(Arc::clone(&shared), term, int));

@@ -66,11 +66,12 @@ fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     }
     // available_parallelism honours the CPU affinity mask (taskset) and
     // cgroup quotas.
-    let threads = settings.io_threads.unwrap_or_else(|| {
-        std::thread::available_parallelism()
+    let threads = match settings.engine.io_threads {
+        0 => std::thread::available_parallelism()
             .map(|n| n.get())
-            .unwrap_or(1)
-    });
+            .unwrap_or(1),
+        n => n,
+    };
     info!(
         version = env!("CARGO_PKG_VERSION"),
         pid = std::process::id(),

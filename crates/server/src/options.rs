@@ -107,31 +107,15 @@ pub enum LoadError {
 
 /// Everything `meridian serve` needs to start: the engine's settings and
 /// the listener's own.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct Settings {
     /// The engine's settings (`CONFIG GET` shows these).
     pub engine: engine::Config,
-    /// `io-threads`: worker threads of the runtime; `None` uses every CPU
-    /// this process may run on.
-    pub io_threads: Option<usize>,
-    /// `client-query-buffer-limit`: a client whose unparsed input grows past
-    /// this many bytes is closed.
-    pub query_buffer_limit: usize,
     /// Options accepted for compatibility that have no effect yet, to be
     /// logged once logging is up.
     pub notes: Vec<String>,
 }
 
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            engine: engine::Config::default(),
-            io_threads: None,
-            query_buffer_limit: 1024 * 1024 * 1024,
-            notes: Vec::new(),
-        }
-    }
-}
 
 /// The options Meridian accepts from Redis's list without acting on them
 /// yet (persistence and process-management knobs people pass by habit).
@@ -149,21 +133,6 @@ const ACCEPTED_WITHOUT_EFFECT: &[&str] = &[
     "always-show-logo",
     "set-proc-title",
 ];
-
-/// Redis's eviction policies.
-const POLICIES: &[&str] = &[
-    "noeviction",
-    "allkeys-lru",
-    "allkeys-lfu",
-    "allkeys-random",
-    "volatile-lru",
-    "volatile-lfu",
-    "volatile-random",
-    "volatile-ttl",
-];
-
-/// Redis's log levels.
-const LOGLEVELS: &[&str] = &["debug", "verbose", "notice", "warning", "nothing"];
 
 impl Settings {
     /// Reads the optional config file, then applies the command-line
@@ -188,10 +157,12 @@ impl Settings {
         })
     }
 
-    /// Applies one directive.
+    /// Applies one directive. Listener-only and compatibility options are
+    /// handled here; every other name is the engine's to validate
+    /// ([`engine::Config::set`]), so a setting has one parser whether it
+    /// comes from a file, a flag or `CONFIG SET`.
     pub fn apply(&mut self, d: &Directive) -> Result<(), OptionError> {
         let name = d.name.as_str();
-        let c = &mut self.engine;
         match name {
             // `bind` takes one or more addresses, as in Redis.
             "bind" => {
@@ -201,43 +172,27 @@ impl Settings {
                 for addr in &d.values {
                     check_bind_addr(name, addr)?;
                 }
-                c.bind = d.values.join(" ");
-            }
-            "port" => {
-                let port = parse_int(name, one(d)?, 1, u16::MAX as u64)?;
-                c.port = port as u16;
-            }
-            "databases" => c.databases = parse_int(name, one(d)?, 1, 1 << 20)? as usize,
-            "maxmemory" => c.maxmemory = parse_size(name, one(d)?)?,
-            "maxmemory-policy" => c.maxmemory_policy = parse_choice(name, one(d)?, POLICIES)?,
-            "timeout" => c.timeout = parse_int(name, one(d)?, 0, i32::MAX as u64)?,
-            "requirepass" => c.requirepass = one(d)?.to_string(),
-            // Redis clamps hz into 1..=500 rather than refusing it.
-            "hz" => c.hz = parse_int(name, one(d)?, 0, i32::MAX as u64)?.clamp(1, 500) as u32,
-            "proto-max-bulk-len" => {
-                c.proto_max_bulk_len = at_least(name, one(d)?, parse_size(name, one(d)?)?, 1 << 20)?
-            }
-            "maxclients" => c.maxclients = parse_int(name, one(d)?, 1, u32::MAX as u64)?,
-            "dir" => c.dir = one(d)?.to_string(),
-            "appendonly" => c.appendonly = parse_bool(name, one(d)?)?,
-            "loglevel" => c.loglevel = parse_choice(name, one(d)?, LOGLEVELS)?,
-            "io-threads" => self.io_threads = Some(parse_int(name, one(d)?, 1, 128)? as usize),
-            "client-query-buffer-limit" => {
-                let limit = at_least(name, one(d)?, parse_size(name, one(d)?)?, 1 << 20)?;
-                self.query_buffer_limit = usize::try_from(limit).unwrap_or(usize::MAX);
+                self.engine_set(name, &d.values.join(" "))
             }
             // Meridian never forks into the background.
-            "daemonize" => {
-                if parse_bool(name, one(d)?)? {
-                    return Err(invalid(name, "yes", "meridian does not daemonize"));
-                }
+            "daemonize" => match one(d)? {
+                v if v.eq_ignore_ascii_case("no") => Ok(()),
+                v => Err(invalid(name, v, "meridian does not daemonize")),
+            },
+            _ if ACCEPTED_WITHOUT_EFFECT.contains(&name) => {
+                self.notes
+                    .push(format!("option '{name}' is accepted but has no effect yet"));
+                Ok(())
             }
-            _ if ACCEPTED_WITHOUT_EFFECT.contains(&name) => self
-                .notes
-                .push(format!("option '{name}' is accepted but has no effect yet")),
-            _ => return Err(OptionError::Unknown(d.name.clone())),
+            _ => self.engine_set(name, one(d)?),
         }
-        Ok(())
+    }
+
+    fn engine_set(&mut self, name: &str, value: &str) -> Result<(), OptionError> {
+        self.engine.set(name, value).map_err(|e| match e {
+            engine::ConfigError::Unknown(_) => OptionError::Unknown(name.to_string()),
+            engine::ConfigError::Invalid { reason, .. } => invalid(name, value, &reason),
+        })
     }
 }
 
@@ -268,96 +223,6 @@ pub fn split_cli(words: &[String]) -> Result<Vec<Directive>, OptionError> {
         }
     }
     Ok(out)
-}
-
-/// Parses a Redis size: digits, then an optional unit `b`, `k`, `kb`, `m`,
-/// `mb`, `g`, `gb` (any case). `k` is 1000 and `kb` 1024, as in Redis.
-pub fn parse_size(name: &str, value: &str) -> Result<u64, OptionError> {
-    let lower = value.to_ascii_lowercase();
-    let digits_end = lower
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(lower.len());
-    let (digits, unit) = lower.split_at(digits_end);
-    let multiplier: u64 = match unit {
-        "" | "b" => 1,
-        "k" => 1000,
-        "kb" => 1024,
-        "m" => 1000 * 1000,
-        "mb" => 1024 * 1024,
-        "g" => 1000 * 1000 * 1000,
-        "gb" => 1024 * 1024 * 1024,
-        _ => {
-            return Err(invalid(
-                name,
-                value,
-                "expected a size such as 100mb, 1gb or 512k",
-            ))
-        }
-    };
-    if digits.is_empty() {
-        return Err(invalid(
-            name,
-            value,
-            "expected a size such as 100mb, 1gb or 512k",
-        ));
-    }
-    digits
-        .parse::<u64>()
-        .ok()
-        .and_then(|n| n.checked_mul(multiplier))
-        .ok_or_else(|| invalid(name, value, "too large"))
-}
-
-/// Parses `yes` or `no` (any case).
-pub fn parse_bool(name: &str, value: &str) -> Result<bool, OptionError> {
-    if value.eq_ignore_ascii_case("yes") {
-        Ok(true)
-    } else if value.eq_ignore_ascii_case("no") {
-        Ok(false)
-    } else {
-        Err(invalid(name, value, "expected yes or no"))
-    }
-}
-
-/// Parses a decimal integer in `min..=max`.
-fn parse_int(name: &str, value: &str, min: u64, max: u64) -> Result<u64, OptionError> {
-    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(invalid(name, value, "expected a non-negative integer"));
-    }
-    match value.parse::<u64>() {
-        Ok(n) if (min..=max).contains(&n) => Ok(n),
-        _ => Err(invalid(
-            name,
-            value,
-            &format!("must be between {min} and {max}"),
-        )),
-    }
-}
-
-/// One of `choices`, matched without regard to case and returned as listed.
-fn parse_choice(name: &str, value: &str, choices: &[&str]) -> Result<String, OptionError> {
-    choices
-        .iter()
-        .find(|c| c.eq_ignore_ascii_case(value))
-        .map(|c| c.to_string())
-        .ok_or_else(|| {
-            invalid(
-                name,
-                value,
-                &format!("expected one of {}", choices.join(", ")),
-            )
-        })
-}
-
-fn at_least(name: &str, value: &str, n: u64, min: u64) -> Result<u64, OptionError> {
-    if n < min {
-        return Err(invalid(
-            name,
-            value,
-            &format!("must be at least {min} bytes"),
-        ));
-    }
-    Ok(n)
 }
 
 /// Accepts what Redis's `bind` accepts: an IP address, `*` (every IPv4
@@ -414,30 +279,6 @@ mod tests {
     }
 
     #[test]
-    fn sizes_follow_redis_units() {
-        assert_eq!(parse_size("m", "100mb"), Ok(100 * 1024 * 1024));
-        assert_eq!(parse_size("m", "1gb"), Ok(1 << 30));
-        assert_eq!(parse_size("m", "1GB"), Ok(1 << 30));
-        assert_eq!(parse_size("m", "512k"), Ok(512_000));
-        assert_eq!(parse_size("m", "512kb"), Ok(512 * 1024));
-        assert_eq!(parse_size("m", "3m"), Ok(3_000_000));
-        assert_eq!(parse_size("m", "7"), Ok(7));
-        assert_eq!(parse_size("m", "7b"), Ok(7));
-        assert!(parse_size("m", "").is_err());
-        assert!(parse_size("m", "mb").is_err());
-        assert!(parse_size("m", "-1").is_err());
-        assert!(parse_size("m", "1tb").is_err());
-        assert!(parse_size("m", "99999999999999999999gb").is_err());
-    }
-
-    #[test]
-    fn booleans_are_yes_or_no() {
-        assert_eq!(parse_bool("a", "yes"), Ok(true));
-        assert_eq!(parse_bool("a", "NO"), Ok(false));
-        assert!(parse_bool("a", "true").is_err());
-    }
-
-    #[test]
     fn command_line_words_become_directives() {
         let ds = split_cli(&words(&["--save", "", "--port=7000", "--Save", "900", "1"])).unwrap();
         assert_eq!(ds[0].name, "save");
@@ -485,7 +326,7 @@ mod tests {
         assert_eq!(s.engine.databases, 4);
         assert_eq!(s.engine.hz, 500);
         assert_eq!(s.engine.port, 2);
-        assert_eq!(s.io_threads, Some(3));
+        assert_eq!(s.engine.io_threads, 3);
         assert!(!s.engine.appendonly);
     }
 
