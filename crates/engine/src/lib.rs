@@ -23,6 +23,7 @@ pub mod ops;
 #[cfg(test)]
 mod replay_tests;
 pub mod table;
+pub mod types;
 #[cfg(test)]
 mod testutil;
 
