@@ -2,9 +2,15 @@
 //! `COMMANDS` slice and its unit tests at the bottom.
 
 pub(crate) mod connection;
+pub(crate) mod hash;
 pub(crate) mod keys;
+pub(crate) mod list;
+pub(crate) mod pubsub;
 pub(crate) mod server;
+pub(crate) mod set;
 pub(crate) mod string;
+pub(crate) mod tx;
+pub(crate) mod zset;
 
 use crate::error::CmdError;
 use crate::table::Command;
@@ -15,6 +21,12 @@ pub(crate) const FAMILIES: &[&[Command]] = &[
     server::COMMANDS,
     string::COMMANDS,
     keys::COMMANDS,
+    hash::COMMANDS,
+    list::COMMANDS,
+    set::COMMANDS,
+    zset::COMMANDS,
+    pubsub::COMMANDS,
+    tx::COMMANDS,
 ];
 
 /// Parses a signed 64-bit integer the way Redis does (`string2ll`): no
