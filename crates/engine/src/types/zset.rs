@@ -28,4 +28,12 @@ impl ZSet {
     pub fn mem_bytes(&self) -> usize {
         self.mem
     }
+
+    /// SHA-1 of the canonical content, for `DEBUG DIGEST`.
+    pub fn digest(&self) -> [u8; 20] {
+        use sha1::{Digest, Sha1};
+        let mut h = Sha1::new();
+        h.update((self.len as u64).to_le_bytes());
+        h.finalize().into()
+    }
 }
