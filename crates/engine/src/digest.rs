@@ -25,6 +25,23 @@ fn feed_value(h: &mut Sha1, value: ValueRef<'_>) {
             h.update(b"s");
             feed(h, s);
         }
+        // Aggregates: a type tag, then the type's own canonical digest.
+        ValueRef::Hash(x) => {
+            h.update(b"h");
+            h.update(x.digest());
+        }
+        ValueRef::List(x) => {
+            h.update(b"l");
+            h.update(x.digest());
+        }
+        ValueRef::Set(x) => {
+            h.update(b"S");
+            h.update(x.digest());
+        }
+        ValueRef::ZSet(x) => {
+            h.update(b"z");
+            h.update(x.digest());
+        }
     }
 }
 

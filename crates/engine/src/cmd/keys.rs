@@ -43,12 +43,9 @@ pub(crate) const COMMANDS: &[Command] = &[
     row("copy", -3, WRITE | DENYOOM, (1, 2, 1), "generic", "Copies the value of a key to a new key.", copy),
 ];
 
-/// The name `TYPE` and `SCAN ... TYPE` use for a value. A new data type
-/// adds its arm here; every command of this family follows.
+/// The name `TYPE` and `SCAN ... TYPE` use for a value.
 fn type_name(value: ValueRef<'_>) -> &'static str {
-    match value {
-        ValueRef::Str(_) => "string",
-    }
+    value.type_name()
 }
 
 /// Ends a write command that changed nothing itself. `prepare_write` may
@@ -570,19 +567,28 @@ fn copy(eng: &mut Engine, s: &mut Session, args: Args<'_>, out: &mut Out) -> Cmd
     if dst_db == s.db && src == dst {
         return Err(CmdError::err("source and destination objects are the same"));
     }
-    let entry = eng
-        .read(s.db, src)
-        .map(|e| (e.value.to_value(), e.expire_at));
-    eng.count_lookup(entry.is_some());
-    let Some((value, expire_at)) = entry else {
+    let found = eng.read(s.db, src).is_some();
+    eng.count_lookup(found);
+    if !found {
         out.int(0);
         return Ok(());
-    };
+    }
     if eng.prepare_write(dst_db, dst) && !replace {
         unchanged(eng);
         out.int(0);
         return Ok(());
     }
+    // Copied only once the copy is sure to be stored: an aggregate's clone
+    // is as big as the object. The source is still live: `prepare_write`
+    // only touched `dst`, a different key.
+    let Some((value, expire_at)) = eng
+        .read(s.db, src)
+        .map(|e| (e.value.to_value(), e.expire_at))
+    else {
+        unchanged(eng);
+        out.int(0);
+        return Ok(());
+    };
     eng.dbs[dst_db].set(dst, value, Expiry::Set(expire_at));
     eng.dirty += 1;
     out.int(1);

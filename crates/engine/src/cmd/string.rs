@@ -47,9 +47,9 @@ pub(crate) const COMMANDS: &[Command] = &[
 fn as_str(v: ValueRef<'_>) -> Result<&[u8], CmdError> {
     match v {
         ValueRef::Str(s) => Ok(s),
-        // Unreachable until the other types land; then it is their answer.
-        #[allow(unreachable_patterns)]
-        _ => Err(CmdError::WrongType),
+        ValueRef::Hash(_) | ValueRef::List(_) | ValueRef::Set(_) | ValueRef::ZSet(_) => {
+            Err(CmdError::WrongType)
+        }
     }
 }
 
@@ -90,21 +90,17 @@ fn reply_value(eng: &mut Engine, db: usize, key: &[u8], out: &mut Out) -> Result
     })
 }
 
-/// Changes a string value in place, keeping its expiry. The key must hold
-/// a live string (the caller has checked).
-fn modify_str(eng: &mut Engine, db: usize, key: &[u8], f: impl FnOnce(&mut Vec<u8>)) {
-    let Some((value, expire_at)) = eng.dbs[db].take(key) else {
-        return;
+/// Changes a string value in place, keeping its expiry. The caller has
+/// checked that the key holds a live string; a key of another type gives
+/// WRONGTYPE and is left alone (never taken out and put back).
+fn modify_str(eng: &mut Engine, db: usize, key: &[u8], f: impl FnOnce(&mut Vec<u8>)) -> CmdResult {
+    let Some(e) = eng.dbs[db].get(key) else {
+        return Ok(());
     };
-    let value = match value {
-        Value::Str(mut v) => {
-            f(&mut v);
-            Value::Str(v)
-        }
-        #[allow(unreachable_patterns)]
-        other => other,
-    };
-    eng.dbs[db].set(key, value, Expiry::Set(expire_at));
+    let mut v = as_str(e.value)?.to_vec();
+    f(&mut v);
+    eng.dbs[db].set_str(key, &v, Expiry::Keep);
+    Ok(())
 }
 
 /// Refuses a string that would grow past `proto-max-bulk-len`. The
@@ -498,7 +494,7 @@ fn append(eng: &mut Engine, s: &mut Session, args: Args<'_>, out: &mut Out) -> C
             let len = v.len();
             check_len(eng, s, len as u64, extra.len() as u64)?;
             if !extra.is_empty() {
-                modify_str(eng, db, key, |v| v.extend_from_slice(extra));
+                modify_str(eng, db, key, |v| v.extend_from_slice(extra))?;
                 eng.dirty += 1;
             }
             len + extra.len()
@@ -627,7 +623,7 @@ fn setrange(eng: &mut Engine, s: &mut Session, args: Args<'_>, out: &mut Out) ->
                 v.resize(end, 0);
             }
             v[start..end].copy_from_slice(patch);
-        }),
+        })?,
     }
     eng.dirty += 1;
     out.int(len.unwrap_or(0).max(end) as i64);

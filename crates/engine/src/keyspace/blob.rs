@@ -1,6 +1,6 @@
 //! [`ThinBlob`]: a key, its value and an optional expiry in one heap
-//! allocation behind an 8-byte pointer. All of the keyspace's `unsafe` code
-//! lives in this module and nowhere else.
+//! allocation behind an 8-byte pointer. The keyspace's `unsafe` code about
+//! blob bytes lives in this module; `entry` has the rest (boxed objects).
 //!
 //! Layout of the allocation (alignment 1, no padding):
 //!

@@ -9,8 +9,8 @@ use std::hash::{BuildHasher, Hasher};
 
 use foldhash::fast::SeedableRandomState;
 
-use super::blob::ThinBlob;
-use super::slab::{Entry, Meta, Slab, NIL};
+use super::entry::Entry;
+use super::slab::{Slab, NIL};
 
 /// Smallest bucket array; the table never shrinks below it.
 pub(super) const MIN_BUCKETS: usize = 16;
@@ -58,7 +58,7 @@ fn hash_with(hasher: &SeedableRandomState, key: &[u8]) -> u64 {
 
 #[inline]
 fn key_of(e: &Entry) -> &[u8] {
-    e.blob().key()
+    e.key()
 }
 
 impl Dict {
@@ -140,9 +140,9 @@ impl Dict {
         slot
     }
 
-    /// Unlinks and frees the entry holding `key`, handing back its blob and
-    /// metadata. May start shrinking the table.
-    pub(super) fn remove(&mut self, key: &[u8], h: u64) -> Option<(ThinBlob, Meta)> {
+    /// Unlinks the entry holding `key` and frees its slot, handing the entry
+    /// back (dropping it frees its value). May start shrinking the table.
+    pub(super) fn remove(&mut self, key: &[u8], h: u64) -> Option<Entry> {
         if self.len() == 0 {
             return None;
         }
@@ -172,25 +172,24 @@ impl Dict {
         None
     }
 
-    fn unlink(&mut self, t: usize, b: usize, prev: u32, s: u32, next: u32) -> (ThinBlob, Meta) {
+    fn unlink(&mut self, t: usize, b: usize, prev: u32, s: u32, next: u32) -> Entry {
         if prev == NIL {
             self.tables[t][b] = next;
         } else {
             self.slab.get_mut(prev).next = next;
         }
         self.used[t] -= 1;
-        let meta = self.slab.get(s).meta;
-        (self.slab.free(s), meta)
+        self.slab.free(s)
     }
 
     /// Frees the entries of bucket `b` of table `t` for which `doomed` holds,
-    /// handing each blob and metadata to `removed`. Never resizes.
+    /// handing each entry to `removed`. Never resizes.
     pub(super) fn remove_where(
         &mut self,
         t: usize,
         b: usize,
         mut doomed: impl FnMut(&Entry) -> bool,
-        mut removed: impl FnMut(ThinBlob, Meta),
+        mut removed: impl FnMut(Entry),
     ) {
         let mut prev = NIL;
         let mut s = self.tables[t][b];
@@ -198,8 +197,7 @@ impl Dict {
             let e = self.slab.get(s);
             let next = e.next;
             if doomed(e) {
-                let (blob, meta) = self.unlink(t, b, prev, s, next);
-                removed(blob, meta);
+                removed(self.unlink(t, b, prev, s, next));
             } else {
                 prev = s;
             }

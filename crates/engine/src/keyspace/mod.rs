@@ -13,17 +13,25 @@
 //! - bucket arrays of `u32` slot numbers, one to two buckets per key
 //!   (4–8 bytes), resized incrementally as Redis does (`dict`);
 //! - a 16-byte entry in a chunked slab: chain link, packed metadata (24-bit
-//!   LRU/LFU clock, 4-bit kind, flags) and a thin blob pointer (`slab`);
+//!   LRU/LFU clock, 4-bit kind, flags) and a thin blob pointer (`slab`,
+//!   `entry`);
 //! - one heap blob with key, value and optional expiry: 22 bytes, a 32-byte
-//!   malloc chunk (`blob`, the only `unsafe` code here).
+//!   malloc chunk (`blob`).
 //!
-//! Room for the other data types: an entry's kind says how to read its
-//! blob's value bytes. Strings keep their bytes there; a hash, list, set or
-//! sorted set will keep an 8-byte owning pointer to its boxed object there
-//! (kind ≠ string), so strings pay nothing for the types they are not.
+//! Aggregates: an entry's kind says how to read its blob's value bytes.
+//! Strings keep their bytes there; a hash, list, set or sorted set keeps an
+//! 8-byte owning pointer to its boxed object there (kind ≠ string), so
+//! strings pay nothing for the types they are not, and reading a string is
+//! one extra, well-predicted branch on metadata already in cache. The entry
+//! owns the box: removal, overwrite, `clear`, active expiry and drop free
+//! it once; `take` hands the box out as is (`entry`).
+//!
+//! `unsafe` code lives in two modules only, each behind a type invariant:
+//! `blob` (the blob's bytes) and `entry` (object ownership).
 
 mod blob;
 mod dict;
+mod entry;
 mod slab;
 #[cfg(test)]
 mod tests;
@@ -32,30 +40,216 @@ use std::fmt;
 
 use foldhash::fast::SeedableRandomState;
 
-use blob::ThinBlob;
+use crate::types::{Hash, List, Set, ZSet};
 use dict::{scan_step, Dict};
-use slab::{Entry, Meta, NIL};
+use entry::{Entry, Meta, Obj, Stored};
+use slab::NIL;
 
-/// A value as stored. Strings only for now; the other types join here.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A value as stored, owned.
+///
+/// Equality compares strings by bytes and aggregates by type and
+/// `digest()` (the types' canonical content hash), so it needs nothing
+/// else from the types.
+#[derive(Clone)]
 pub enum Value {
     /// A binary-safe string.
     Str(Vec<u8>),
+    /// A hash (the keyspace keeps the box itself, not a copy).
+    Hash(Box<Hash>),
+    /// A list.
+    List(Box<List>),
+    /// A set.
+    Set(Box<Set>),
+    /// A sorted set.
+    ZSet(Box<ZSet>),
 }
 
 /// A borrowed view of a stored value.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy)]
 pub enum ValueRef<'a> {
     /// A binary-safe string.
     Str(&'a [u8]),
+    /// A hash.
+    Hash(&'a Hash),
+    /// A list.
+    List(&'a List),
+    /// A set.
+    Set(&'a Set),
+    /// A sorted set.
+    ZSet(&'a ZSet),
+}
+
+/// A writable view of a stored aggregate (strings are rewritten whole
+/// with [`Keyspace::set_str`]).
+pub enum ValueMut<'a> {
+    /// A hash.
+    Hash(&'a mut Hash),
+    /// A list.
+    List(&'a mut List),
+    /// A set.
+    Set(&'a mut Set),
+    /// A sorted set.
+    ZSet(&'a mut ZSet),
+}
+
+impl Value {
+    /// A borrowed view.
+    pub fn view(&self) -> ValueRef<'_> {
+        match self {
+            Value::Str(s) => ValueRef::Str(s),
+            Value::Hash(x) => ValueRef::Hash(x),
+            Value::List(x) => ValueRef::List(x),
+            Value::Set(x) => ValueRef::Set(x),
+            Value::ZSet(x) => ValueRef::ZSet(x),
+        }
+    }
 }
 
 impl ValueRef<'_> {
-    /// An owned copy.
+    /// An owned copy (an aggregate is cloned).
     pub fn to_value(self) -> Value {
         match self {
             ValueRef::Str(s) => Value::Str(s.to_vec()),
+            ValueRef::Hash(x) => Value::Hash(Box::new(x.clone())),
+            ValueRef::List(x) => Value::List(Box::new(x.clone())),
+            ValueRef::Set(x) => Value::Set(Box::new(x.clone())),
+            ValueRef::ZSet(x) => Value::ZSet(Box::new(x.clone())),
         }
+    }
+
+    /// The type's name as `TYPE` reports it.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            ValueRef::Str(_) => "string",
+            ValueRef::Hash(_) => "hash",
+            ValueRef::List(_) => "list",
+            ValueRef::Set(_) => "set",
+            ValueRef::ZSet(_) => "zset",
+        }
+    }
+
+    /// The content digest of an aggregate; `None` for a string.
+    fn obj_digest(&self) -> Option<[u8; 20]> {
+        match self {
+            ValueRef::Str(_) => None,
+            ValueRef::Hash(x) => Some(x.digest()),
+            ValueRef::List(x) => Some(x.digest()),
+            ValueRef::Set(x) => Some(x.digest()),
+            ValueRef::ZSet(x) => Some(x.digest()),
+        }
+    }
+}
+
+impl PartialEq for ValueRef<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (ValueRef::Str(a), ValueRef::Str(b)) => a == b,
+            _ => self.type_name() == other.type_name() && self.obj_digest() == other.obj_digest(),
+        }
+    }
+}
+
+impl Eq for ValueRef<'_> {}
+
+impl PartialEq for Value {
+    fn eq(&self, other: &Self) -> bool {
+        self.view() == other.view()
+    }
+}
+
+impl Eq for Value {}
+
+impl fmt::Debug for ValueRef<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let len = match self {
+            ValueRef::Str(s) => return f.debug_tuple("Str").field(s).finish(),
+            ValueRef::Hash(x) => x.len(),
+            ValueRef::List(x) => x.len(),
+            ValueRef::Set(x) => x.len(),
+            ValueRef::ZSet(x) => x.len(),
+        };
+        write!(f, "{}(len {len})", self.type_name())
+    }
+}
+
+impl fmt::Debug for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.view().fmt(f)
+    }
+}
+
+impl ValueMut<'_> {
+    /// A shorter-lived writable view of the same object.
+    pub fn reborrow(&mut self) -> ValueMut<'_> {
+        match self {
+            ValueMut::Hash(x) => ValueMut::Hash(x),
+            ValueMut::List(x) => ValueMut::List(x),
+            ValueMut::Set(x) => ValueMut::Set(x),
+            ValueMut::ZSet(x) => ValueMut::ZSet(x),
+        }
+    }
+
+    /// The object's own heap bytes (its `mem_bytes()`).
+    fn mem_bytes(&self) -> usize {
+        match self {
+            ValueMut::Hash(x) => x.mem_bytes(),
+            ValueMut::List(x) => x.mem_bytes(),
+            ValueMut::Set(x) => x.mem_bytes(),
+            ValueMut::ZSet(x) => x.mem_bytes(),
+        }
+    }
+}
+
+impl fmt::Debug for ValueMut<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (name, len) = match self {
+            ValueMut::Hash(x) => ("hash", x.len()),
+            ValueMut::List(x) => ("list", x.len()),
+            ValueMut::Set(x) => ("set", x.len()),
+            ValueMut::ZSet(x) => ("zset", x.len()),
+        };
+        write!(f, "{name}(len {len}, mut)")
+    }
+}
+
+/// Writable access to a stored aggregate, from [`Keyspace::get_obj_mut`].
+///
+/// The keyspace's memory accounting ([`Keyspace::mem_bytes`]) follows the
+/// object's `mem_bytes()` when the guard drops. Deleting the key once the
+/// object is empty is the caller's job (after the guard is gone).
+pub struct ObjMut<'a> {
+    value: ValueMut<'a>,
+    expire_at: Option<u64>,
+    /// The keyspace's object byte count, to update on drop.
+    obj_bytes: &'a mut usize,
+    /// The object's `mem_bytes()` when the guard was made.
+    before: usize,
+}
+
+impl ObjMut<'_> {
+    /// The object, writable.
+    pub fn value(&mut self) -> ValueMut<'_> {
+        self.value.reborrow()
+    }
+
+    /// The key's expiry, unix milliseconds.
+    pub fn expire_at(&self) -> Option<u64> {
+        self.expire_at
+    }
+}
+
+impl Drop for ObjMut<'_> {
+    fn drop(&mut self) {
+        *self.obj_bytes = *self.obj_bytes - self.before + self.value.mem_bytes();
+    }
+}
+
+impl fmt::Debug for ObjMut<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ObjMut")
+            .field("value", &self.value)
+            .field("expire_at", &self.expire_at)
+            .finish()
     }
 }
 
@@ -85,6 +279,10 @@ pub struct Keyspace {
     volatile: usize,
     /// Sum of [`malloc_size`] over every live blob.
     blob_bytes: usize,
+    /// Sum over live aggregates of their box's malloc size plus their
+    /// `mem_bytes()` (as of the last write through the keyspace or drop of
+    /// an [`ObjMut`]).
+    obj_bytes: usize,
     /// The LRU clock stamped on entries written from now on.
     clock: u32,
 }
@@ -123,12 +321,8 @@ fn malloc_size(n: usize) -> usize {
 
 #[inline]
 fn entry_ref(e: &Entry) -> EntryRef<'_> {
-    let (_, value, expire_at) = e.blob().parts();
-    debug_assert_eq!(e.meta.kind(), Meta::KIND_STR);
-    EntryRef {
-        value: ValueRef::Str(value),
-        expire_at,
-    }
+    let (_, value, expire_at) = e.parts();
+    EntryRef { value, expire_at }
 }
 
 impl Keyspace {
@@ -142,6 +336,7 @@ impl Keyspace {
             dict: Dict::new(hasher),
             volatile: 0,
             blob_bytes: 0,
+            obj_bytes: 0,
             clock: 0,
         }
     }
@@ -177,7 +372,7 @@ impl Keyspace {
     pub fn get_touched(&mut self, key: &[u8], clock: u32) -> Option<EntryRef<'_>> {
         let s = self.find(key)?;
         let e = self.dict.slab.get_mut(s);
-        e.meta.set_clock(clock);
+        e.set_clock(clock);
         Some(entry_ref(e))
     }
 
@@ -190,44 +385,76 @@ impl Keyspace {
     /// clock set by [`Keyspace::set_lru_clock`]. An existing key's blob is
     /// resized in place where the allocator allows.
     pub fn set_str(&mut self, key: &[u8], val: &[u8], expiry: Expiry) {
+        self.store(key, Stored::Str(val), expiry);
+    }
+
+    /// Stores a value, replacing whatever the key held (an aggregate's box
+    /// is kept as is, not copied), and stamps the write clock.
+    pub fn set(&mut self, key: &[u8], value: Value, expiry: Expiry) {
+        match Obj::from_value(value) {
+            Err(s) => self.store(key, Stored::Str(&s), expiry),
+            Ok(o) => self.store(key, Stored::Obj(o), expiry),
+        }
+    }
+
+    fn store(&mut self, key: &[u8], value: Stored<'_>, expiry: Expiry) {
         self.dict.rehash(dict::REHASH_PER_WRITE);
         let h = self.dict.hash(key);
         let clock = self.clock;
+        let added = match &value {
+            Stored::Str(_) => 0,
+            Stored::Obj(o) => o.mem_bytes(),
+        };
         if let Some(s) = self.dict.find(key, h) {
             let e = self.dict.slab.get_mut(s);
-            let blob = e.blob_mut();
             let expire_at = match expiry {
-                Expiry::Keep => blob.expire_at(),
+                Expiry::Keep => e.expire_at(),
                 Expiry::Set(t) => t,
             };
-            let before = malloc_size(blob.alloc_len());
-            blob.set_value(val, expire_at);
-            self.blob_bytes = self.blob_bytes - before + malloc_size(blob.alloc_len());
-            let was_volatile = e.meta.has_expire();
-            e.meta = Meta::new(clock, Meta::KIND_STR, expire_at.is_some());
+            let before = malloc_size(e.alloc_len());
+            let was_volatile = e.has_expire();
+            let old = e.replace(value, expire_at, clock);
+            self.blob_bytes = self.blob_bytes - before + malloc_size(e.alloc_len());
             self.count_volatile(was_volatile, expire_at.is_some());
+            let gone = old.as_ref().map_or(0, Obj::mem_bytes);
+            self.obj_bytes = self.obj_bytes + added - gone;
+            // The old object (if any) is freed here, accounts settled.
+            drop(old);
         } else {
             let expire_at = match expiry {
                 Expiry::Keep => None,
                 Expiry::Set(t) => t,
             };
-            let blob = ThinBlob::new(key, val, expire_at);
-            self.blob_bytes += malloc_size(blob.alloc_len());
+            let entry = Entry::new(key, value, clock, expire_at);
+            self.blob_bytes += malloc_size(entry.alloc_len());
+            self.obj_bytes += added;
             self.count_volatile(false, expire_at.is_some());
-            let entry = Entry {
-                next: NIL,
-                meta: Meta::new(clock, Meta::KIND_STR, expire_at.is_some()),
-                blob: Some(blob),
-            };
             self.dict.insert(h, entry);
         }
     }
 
-    /// Stores a value, replacing whatever the key held.
-    pub fn set(&mut self, key: &[u8], value: Value, expiry: Expiry) {
-        match value {
-            Value::Str(s) => self.set_str(key, &s, expiry),
-        }
+    /// Writable access to an aggregate; `None` when the key is missing or
+    /// holds a string. Ignores expiry (call `prepare_write` first) and
+    /// stamps the write clock, as a write does. The keyspace's memory
+    /// accounting follows the object's `mem_bytes()` when the guard drops.
+    pub fn get_obj_mut(&mut self, key: &[u8]) -> Option<ObjMut<'_>> {
+        self.dict.rehash(dict::REHASH_PER_WRITE);
+        let s = self.find(key)?;
+        let clock = self.clock;
+        let Keyspace {
+            dict, obj_bytes, ..
+        } = self;
+        let e = dict.slab.get_mut(s);
+        let expire_at = e.expire_at();
+        e.set_clock(clock);
+        let value = e.value_mut()?;
+        let before = value.mem_bytes();
+        Some(ObjMut {
+            value,
+            expire_at,
+            obj_bytes,
+            before,
+        })
     }
 
     fn count_volatile(&mut self, was: bool, is: bool) {
@@ -239,17 +466,19 @@ impl Keyspace {
     }
 
     /// Accounts for an entry that has left the table.
-    fn forget(&mut self, blob: &ThinBlob, meta: Meta) {
-        self.blob_bytes -= malloc_size(blob.alloc_len());
-        self.count_volatile(meta.has_expire(), false);
+    fn forget(&mut self, e: &Entry) {
+        self.blob_bytes -= malloc_size(e.alloc_len());
+        self.obj_bytes -= e.obj_bytes();
+        self.count_volatile(e.has_expire(), false);
     }
 
-    fn remove_entry(&mut self, key: &[u8]) -> Option<ThinBlob> {
+    /// Unlinks a key's entry, accounted for; dropping it frees the value.
+    fn remove_entry(&mut self, key: &[u8]) -> Option<Entry> {
         self.dict.rehash(dict::REHASH_PER_WRITE);
         let h = self.dict.hash(key);
-        let (blob, meta) = self.dict.remove(key, h)?;
-        self.forget(&blob, meta);
-        Some(blob)
+        let e = self.dict.remove(key, h)?;
+        self.forget(&e);
+        Some(e)
     }
 
     /// Removes a key; true when it existed.
@@ -257,11 +486,10 @@ impl Keyspace {
         self.remove_entry(key).is_some()
     }
 
-    /// Removes a key and returns its value and expiry.
+    /// Removes a key and returns its value and expiry. An aggregate comes
+    /// back in its own box, not copied.
     pub fn take(&mut self, key: &[u8]) -> Option<(Value, Option<u64>)> {
-        let blob = self.remove_entry(key)?;
-        let (_, value, expire_at) = blob.parts();
-        Some((Value::Str(value.to_vec()), expire_at))
+        Some(self.remove_entry(key)?.into_value())
     }
 
     /// Sets or clears a key's expiry; false when the key does not exist.
@@ -271,12 +499,10 @@ impl Keyspace {
             return false;
         };
         let e = self.dict.slab.get_mut(s);
-        let blob = e.blob_mut();
-        let before = malloc_size(blob.alloc_len());
-        blob.set_expire(expire_at);
-        self.blob_bytes = self.blob_bytes - before + malloc_size(blob.alloc_len());
-        let was_volatile = e.meta.has_expire();
-        e.meta.set_has_expire(expire_at.is_some());
+        let before = malloc_size(e.alloc_len());
+        let was_volatile = e.has_expire();
+        e.set_expire(expire_at);
+        self.blob_bytes = self.blob_bytes - before + malloc_size(e.alloc_len());
         self.count_volatile(was_volatile, expire_at.is_some());
         true
     }
@@ -286,6 +512,7 @@ impl Keyspace {
         self.dict.clear();
         self.volatile = 0;
         self.blob_bytes = 0;
+        self.obj_bytes = 0;
     }
 
     /// Visits some keys from `cursor` on, about `count` of them, and returns
@@ -310,7 +537,8 @@ impl Keyspace {
                 let mut s = self.dict.head(t, b);
                 while s != NIL {
                     let e = self.dict.slab.get(s);
-                    f(e.blob().key(), entry_ref(e));
+                    let (k, value, expire_at) = e.parts();
+                    f(k, EntryRef { value, expire_at });
                     emitted += 1;
                     s = e.next;
                 }
@@ -335,15 +563,15 @@ impl Keyspace {
     ) -> Option<(&[u8], EntryRef<'_>, u32)> {
         let s = self.dict.random_slot(&mut pick)?;
         let e = self.dict.slab.get(s);
-        Some((e.blob().key(), entry_ref(e), e.meta.clock()))
+        Some((e.key(), entry_ref(e), e.clock()))
     }
 
     /// Iterates over every entry (order unspecified: slab order).
     pub fn iter(&self) -> impl Iterator<Item = (&[u8], EntryRef<'_>)> {
-        self.dict
-            .slab
-            .iter()
-            .map(|e| (e.blob().key(), entry_ref(e)))
+        self.dict.slab.iter().map(|e| {
+            let (k, value, expire_at) = e.parts();
+            (k, EntryRef { value, expire_at })
+        })
     }
 
     /// Active expiry: examines about `budget` buckets from `cursor` (the
@@ -372,6 +600,7 @@ impl Keyspace {
             dict,
             volatile,
             blob_bytes,
+            obj_bytes,
             ..
         } = self;
         let (mut visited, mut v) = (0, cursor);
@@ -381,11 +610,13 @@ impl Keyspace {
                 dict.remove_where(
                     t,
                     b,
-                    |e| e.meta.has_expire() && e.blob().expire_at().is_some_and(|x| x <= now_ms),
-                    |blob, _| {
-                        *blob_bytes -= malloc_size(blob.alloc_len());
+                    |e| e.has_expire() && e.expire_at().is_some_and(|x| x <= now_ms),
+                    |e| {
+                        *blob_bytes -= malloc_size(e.alloc_len());
+                        *obj_bytes -= e.obj_bytes();
                         *volatile -= 1;
-                        on_expired(blob.key());
+                        on_expired(e.key());
+                        // `e` drops here, freeing its value.
                     },
                 );
             });
@@ -402,10 +633,10 @@ impl Keyspace {
     }
 
     /// Approximate heap bytes used by this database: bucket arrays, slab
-    /// chunks and blobs, each rounded to what glibc's malloc really takes.
-    /// O(1).
+    /// chunks, blobs and aggregates (box plus the object's `mem_bytes()`),
+    /// each rounded to what glibc's malloc really takes. O(1).
     pub fn mem_bytes(&self) -> usize {
-        self.dict.table_bytes() + self.dict.slab.heap_bytes() + self.blob_bytes
+        self.dict.table_bytes() + self.dict.slab.heap_bytes() + self.blob_bytes + self.obj_bytes
     }
 
     /// Stamps a key's LRU/LFU clock (low 24 bits); false when it does not
@@ -413,7 +644,7 @@ impl Keyspace {
     pub fn touch(&mut self, key: &[u8], clock: u32) -> bool {
         match self.find(key) {
             Some(s) => {
-                self.dict.slab.get_mut(s).meta.set_clock(clock);
+                self.dict.slab.get_mut(s).set_clock(clock);
                 true
             }
             None => false,
@@ -422,7 +653,7 @@ impl Keyspace {
 
     /// A key's LRU/LFU clock (24 bits).
     pub fn lru_clock(&self, key: &[u8]) -> Option<u32> {
-        self.find(key).map(|s| self.dict.slab.get(s).meta.clock())
+        self.find(key).map(|s| self.dict.slab.get(s).clock())
     }
 
     /// Sets the clock stamped on keys written from now on (low 24 bits).
@@ -446,14 +677,15 @@ impl Keyspace {
     #[cfg(test)]
     fn check(&self) {
         self.dict.check();
-        let (mut volatile, mut bytes) = (0, 0);
+        let (mut volatile, mut bytes, mut objs) = (0, 0, 0);
         for e in self.dict.slab.iter() {
-            let blob = e.blob();
-            assert_eq!(e.meta.has_expire(), blob.expire_at().is_some());
-            volatile += usize::from(e.meta.has_expire());
-            bytes += malloc_size(blob.alloc_len());
+            assert_eq!(e.has_expire(), e.expire_at().is_some());
+            volatile += usize::from(e.has_expire());
+            bytes += malloc_size(e.alloc_len());
+            objs += e.obj_bytes();
         }
         assert_eq!(volatile, self.volatile);
         assert_eq!(bytes, self.blob_bytes);
+        assert_eq!(objs, self.obj_bytes);
     }
 }

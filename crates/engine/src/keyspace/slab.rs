@@ -10,7 +10,7 @@
 
 use std::mem;
 
-use super::blob::ThinBlob;
+use super::entry::Entry;
 
 /// "No slot": the end of a chain or of a free list, and an empty bucket.
 pub(super) const NIL: u32 = u32::MAX;
@@ -19,89 +19,6 @@ const CHUNK_BITS: u32 = 12;
 /// Entries per chunk: 4096 × 16 bytes = 64 KiB, below glibc's mmap threshold.
 pub(super) const CHUNK: usize = 1 << CHUNK_BITS;
 const CHUNK_MASK: u32 = (1 << CHUNK_BITS) - 1;
-
-/// An entry's packed metadata: bits 0..24 the LRU/LFU clock, 24..28 the
-/// value's kind, 28..32 flags.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(super) struct Meta(u32);
-
-impl Meta {
-    /// Mask of the 24-bit clock.
-    pub(super) const CLOCK_MASK: u32 = (1 << 24) - 1;
-    /// The kind of a plain string value.
-    pub(super) const KIND_STR: u32 = 0;
-    /// Flag: the blob carries an expiry (mirrors the blob's own header so
-    /// active expiry can skip other entries without reading their blob).
-    pub(super) const HAS_EXPIRE: u32 = 1 << 28;
-
-    /// Packs a clock (low 24 bits kept), a kind and the expiry flag.
-    pub(super) fn new(clock: u32, kind: u32, has_expire: bool) -> Meta {
-        let mut m = Meta((clock & Self::CLOCK_MASK) | ((kind & 0xf) << 24));
-        m.set_has_expire(has_expire);
-        m
-    }
-
-    /// The 24-bit LRU/LFU clock.
-    pub(super) fn clock(self) -> u32 {
-        self.0 & Self::CLOCK_MASK
-    }
-
-    /// Replaces the clock (low 24 bits kept).
-    pub(super) fn set_clock(&mut self, clock: u32) {
-        self.0 = (self.0 & !Self::CLOCK_MASK) | (clock & Self::CLOCK_MASK);
-    }
-
-    /// The value's kind (`KIND_STR` for now).
-    pub(super) fn kind(self) -> u32 {
-        (self.0 >> 24) & 0xf
-    }
-
-    /// True when the blob carries an expiry.
-    pub(super) fn has_expire(self) -> bool {
-        self.0 & Self::HAS_EXPIRE != 0
-    }
-
-    /// Sets or clears the expiry flag.
-    pub(super) fn set_has_expire(&mut self, on: bool) {
-        if on {
-            self.0 |= Self::HAS_EXPIRE;
-        } else {
-            self.0 &= !Self::HAS_EXPIRE;
-        }
-    }
-}
-
-/// One slot: 16 bytes.
-///
-/// Invariant: a slot is either live (`blob` is `Some`, the slot is on exactly
-/// one hash chain and `next` is the following slot of that chain or [`NIL`])
-/// or free (`blob` is `None` and `next` links its chunk's free list).
-#[derive(Debug)]
-pub(super) struct Entry {
-    pub(super) next: u32,
-    pub(super) meta: Meta,
-    pub(super) blob: Option<ThinBlob>,
-}
-
-impl Entry {
-    /// The blob of a live entry.
-    #[inline]
-    pub(super) fn blob(&self) -> &ThinBlob {
-        match &self.blob {
-            Some(b) => b,
-            None => unreachable!("free slot used as a live entry"),
-        }
-    }
-
-    /// The blob of a live entry, writable.
-    #[inline]
-    pub(super) fn blob_mut(&mut self) -> &mut ThinBlob {
-        match &mut self.blob {
-            Some(b) => b,
-            None => unreachable!("free slot used as a live entry"),
-        }
-    }
-}
 
 #[derive(Debug, Default)]
 struct Chunk {
@@ -151,7 +68,7 @@ impl Slab {
         let off = if chunk.free != NIL {
             let off = chunk.free;
             let e = &mut chunk.entries[off as usize];
-            debug_assert!(e.blob.is_none());
+            debug_assert!(!e.is_live());
             chunk.free = e.next;
             *e = entry;
             off
@@ -169,15 +86,13 @@ impl Slab {
         ((c as u32) << CHUNK_BITS) | off
     }
 
-    /// Frees a live slot and hands back its blob.
-    pub(super) fn free(&mut self, slot: u32) -> ThinBlob {
+    /// Frees a live slot and hands back its entry (which owns the value).
+    pub(super) fn free(&mut self, slot: u32) -> Entry {
         let c = (slot >> CHUNK_BITS) as usize;
         let off = slot & CHUNK_MASK;
         let chunk = &mut self.chunks[c];
-        let e = &mut chunk.entries[off as usize];
-        let blob = e.blob.take().expect("freeing a free slot");
-        e.next = chunk.free;
-        e.meta = Meta::default();
+        let e = mem::replace(&mut chunk.entries[off as usize], Entry::vacant(chunk.free));
+        assert!(e.is_live(), "freeing a free slot");
         chunk.free = off;
         chunk.live -= 1;
         self.live -= 1;
@@ -185,7 +100,7 @@ impl Slab {
         if chunk.live == 0 && self.spare_elsewhere() >= CHUNK / 2 {
             self.release(c);
         }
-        blob
+        e
     }
 
     /// Drops every entry and chunk.
@@ -198,7 +113,7 @@ impl Slab {
         self.chunks
             .iter()
             .flat_map(|c| c.entries.iter())
-            .filter(|e| e.blob.is_some())
+            .filter(|e| e.is_live())
     }
 
     /// The `n`th live slot in slab order (`n < live`): O(chunks + CHUNK).
@@ -214,7 +129,7 @@ impl Slab {
                 .entries
                 .iter()
                 .enumerate()
-                .filter(|(_, e)| e.blob.is_some())
+                .filter(|(_, e)| e.is_live())
                 .nth(n)
                 .map(|(i, _)| i)
                 .expect("chunk live count matches its entries");
@@ -281,27 +196,10 @@ impl Slab {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::keyspace::entry::Stored;
 
     fn entry(i: usize) -> Entry {
-        Entry {
-            next: NIL,
-            meta: Meta::new(i as u32, Meta::KIND_STR, false),
-            blob: Some(ThinBlob::new(&i.to_le_bytes(), b"", None)),
-        }
-    }
-
-    #[test]
-    fn entry_is_16_bytes() {
-        assert_eq!(mem::size_of::<Entry>(), 16);
-    }
-
-    #[test]
-    fn meta_packs_fields() {
-        let mut m = Meta::new(0x1ff_ffff, 0x3, true);
-        assert_eq!((m.clock(), m.kind(), m.has_expire()), (0xff_ffff, 3, true));
-        m.set_clock(5);
-        m.set_has_expire(false);
-        assert_eq!((m.clock(), m.kind(), m.has_expire()), (5, 3, false));
+        Entry::new(&i.to_le_bytes(), Stored::Str(b""), i as u32, None)
     }
 
     #[test]
@@ -311,7 +209,7 @@ mod tests {
         let slots: Vec<u32> = (0..n).map(|i| s.alloc(entry(i))).collect();
         assert_eq!(s.allocated, 4);
         for (i, &slot) in slots.iter().enumerate() {
-            assert_eq!(s.get(slot).blob.as_ref().unwrap().key(), i.to_le_bytes());
+            assert_eq!(s.get(slot).key(), i.to_le_bytes());
         }
         // Empty chunk 1 entirely: with room elsewhere it is released.
         for &slot in &slots[CHUNK..2 * CHUNK] {
@@ -335,6 +233,6 @@ mod tests {
         assert_eq!(s.iter().count(), s.live);
         let all: Vec<u32> = (0..s.live).map(|n| s.nth_live(n)).collect();
         assert!(all.windows(2).all(|w| w[0] < w[1]));
-        assert!(all.iter().all(|&slot| s.get(slot).blob.is_some()));
+        assert!(all.iter().all(|&slot| s.get(slot).is_live()));
     }
 }

@@ -51,6 +51,7 @@ fn value(rng: &mut SmallRng) -> Vec<u8> {
 fn entry_of(e: EntryRef<'_>) -> (Vec<u8>, Option<u64>) {
     match e.value {
         ValueRef::Str(v) => (v.to_vec(), e.expire_at),
+        other => panic!("not a string: {other:?}"),
     }
 }
 
@@ -515,6 +516,7 @@ fn read(v: Option<&[u8]>) -> usize {
 fn str_of(e: EntryRef<'_>) -> &[u8] {
     match e.value {
         ValueRef::Str(v) => v,
+        other => panic!("not a string: {other:?}"),
     }
 }
 
