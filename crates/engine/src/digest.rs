@@ -79,3 +79,29 @@ pub fn mix(a: &mut Hash, b: &Hash) {
 pub fn hex(h: &Hash) -> String {
     h.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::{Hash, List, Set, ZSet};
+
+    #[test]
+    fn aggregate_digests_are_tagged_by_type() {
+        let (h, l, s, z) = (Hash::new(), List::new(), Set::new(), ZSet::new());
+        let all = [
+            value(ValueRef::Str(b"")),
+            value(ValueRef::Hash(&h)),
+            value(ValueRef::List(&l)),
+            value(ValueRef::Set(&s)),
+            value(ValueRef::ZSet(&z)),
+        ];
+        // Same (empty) content, five types: five digests.
+        for (i, a) in all.iter().enumerate() {
+            for b in &all[i + 1..] {
+                assert_ne!(a, b);
+            }
+        }
+        // A clone digests the same.
+        assert_eq!(value(ValueRef::Hash(&h.clone())), all[1]);
+    }
+}

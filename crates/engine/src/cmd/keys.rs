@@ -1357,4 +1357,78 @@ mod tests {
         }
         assert!(!dump(&t.eng.dbs[1]).is_empty());
     }
+
+    /// Stores one empty aggregate of each type in db 0, named as the type.
+    fn put_aggregates(t: &mut Tester) {
+        use crate::keyspace::Value;
+        use crate::types::{Hash, List, Set, ZSet};
+        let ks = &mut t.eng.dbs[0];
+        ks.set(
+            b"hash",
+            Value::Hash(Box::new(Hash::new())),
+            Expiry::Set(None),
+        );
+        ks.set(
+            b"list",
+            Value::List(Box::new(List::new())),
+            Expiry::Set(None),
+        );
+        ks.set(b"set", Value::Set(Box::new(Set::new())), Expiry::Set(None));
+        let z = Value::ZSet(Box::new(ZSet::new()));
+        ks.set(b"zset", z, Expiry::Set(Some(LATER)));
+    }
+
+    /// The address of the object a key holds (its identity), and its type.
+    fn obj_at(t: &Tester, db: usize, key: &str) -> Option<(&'static str, usize)> {
+        let e = t.eng.dbs[db].get(key.as_bytes())?;
+        let at = match e.value {
+            ValueRef::Str(_) => return None,
+            ValueRef::Hash(x) => x as *const _ as usize,
+            ValueRef::List(x) => x as *const _ as usize,
+            ValueRef::Set(x) => x as *const _ as usize,
+            ValueRef::ZSet(x) => x as *const _ as usize,
+        };
+        Some((e.value.type_name(), at))
+    }
+
+    #[test]
+    fn type_and_scan_type_name_aggregates() {
+        let mut t = Tester::new();
+        put_aggregates(&mut t);
+        t.q("SET str v");
+        for name in ["hash", "list", "set", "zset"] {
+            assert_eq!(t.q(&format!("TYPE {name}")), format!("+{name}\r\n"));
+            let (keys, _) = scan_all(&mut t, &format!("TYPE {}", name.to_uppercase()));
+            assert_eq!(keys, [name]);
+        }
+        let (keys, _) = scan_all(&mut t, "TYPE string");
+        assert_eq!(keys, ["str"]);
+        assert_eq!(sorted(scan_all(&mut t, "").0).len(), 5);
+    }
+
+    #[test]
+    fn copy_clones_aggregates_and_rename_moves_them() {
+        let mut t = Tester::new();
+        put_aggregates(&mut t);
+        for name in ["hash", "list", "set", "zset"] {
+            let src = obj_at(&t, 0, name).expect("aggregate");
+            assert_eq!(t.q(&format!("COPY {name} {name}2")), ":1\r\n");
+            let copy = obj_at(&t, 0, &format!("{name}2")).expect("copied");
+            assert_eq!(copy.0, name);
+            assert_ne!(copy.1, src.1, "a copy is a new object");
+            assert_eq!(obj_at(&t, 0, name), Some(src), "source untouched");
+            // Not replaced without REPLACE; replaced (by a string) with it.
+            t.q("SET s v");
+            assert_eq!(t.q(&format!("COPY s {name}2")), ":0\r\n");
+            assert_eq!(t.q(&format!("COPY s {name}2 REPLACE")), ":1\r\n");
+            assert_eq!(t.q(&format!("TYPE {name}2")), "+string\r\n");
+            // RENAME keeps the very object.
+            assert_eq!(t.q(&format!("RENAME {name} {name}3")), "+OK\r\n");
+            assert_eq!(obj_at(&t, 0, &format!("{name}3")), Some(src));
+        }
+        // The expiry travels with a copy.
+        assert_eq!(t.q("COPY zset3 zc DB 1"), ":1\r\n");
+        t.q("SELECT 1");
+        assert_eq!(t.q("PEXPIRETIME zc"), format!(":{LATER}\r\n"));
+    }
 }

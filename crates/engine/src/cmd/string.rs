@@ -1229,4 +1229,130 @@ mod tests {
             .all(|c| c.group == "string" && !c.summary.is_empty()));
         assert_eq!(COMMANDS.len(), 21);
     }
+
+    const WRONGTYPE: &str =
+        "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n";
+
+    /// A tester with one key of each aggregate type, named as the type.
+    fn with_aggregates() -> Tester {
+        use crate::types::{Hash, List, Set, ZSet};
+        let mut t = Tester::new();
+        let ks = &mut t.eng.dbs[0];
+        ks.set(
+            b"hash",
+            Value::Hash(Box::new(Hash::new())),
+            Expiry::Set(None),
+        );
+        ks.set(
+            b"list",
+            Value::List(Box::new(List::new())),
+            Expiry::Set(None),
+        );
+        ks.set(b"set", Value::Set(Box::new(Set::new())), Expiry::Set(None));
+        ks.set(
+            b"zset",
+            Value::ZSet(Box::new(ZSet::new())),
+            Expiry::Set(None),
+        );
+        t
+    }
+
+    const AGGREGATES: [&str; 4] = ["hash", "list", "set", "zset"];
+
+    fn type_of(t: &Tester, key: &str) -> Option<&'static str> {
+        t.eng.dbs[0]
+            .get(key.as_bytes())
+            .map(|e| e.value.type_name())
+    }
+
+    /// Each line (with `{}` for the key, `""` for an empty argument) gives
+    /// WRONGTYPE on every aggregate and changes nothing: same type, nothing
+    /// journaled, dirty untouched.
+    fn assert_wrongtype(lines: &[&str]) {
+        let mut t = with_aggregates();
+        for key in AGGREGATES {
+            for line in lines {
+                let line = line.replace("{}", key);
+                // `""` stands for an empty argument.
+                let argv: Vec<&str> = line
+                    .split(' ')
+                    .map(|a| if a == "\"\"" { "" } else { a })
+                    .collect();
+                let dirty = t.eng.dirty;
+                assert_eq!(t.run(&argv), WRONGTYPE, "{line}");
+                assert_eq!(type_of(&t, key), Some(key), "{line}");
+                assert_eq!(t.eng.dirty, dirty, "{line}");
+                assert!(ops(&mut t).is_empty(), "{line}");
+            }
+        }
+    }
+
+    #[test]
+    fn reads_of_aggregates_are_wrongtype() {
+        assert_wrongtype(&["GET {}", "STRLEN {}", "GETRANGE {} 0 1", "SUBSTR {} 0 1"]);
+        // MGET answers null for a key of another type, as Redis does.
+        let mut t = with_aggregates();
+        assert_eq!(t.q("MGET hash x set"), "*3\r\n$-1\r\n$-1\r\n$-1\r\n");
+    }
+
+    #[test]
+    fn get_and_set_forms_on_aggregates_are_wrongtype() {
+        assert_wrongtype(&[
+            "GETSET {} v",
+            "GETDEL {}",
+            "GETEX {}",
+            "GETEX {} PERSIST",
+            "SET {} v GET",
+        ]);
+    }
+
+    #[test]
+    fn set_family_overwrites_aggregates_or_respects_nx() {
+        let mut t = with_aggregates();
+        for key in AGGREGATES {
+            assert_eq!(t.q(&format!("SETNX {key} v")), ":0\r\n");
+            assert_eq!(t.q(&format!("SET {key} v NX")), NIL);
+            assert_eq!(t.q(&format!("MSETNX {key} v fresh 1")), ":0\r\n");
+            assert_eq!(type_of(&t, key), Some(key));
+        }
+        assert_eq!(type_of(&t, "fresh"), None);
+        assert!(ops(&mut t).is_empty());
+        // Every overwriting form replaces the aggregate with a string.
+        for line in [
+            "SET hash v",
+            "SETEX list 100 v",
+            "PSETEX set 100000 v",
+            "MSET zset v",
+        ] {
+            assert_eq!(t.q(line), OK, "{line}");
+        }
+        for key in AGGREGATES {
+            assert_eq!(type_of(&t, key), Some("string"));
+            assert_eq!(t.q(&format!("GET {key}")), bulk("v"));
+        }
+        let mut t = with_aggregates();
+        assert_eq!(t.q("SET hash w XX"), OK);
+        assert_eq!(t.q("GET hash"), bulk("w"));
+    }
+
+    #[test]
+    fn append_and_setrange_on_aggregates_are_wrongtype() {
+        assert_wrongtype(&[
+            "APPEND {} x",
+            "APPEND {} \"\"",
+            "SETRANGE {} 0 x",
+            "SETRANGE {} 0 \"\"",
+        ]);
+    }
+
+    #[test]
+    fn counters_on_aggregates_are_wrongtype() {
+        assert_wrongtype(&[
+            "INCR {}",
+            "DECR {}",
+            "INCRBY {} 2",
+            "DECRBY {} 2",
+            "INCRBYFLOAT {} 1.5",
+        ]);
+    }
 }

@@ -1,6 +1,12 @@
-//! Keyspace tests: a randomized differential test against `std::HashMap`,
-//! scan completeness across resizes, random sampling, active expiry, and an
-//! ignored memory/speed measurement at 1 M keys.
+//! Keyspace tests: a randomized differential test against `std::HashMap`
+//! (strings and aggregates), scan completeness across resizes, random
+//! sampling, active expiry, and an ignored memory/speed measurement at 1 M
+//! keys.
+//!
+//! The aggregate types are being filled in concurrently, so these tests use
+//! only what they will always have (`new`, `len`, `mem_bytes`, `digest`,
+//! `Clone`); an aggregate's identity is its box's address, which proves that
+//! the keyspace keeps and hands back the very box it was given.
 //!
 //! Randomized tests print their seed; set `KEYSPACE_SEED=<n>` to replay one.
 
@@ -11,8 +17,55 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
 use super::*;
+use crate::types::{Hash, List, Set, ZSet};
 
-type Model = HashMap<Vec<u8>, (Vec<u8>, Option<u64>)>;
+/// A value as the model sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum MVal {
+    Str(Vec<u8>),
+    /// An aggregate: `TYPE` name, box address (identity), content digest.
+    Obj(&'static str, usize, [u8; 20]),
+}
+
+type Model = HashMap<Vec<u8>, (MVal, Option<u64>)>;
+
+fn addr<T>(x: &T) -> usize {
+    x as *const T as usize
+}
+
+fn mval(v: ValueRef<'_>) -> MVal {
+    let (a, d) = match v {
+        ValueRef::Str(s) => return MVal::Str(s.to_vec()),
+        ValueRef::Hash(x) => (addr(x), x.digest()),
+        ValueRef::List(x) => (addr(x), x.digest()),
+        ValueRef::Set(x) => (addr(x), x.digest()),
+        ValueRef::ZSet(x) => (addr(x), x.digest()),
+    };
+    MVal::Obj(v.type_name(), a, d)
+}
+
+fn mval_mut(v: ValueMut<'_>) -> MVal {
+    match v {
+        ValueMut::Hash(x) => mval(ValueRef::Hash(x)),
+        ValueMut::List(x) => mval(ValueRef::List(x)),
+        ValueMut::Set(x) => mval(ValueRef::Set(x)),
+        ValueMut::ZSet(x) => mval(ValueRef::ZSet(x)),
+    }
+}
+
+fn mentry(e: EntryRef<'_>) -> (MVal, Option<u64>) {
+    (mval(e.value), e.expire_at)
+}
+
+/// A fresh empty aggregate of a random type.
+fn aggregate(rng: &mut SmallRng) -> Value {
+    match rng.gen_range(0..4) {
+        0 => Value::Hash(Box::default()),
+        1 => Value::List(Box::new(List::new())),
+        2 => Value::Set(Box::new(Set::new())),
+        _ => Value::ZSet(Box::new(ZSet::new())),
+    }
+}
 
 /// A keyspace whose hashing is fixed by `seed`, so a failure replays.
 fn seeded(seed: u64) -> Keyspace {
@@ -80,7 +133,7 @@ fn compare_all(ks: &Keyspace, model: &Model) {
     assert_eq!(ks.volatile_len(), volatile);
     let mut n = 0;
     for (k, e) in ks.iter() {
-        assert_eq!(model.get(k), Some(&entry_of(e)), "iter entry {k:?}");
+        assert_eq!(model.get(k), Some(&mentry(e)), "iter entry {k:?}");
         n += 1;
     }
     assert_eq!(n, model.len());
@@ -115,19 +168,27 @@ fn differential(seed: u64, ops: usize) {
                 Expiry::Keep => old,
                 Expiry::Set(e) => e,
             };
-            if rng.gen_bool(0.5) {
-                ks.set_str(&k, &v, expiry);
+            if rng.gen_bool(0.25) {
+                let obj = aggregate(&mut rng);
+                let m = mval(obj.view());
+                ks.set(&k, obj, expiry);
+                model.insert(k, (m, exp));
             } else {
-                ks.set(&k, Value::Str(v.clone()), expiry);
+                if rng.gen_bool(0.5) {
+                    ks.set_str(&k, &v, expiry);
+                } else {
+                    ks.set(&k, Value::Str(v.clone()), expiry);
+                }
+                model.insert(k, (MVal::Str(v), exp));
             }
-            model.insert(k, (v, exp));
             continue;
         }
-        match rng.gen_range(0..10) {
+        match rng.gen_range(0..12) {
             0..=3 => assert_eq!(ks.remove(&k), model.remove(&k).is_some()),
+            // The very box (or the bytes) comes back.
             4 => assert_eq!(
-                ks.take(&k),
-                model.remove(&k).map(|(v, e)| (Value::Str(v), e))
+                ks.take(&k).map(|(v, e)| (mval(v.view()), e)),
+                model.remove(&k)
             ),
             5 => {
                 let exp = rng.gen_bool(0.7).then(|| rng.gen_range(0..1000));
@@ -159,9 +220,50 @@ fn differential(seed: u64, ops: usize) {
                 Some(r) => assert!(model.contains_key(r)),
                 None => assert!(model.is_empty()),
             },
-            _ => {
-                assert_eq!(ks.get(&k).map(entry_of), model.get(&k).cloned());
+            9 => {
+                assert_eq!(ks.get(&k).map(mentry), model.get(&k).cloned());
                 assert_eq!(ks.contains(&k), model.contains_key(&k));
+            }
+            // Writable access: aggregates only, in place.
+            10 => {
+                let want = model
+                    .get_mut(&k)
+                    .filter(|(v, _)| matches!(v, MVal::Obj(..)));
+                match (ks.get_obj_mut(&k), want) {
+                    (None, None) => {}
+                    (Some(mut g), Some((m, exp))) => {
+                        assert_eq!(g.expire_at(), *exp);
+                        assert_eq!(mval_mut(g.value()), *m);
+                        if rng.gen_bool(0.5) {
+                            // Overwrite in place: same box, new content.
+                            match g.value() {
+                                ValueMut::Hash(x) => *x = Hash::new(),
+                                ValueMut::List(x) => *x = List::new(),
+                                ValueMut::Set(x) => *x = Set::new(),
+                                ValueMut::ZSet(x) => *x = ZSet::new(),
+                            }
+                            *m = mval_mut(g.value());
+                        }
+                    }
+                    (got, want) => panic!("get_obj_mut {k:?}: {got:?} vs {want:?}"),
+                }
+            }
+            // COPY: a clone (new box, same type and content) under another key.
+            _ => {
+                let dst = key(rng.gen_range(0..space));
+                if let Some((v, exp)) = ks.get(&k).map(|e| (e.value.to_value(), e.expire_at)) {
+                    let m = mval(v.view());
+                    let src = &model[&k].0;
+                    match (&m, src) {
+                        (MVal::Obj(t, a, d), MVal::Obj(t2, a2, d2)) => {
+                            assert_eq!((t, d), (t2, d2));
+                            assert_ne!(a, a2, "to_value did not clone");
+                        }
+                        _ => assert_eq!(&m, src),
+                    }
+                    ks.set(&dst, v, Expiry::Set(exp));
+                    model.insert(dst, (m, exp));
+                }
             }
         }
         if rng.gen_range(0..8000) == 0 {
@@ -181,6 +283,106 @@ fn differential_against_hashmap() {
         eprintln!("KEYSPACE_SEED={seed}");
         differential(seed, 20_000);
     }
+}
+
+/// Every way an aggregate leaves (remove, overwrite by either kind, take,
+/// active expiry, clear, drop) keeps the accounting exact; valgrind on this
+/// test checks each box is freed exactly once.
+#[test]
+fn aggregates_owned_and_accounted() {
+    let box_bytes = |n: usize| malloc_size(n);
+    let mut ks = Keyspace::new();
+    ks.set_str(b"s", b"v", Expiry::Keep);
+    let base = ks.mem_bytes();
+    let h = Box::new(Hash::new());
+    let at = addr(&*h);
+    ks.set(b"h", Value::Hash(h), Expiry::Set(Some(5)));
+    ks.check();
+    let obj = box_bytes(std::mem::size_of::<Hash>());
+    // One more blob (1-byte key, 8-byte pointer) and the box.
+    assert_eq!(ks.mem_bytes(), base + malloc_size(2 + 1 + 8 + 8) + obj);
+    let e = ks.get(b"h").unwrap();
+    assert!(matches!(e.value, ValueRef::Hash(x) if addr(x) == at));
+    assert_eq!((e.value.type_name(), e.expire_at), ("hash", Some(5)));
+    assert!(ks.get_obj_mut(b"s").is_none());
+    assert!(ks.get_obj_mut(b"missing").is_none());
+    {
+        let mut g = ks.get_obj_mut(b"h").unwrap();
+        assert_eq!(g.expire_at(), Some(5));
+        assert!(matches!(g.value(), ValueMut::Hash(x) if addr(x) == at));
+    }
+    ks.check();
+    // Overwrites: string over aggregate, aggregate over string and over
+    // aggregate of another type (each frees the old object).
+    ks.set_str(b"h", b"now a string", Expiry::Keep);
+    assert_eq!(
+        ks.get(b"h").map(entry_of),
+        Some((b"now a string".to_vec(), Some(5)))
+    );
+    ks.set(b"s", Value::List(Box::default()), Expiry::Keep);
+    ks.set(b"s", Value::Set(Box::default()), Expiry::Keep);
+    ks.set(b"s", Value::ZSet(Box::default()), Expiry::Set(Some(1)));
+    ks.check();
+    assert_eq!(ks.get(b"s").unwrap().value.type_name(), "zset");
+    // Take hands out the box; the keyspace forgets its bytes.
+    ks.set(b"t", Value::Set(Box::default()), Expiry::Keep);
+    let before = ks.mem_bytes();
+    let z = ks.get(b"t").map(|e| mval(e.value)).unwrap();
+    let (v, exp) = ks.take(b"t").unwrap();
+    assert_eq!((mval(v.view()), exp), (z, None));
+    assert!(ks.mem_bytes() < before);
+    ks.check();
+    // Active expiry frees the zset at "s".
+    ks.set(b"keep", Value::List(Box::default()), Expiry::Set(Some(100)));
+    let mut gone = Vec::new();
+    let mut cursor = 0;
+    loop {
+        cursor = ks.expire_step(cursor, 100, 50, |k| gone.push(k.to_vec()));
+        if cursor == 0 {
+            break;
+        }
+    }
+    gone.sort();
+    assert_eq!(gone, [b"h".to_vec(), b"s".to_vec()]);
+    ks.check();
+    assert!(ks.remove(b"keep"));
+    ks.check();
+    // Tables and slab stay allocated; no blob or object is counted.
+    assert_eq!((ks.blob_bytes, ks.obj_bytes), (0, 0), "{ks:?}");
+    // Clear and drop with aggregates inside.
+    for i in 0..100 {
+        ks.set(
+            format!("h{i}").as_bytes(),
+            Value::Hash(Box::default()),
+            Expiry::Keep,
+        );
+    }
+    ks.clear();
+    assert_eq!(ks.mem_bytes(), 0);
+    for i in 0..100 {
+        ks.set(
+            format!("l{i}").as_bytes(),
+            Value::List(Box::default()),
+            Expiry::Keep,
+        );
+    }
+    ks.check();
+    drop(ks);
+}
+
+#[test]
+fn value_views_names_and_equality() {
+    let h = Value::Hash(Box::default());
+    assert_eq!(h.view().type_name(), "hash");
+    assert_eq!(Value::List(Box::default()).view().type_name(), "list");
+    assert_eq!(Value::Set(Box::default()).view().type_name(), "set");
+    assert_eq!(Value::ZSet(Box::default()).view().type_name(), "zset");
+    assert_eq!(Value::Str(vec![]).view().type_name(), "string");
+    // Equal content, different boxes: equal; different types: not.
+    assert_eq!(h.view().to_value(), h);
+    assert_ne!(h, Value::Set(Box::default()));
+    assert_ne!(Value::Str(b"a".to_vec()), Value::Str(b"b".to_vec()));
+    assert_eq!(format!("{:?}", h), "hash(len 0)");
 }
 
 #[test]
