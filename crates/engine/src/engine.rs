@@ -27,6 +27,11 @@ pub enum Action {
     /// Close these connections (`CLIENT KILL`); the ids may include this
     /// connection's own.
     Kill(Vec<u64>),
+    /// The client is parked by a blocking command until its reply lands in
+    /// its outbox ([`Engine::take_outbox`]) or, at this unix-ms deadline
+    /// (`None`: never), [`Engine::unblock_timeout`] answers for it. Run no
+    /// further request of this client until then.
+    Block(Option<u64>),
 }
 
 /// What the server knows of a new connection.
@@ -40,7 +45,7 @@ pub struct ConnInfo {
 
 /// One connection's state as the engine sees it. The connection owns it
 /// and passes it to every [`Engine::execute`].
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Session {
     /// The client id (`CLIENT ID`), unique for the life of the node.
     pub id: u64,
@@ -53,6 +58,24 @@ pub struct Session {
     pub is_primary_link: bool,
     /// What the connection must do once this command's reply is sent.
     pub(crate) action: Action,
+    /// Between `MULTI` and `EXEC`/`DISCARD` (and while `EXEC` runs).
+    pub(crate) in_multi: bool,
+    /// Requests queued by `MULTI`.
+    pub(crate) queued: Vec<resp::ArgvBuf>,
+    /// A queued request was refused: `EXEC` must answer `EXECABORT`.
+    pub(crate) multi_error: bool,
+    /// Watched keys: database, key, and whether it was alive at `WATCH`.
+    pub(crate) watched: Vec<(usize, Vec<u8>, bool)>,
+    /// Channels plus patterns subscribed to.
+    pub(crate) subscriptions: usize,
+}
+
+impl Session {
+    /// True while subscribed to a channel or pattern (the idle `timeout`
+    /// does not apply then, as in Redis).
+    pub fn is_subscribed(&self) -> bool {
+        self.subscriptions > 0
+    }
 }
 
 /// What `CLIENT LIST` shows of a connection.
@@ -121,6 +144,12 @@ pub struct Engine {
     pub(crate) dirty: u64,
     pub(crate) rng: SmallRng,
     pub(crate) started: Instant,
+    /// Watchers and keys that got data for blocked clients.
+    pub(crate) signals: crate::signal::Signals,
+    /// Parked clients and outboxes.
+    pub(crate) blocking: crate::blocking::Blocking,
+    /// Pub/sub subscriptions.
+    pub(crate) pubsub: crate::cmd::pubsub::PubSub,
     /// Random hex id of this process's run (`run_id`, `master_replid`).
     pub(crate) run_id: String,
     /// True while executing ops from the primary's change log: then every
@@ -169,6 +198,9 @@ impl Engine {
                     .collect()
             },
             applying: false,
+            signals: Default::default(),
+            blocking: Default::default(),
+            pubsub: Default::default(),
             batch_clock: false,
             active_expire: true,
             next_client_id: 1,
@@ -228,15 +260,17 @@ impl Engine {
         );
         Session {
             id,
-            db: 0,
             authenticated: self.config.requirepass.is_empty(),
-            is_primary_link: false,
-            action: Action::Continue,
+            ..Session::default()
         }
     }
 
-    /// Forgets a closed connection.
-    pub fn disconnect(&mut self, session: &Session) {
+    /// Forgets a closed connection: its watches, subscriptions, parking
+    /// place and outbox.
+    pub fn disconnect(&mut self, session: &mut Session) {
+        self.unwatch_all(session);
+        self.pubsub.forget(session.id);
+        self.forget_blocking(session.id);
         self.clients.remove(&session.id);
     }
 
@@ -257,6 +291,9 @@ impl Engine {
         self.stats.commands += 1;
         let Some(cmd) = Table::get().lookup(&args[0]) else {
             self.stats.errors += 1;
+            if s.in_multi {
+                s.multi_error = true;
+            }
             out.error(&unknown_command(args));
             return Action::Continue;
         };
@@ -264,15 +301,43 @@ impl Engine {
             meta.last_ms = self.now_ms;
             meta.last_cmd = cmd.name;
         }
-        if let Err(e) = self.check(s, cmd, args.len()) {
+        if let Err(e) = self.check(s, cmd, args.len(), out.proto) {
             self.stats.errors += 1;
+            if s.in_multi {
+                s.multi_error = true;
+            }
             out.error(&e.to_string());
             return Action::Continue;
         }
+        if s.in_multi && !crate::cmd::tx::runs_inside_multi(cmd.name) {
+            s.queued.push(resp::ArgvBuf::from(args));
+            out.simple("QUEUED");
+            return Action::Continue;
+        }
+        self.run_command(s, cmd, args, out);
+        if self.journal.enabled {
+            self.commit_unit();
+        }
+        if !self.signals.ready.is_empty() {
+            self.serve_ready();
+        }
+        std::mem::take(&mut s.action)
+    }
+
+    /// Runs one command that passed its checks: the handler, then the
+    /// journal and the key signals. Shared by [`Engine::execute`], `EXEC`
+    /// and the re-run of parked requests; it does not close the unit of
+    /// change ops, so a transaction's ops stay one unit.
+    pub(crate) fn run_command(
+        &mut self,
+        s: &mut Session,
+        cmd: &'static table::Command,
+        args: Args<'_>,
+        out: &mut Out,
+    ) {
         let dirty = self.dirty;
         self.applying = s.is_primary_link;
-        let journaling = self.journal.enabled;
-        if journaling {
+        if self.journal.enabled {
             self.journal.custom = false;
         }
         let ok = match (cmd.handler)(self, s, args, out) {
@@ -283,20 +348,24 @@ impl Engine {
                 false
             }
         };
-        if journaling {
-            // A failed command is never journaled as typed: replaying it
-            // would fail too. What it changed before failing (a `DEL` of an
-            // expired key) was logged as its own op.
-            if ok && cmd.has(table::WRITE) && self.dirty != dirty && !self.journal.custom {
-                let op = Op {
-                    db: s.db as u32,
-                    argv: args.to_vec(),
-                };
-                self.journal.current.push(op);
-            }
-            self.commit_unit();
+        let changed = ok && cmd.has(table::WRITE) && self.dirty != dirty;
+        // A failed command is never journaled as typed: replaying it would
+        // fail too. What it changed before failing (a `DEL` of an expired
+        // key) was logged as its own op.
+        if self.journal.enabled && changed && !self.journal.custom {
+            self.journal.current.push(Op {
+                db: s.db as u32,
+                argv: args.to_vec(),
+            });
         }
-        std::mem::take(&mut s.action)
+        if changed && self.tracks_keys() {
+            for i in cmd.keys_of(args) {
+                self.touch_key(s.db, &args[i]);
+            }
+        }
+        if matches!(s.action, Action::Block(_)) {
+            self.finish_block(s, args);
+        }
     }
 
     /// Starts a batch of requests that arrived together: the clock is read
@@ -313,12 +382,30 @@ impl Engine {
     }
 
     /// Refusals decided by the table row alone.
-    fn check(&self, s: &Session, cmd: &table::Command, argc: usize) -> Result<(), CmdError> {
+    fn check(
+        &self,
+        s: &Session,
+        cmd: &table::Command,
+        argc: usize,
+        proto: resp::Proto,
+    ) -> Result<(), CmdError> {
         if !s.authenticated && !cmd.has(table::NO_AUTH) {
             return Err(CmdError::Other("NOAUTH Authentication required.".into()));
         }
         if !cmd.arity_ok(argc) {
             return Err(CmdError::Arity(cmd.name.to_string()));
+        }
+        if s.subscriptions > 0
+            && proto == resp::Proto::Resp2
+            && !crate::cmd::pubsub::allowed_while_subscribed(cmd.name)
+        {
+            return Err(CmdError::err(format!(
+                "Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+                cmd.name
+            )));
+        }
+        if s.in_multi && cmd.has(table::NO_MULTI) {
+            return Err(CmdError::err("Command not allowed inside a transaction"));
         }
         if cmd.has(table::WRITE) && self.role == Role::Secondary && !s.is_primary_link {
             return Err(CmdError::ReadOnly);
@@ -331,11 +418,9 @@ impl Engine {
     /// log so a promoted secondary continues the same history.
     pub fn apply(&mut self, unit: &Unit) -> Result<(), CmdError> {
         let mut session = Session {
-            id: 0,
-            db: 0,
             authenticated: true,
             is_primary_link: true,
-            action: Action::Continue,
+            ..Session::default()
         };
         let mut sink = Out::default();
         for op in &unit.ops {
@@ -381,6 +466,8 @@ impl Engine {
                 }
                 continue;
             }
+            let track = self.tracks_keys();
+            let mut touched: Vec<Vec<u8>> = Vec::new();
             let Engine {
                 dbs,
                 journal,
@@ -391,6 +478,9 @@ impl Engine {
             let next = dbs[db].expire_step(cursor, STEP, now, |key| {
                 stats.expired_keys += 1;
                 *dirty += 1;
+                if track {
+                    touched.push(key.to_vec());
+                }
                 if journal.enabled {
                     journal.current.push(Op {
                         db: db as u32,
@@ -399,6 +489,9 @@ impl Engine {
                 }
             });
             self.commit_unit();
+            for key in touched {
+                self.touch_key(db, &key);
+            }
             self.expire_cursor = if next == 0 {
                 visited_dbs += 1;
                 ((db + 1) % ndb, 0)
@@ -470,6 +563,9 @@ impl Engine {
         };
         if expired && self.role == Role::Primary {
             self.dbs[db].remove(key);
+            if self.tracks_keys() {
+                self.touch_key(db, key);
+            }
             self.stats.expired_keys += 1;
             self.dirty += 1;
             if self.journal.enabled {

@@ -12,6 +12,7 @@
 //! - `table`: the command table, one row per command.
 //! - `cmd/`: the command handlers, one file per family.
 
+mod blocking;
 mod cmd;
 pub mod config;
 mod digest;
@@ -22,10 +23,11 @@ pub mod keyspace;
 pub mod ops;
 #[cfg(test)]
 mod replay_tests;
+mod signal;
 pub mod table;
-pub mod types;
 #[cfg(test)]
 mod testutil;
+pub mod types;
 
 pub use config::{Config, ConfigError};
 pub use engine::{Action, ConnInfo, Engine, Role, Session};

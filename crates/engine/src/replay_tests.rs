@@ -102,11 +102,8 @@ fn random_command(rng: &mut SmallRng, now_ms: u64) -> Vec<String> {
 
 fn digest(eng: &mut Engine) -> String {
     let mut s = Session {
-        id: 0,
-        db: 0,
         authenticated: true,
-        is_primary_link: false,
-        action: Default::default(),
+        ..Session::default()
     };
     let mut out = Out::default();
     eng.execute(

@@ -39,6 +39,10 @@ pub const NO_MULTI: u32 = 1 << 9;
 /// Results are not deterministic (`RANDOMKEY`, `TIME`).
 pub const RANDOM: u32 = 1 << 10;
 
+/// Finds the key positions of a request whose keys are not at fixed
+/// positions (`numkeys` forms such as `ZUNIONSTORE` or `LMPOP`).
+pub type KeyFn = fn(Args<'_>) -> Vec<usize>;
+
 /// The flag names Redis's `COMMAND INFO` prints, in order.
 pub const FLAG_NAMES: &[(u32, &str)] = &[
     (WRITE, "write"),
@@ -73,6 +77,9 @@ pub struct Command {
     pub summary: &'static str,
     /// The handler.
     pub handler: Handler,
+    /// Key positions for commands whose keys are not at fixed positions;
+    /// `None` uses first/last/step.
+    pub key_fn: Option<KeyFn>,
 }
 
 impl Command {
@@ -88,6 +95,23 @@ impl Command {
             argc == self.arity
         } else {
             argc >= -self.arity
+        }
+    }
+
+    /// Sets the key-extraction function of a row (`numkeys` commands).
+    pub(crate) const fn keys_by(self, f: KeyFn) -> Command {
+        Command {
+            key_fn: Some(f),
+            ..self
+        }
+    }
+
+    /// The key positions of a request: the row's function, or
+    /// first/last/step.
+    pub fn keys_of(&self, args: Args<'_>) -> Vec<usize> {
+        match self.key_fn {
+            Some(f) => f(args).into_iter().filter(|&i| i < args.len()).collect(),
+            None => self.key_positions(args.len()).collect(),
         }
     }
 
@@ -128,7 +152,20 @@ pub(crate) const fn row(
         group,
         summary,
         handler,
+        key_fn: None,
     }
+}
+
+/// Key positions of `<numkeys> key...` starting at `at` (the numkeys
+/// argument's position): for `ZUNIONSTORE dst 2 a b`, `numkeys_at(args, 2)`
+/// gives the positions of `a` and `b`.
+pub(crate) fn numkeys_at(args: Args<'_>, at: usize) -> Vec<usize> {
+    let n = args
+        .get(at)
+        .and_then(crate::cmd::parse_i64)
+        .filter(|&n| n > 0)
+        .map_or(0, |n| n as usize);
+    (at + 1..(at + 1 + n).min(args.len())).collect()
 }
 
 /// Every command, by lowercase name.

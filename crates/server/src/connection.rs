@@ -61,6 +61,16 @@ enum Step {
     Close,
     Shutdown,
     Protocol,
+    /// A blocking command parked the client until this deadline.
+    Block(Option<u64>),
+}
+
+/// Milliseconds until a unix-ms deadline.
+fn until(deadline_ms: u64) -> Duration {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    Duration::from_millis(deadline_ms.saturating_sub(now))
 }
 
 /// Serves one accepted connection until it ends. `_done` is dropped on
@@ -103,6 +113,7 @@ pub async fn serve(
         out: Out::default(),
         sent: 0,
         session,
+        parked: None,
     };
     let ended = conn.run(&shared, &handle).await;
     match &ended {
@@ -116,11 +127,16 @@ pub async fn serve(
         Ended::Closed(Some(CloseReason::Timeout)) => {
             debug!(id, addr = %peer, "Closing idle client")
         }
+        Ended::Closed(Some(CloseReason::OutputLimit)) => warn!(
+            id,
+            addr = %peer,
+            "Client scheduled to be closed ASAP for overcoming of output buffer limits"
+        ),
         Ended::Closed(_) => debug!(id, addr = %peer, "Client killed"),
         other => debug!(id, addr = %peer, reason = ?other, "Client closed connection"),
     }
     shared.unregister(id);
-    shared.engine.lock().disconnect(&conn.session);
+    shared.engine.lock().disconnect(&mut conn.session);
 }
 
 /// A connection's buffers and session.
@@ -141,12 +157,17 @@ struct Connection {
     /// How many bytes at the front of `out` were already sent.
     sent: usize,
     session: Session,
+    /// `Some(deadline)` while a blocking command waits (`None` inside:
+    /// forever, else unix ms): input is read and kept, not run.
+    parked: Option<Option<u64>>,
 }
 
 impl Connection {
     /// The connection's loop. Input is read and run even while earlier
     /// replies wait for the client to read them, as Redis does, so a client
     /// that writes a long pipeline before reading cannot deadlock with us.
+    /// While a blocking command waits, input is read (a closed client is
+    /// noticed) but not run.
     async fn run(&mut self, shared: &Shared, handle: &ClientHandle) -> Ended {
         let mut shutdown = shared.subscribe_shutdown();
         if shared.shutdown_requested() {
@@ -157,33 +178,40 @@ impl Connection {
                 return ended;
             }
             let unsent = self.sent < self.out.len();
-            if !unsent && self.start == self.end && self.buf.len() > SHRINK_ABOVE {
-                // Idle with a grown buffer: read as soon as input comes,
-                // give the memory back if none comes soon.
-                tokio::select! {
-                    biased;
-                    _ = handle.closed() => return Ended::Closed(handle.reason()),
-                    _ = shutdown.changed() => return Ended::ServerStopping,
-                    r = self.stream.readable() => if let Err(e) = r { return Ended::Io(e) },
-                    _ = tokio::time::sleep(SHRINK_AFTER) => {
-                        self.buf = vec![0; INITIAL_READ_BUF];
-                        continue;
+            let idle_big = !unsent
+                && self.start == self.end
+                && self.parked.is_none()
+                && self.buf.len() > SHRINK_ABOVE;
+            let deadline = self.parked.flatten();
+            tokio::select! {
+                biased;
+                _ = handle.closed() => return Ended::Closed(handle.reason()),
+                _ = shutdown.changed() => return Ended::ServerStopping,
+                _ = handle.woken() => {
+                    if let Err(ended) = self.collect_outbox(shared, handle, &mut shutdown).await {
+                        return ended;
                     }
+                    continue;
                 }
-            } else {
-                tokio::select! {
-                    biased;
-                    _ = handle.closed() => return Ended::Closed(handle.reason()),
-                    _ = shutdown.changed() => return Ended::ServerStopping,
-                    r = self.stream.writable(), if unsent => {
-                        if let Err(ended) = r.map_err(Ended::Io).and_then(|()| self.write_some()) {
-                            return ended;
-                        }
-                        // A client reading a long reply is not idle.
-                        handle.touch(shared.now_ms());
-                        continue;
+                _ = tokio::time::sleep(until(deadline.unwrap_or(0))), if deadline.is_some() => {
+                    if let Err(ended) = self.block_timed_out(shared, handle, &mut shutdown).await {
+                        return ended;
                     }
-                    r = self.stream.readable() => if let Err(e) = r { return Ended::Io(e) },
+                    continue;
+                }
+                r = self.stream.writable(), if unsent => {
+                    if let Err(ended) = r.map_err(Ended::Io).and_then(|()| self.write_some()) {
+                        return ended;
+                    }
+                    // A client reading a long reply is not idle.
+                    handle.touch(shared.now_ms());
+                    continue;
+                }
+                r = self.stream.readable() => if let Err(e) = r { return Ended::Io(e) },
+                _ = tokio::time::sleep(SHRINK_AFTER), if idle_big => {
+                    // Idle with a grown buffer: give the memory back.
+                    self.buf = vec![0; INITIAL_READ_BUF];
+                    continue;
                 }
             }
             let n = match self.stream.try_read(&mut self.buf[self.end..]) {
@@ -201,25 +229,99 @@ impl Connection {
             };
             self.end += n;
             handle.touch(shared.now_ms());
-            let step = self.run_batch(shared);
-            let sent = match step {
-                // One write, usually complete; a rest waits for `writable`.
-                Step::Continue => self.write_some(),
-                _ => self.write_all(handle, &mut shutdown).await,
-            };
-            if let Err(ended) = sent {
-                return ended;
-            }
-            match step {
-                Step::Continue => {}
-                Step::Close => return Ended::Quit,
-                Step::Shutdown => {
-                    shared.request_shutdown();
-                    return Ended::Shutdown;
+            if self.parked.is_none() {
+                if let Err(ended) = self.process(shared, handle, &mut shutdown).await {
+                    return ended;
                 }
-                Step::Protocol => return Ended::Protocol,
             }
         }
+    }
+
+    /// Runs the buffered input and sends the replies, acting on what the
+    /// batch asked for.
+    async fn process(
+        &mut self,
+        shared: &Shared,
+        handle: &ClientHandle,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Result<(), Ended> {
+        let step = self.run_batch(shared, handle);
+        match step {
+            // One write, usually complete; a rest waits for `writable`.
+            Step::Continue | Step::Block(_) => self.write_some()?,
+            _ => self.write_all(handle, shutdown).await?,
+        }
+        match step {
+            Step::Continue => Ok(()),
+            Step::Block(deadline) => {
+                self.parked = Some(deadline);
+                handle.set_exempt(true);
+                Ok(())
+            }
+            Step::Close => Err(Ended::Quit),
+            Step::Shutdown => {
+                shared.request_shutdown();
+                Err(Ended::Shutdown)
+            }
+            Step::Protocol => Err(Ended::Protocol),
+        }
+    }
+
+    /// Takes the replies other commands left for this client (pub/sub
+    /// messages, the answer of a blocking command) and sends them; if that
+    /// ended a wait, runs the input that arrived meanwhile.
+    async fn collect_outbox(
+        &mut self,
+        shared: &Shared,
+        handle: &ClientHandle,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Result<(), Ended> {
+        let still_parked = {
+            let mut engine = shared.engine.lock();
+            engine.take_outbox(self.session.id, &mut self.out);
+            engine.is_blocked(self.session.id)
+        };
+        self.write_some()?;
+        if self.parked.is_some() && !still_parked {
+            self.unpark(handle, shutdown, shared).await?;
+        }
+        Ok(())
+    }
+
+    /// The wait of a blocking command reached its deadline.
+    async fn block_timed_out(
+        &mut self,
+        shared: &Shared,
+        handle: &ClientHandle,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Result<(), Ended> {
+        let still_parked = {
+            let mut engine = shared.engine.lock();
+            engine.unblock_timeout(self.session.id, false, &mut self.out);
+            // Served in the same instant: the reply is in the outbox.
+            engine.take_outbox(self.session.id, &mut self.out);
+            engine.is_blocked(self.session.id)
+        };
+        self.write_some()?;
+        if !still_parked {
+            self.unpark(handle, shutdown, shared).await?;
+        }
+        Ok(())
+    }
+
+    /// Leaves the parked state and runs whatever input waited.
+    async fn unpark(
+        &mut self,
+        handle: &ClientHandle,
+        shutdown: &mut watch::Receiver<bool>,
+        shared: &Shared,
+    ) -> Result<(), Ended> {
+        self.parked = None;
+        handle.set_exempt(self.session.is_subscribed());
+        if self.start < self.end {
+            self.process(shared, handle, shutdown).await?;
+        }
+        Ok(())
     }
 
     /// Makes sure the read buffer has free space at its end: forgets what
@@ -250,7 +352,7 @@ impl Connection {
     /// once (and only if there is a request). Stops early at `QUIT`,
     /// `SHUTDOWN`, a kill of this connection, or a protocol error, whose
     /// `-ERR` reply it writes.
-    fn run_batch(&mut self, shared: &Shared) -> Step {
+    fn run_batch(&mut self, shared: &Shared, handle: &ClientHandle) -> Step {
         let mut engine: Option<MutexGuard<'_, Engine>> = None;
         let mut step = Step::Continue;
         while step == Step::Continue {
@@ -275,6 +377,7 @@ impl Connection {
                         Action::Close => Step::Close,
                         Action::Shutdown => Step::Shutdown,
                         Action::Kill(ids) => self.kill(shared, &ids),
+                        Action::Block(deadline) => Step::Block(deadline),
                     };
                 }
                 Err(e) => {
@@ -285,6 +388,8 @@ impl Connection {
         }
         if let Some(mut engine) = engine {
             engine.end_batch();
+            shared.dispatch(&mut engine);
+            handle.set_exempt(self.session.is_subscribed());
         }
         step
     }

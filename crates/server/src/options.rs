@@ -116,7 +116,6 @@ pub struct Settings {
     pub notes: Vec<String>,
 }
 
-
 /// The options Meridian accepts from Redis's list without acting on them
 /// yet (persistence and process-management knobs people pass by habit).
 const ACCEPTED_WITHOUT_EFFECT: &[&str] = &[

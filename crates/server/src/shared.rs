@@ -3,7 +3,7 @@
 //! close another), a coarse clock, and the shutdown signal.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -19,6 +19,8 @@ pub enum CloseReason {
     Killed = 1,
     /// Idle for longer than `timeout`.
     Timeout = 2,
+    /// Replies for it (pub/sub messages) passed the output buffer limit.
+    OutputLimit = 3,
 }
 
 /// The outside handle on one connection: a way to close it and the time
@@ -32,6 +34,11 @@ pub struct ClientHandle {
     reason: AtomicU8,
     /// [`Shared::now_ms`] at the connection's last request.
     last_active_ms: AtomicU64,
+    /// Woken when the engine left replies in this client's outbox.
+    wake: Notify,
+    /// Blocked or subscribed: the idle `timeout` does not apply (Redis's
+    /// rule).
+    exempt: AtomicBool,
 }
 
 impl ClientHandle {
@@ -45,8 +52,20 @@ impl ClientHandle {
         match self.reason.load(Ordering::Relaxed) {
             1 => Some(CloseReason::Killed),
             2 => Some(CloseReason::Timeout),
+            3 => Some(CloseReason::OutputLimit),
             _ => None,
         }
+    }
+
+    /// Completes once the engine left replies in this client's outbox.
+    pub async fn woken(&self) {
+        self.wake.notified().await;
+    }
+
+    /// Marks the client blocked or subscribed (exempt from the idle
+    /// timeout), or not.
+    pub fn set_exempt(&self, exempt: bool) {
+        self.exempt.store(exempt, Ordering::Relaxed);
     }
 
     /// Records activity at `now_ms`.
@@ -111,6 +130,8 @@ impl Shared {
             close: Notify::new(),
             reason: AtomicU8::new(0),
             last_active_ms: AtomicU64::new(self.now_ms()),
+            wake: Notify::new(),
+            exempt: AtomicBool::new(false),
         });
         self.clients.lock().insert(id, Arc::clone(&handle));
         handle
@@ -137,6 +158,28 @@ impl Shared {
         }
     }
 
+    /// Wakes the connections the engine left replies for, and closes those
+    /// over their output limit. Call with the engine locked, after it ran
+    /// commands (lock order: engine, then clients).
+    pub fn dispatch(&self, engine: &mut Engine) {
+        let woken = engine.take_woken();
+        let kills = engine.take_kills();
+        if woken.is_empty() && kills.is_empty() {
+            return;
+        }
+        let clients = self.clients.lock();
+        for id in woken {
+            if let Some(h) = clients.get(&id) {
+                h.wake.notify_one();
+            }
+        }
+        for id in kills {
+            if let Some(h) = clients.get(&id) {
+                h.close(CloseReason::OutputLimit);
+            }
+        }
+    }
+
     /// Closes every connection idle for more than `timeout_ms`; returns how
     /// many were asked to close.
     pub fn close_idle(&self, timeout_ms: u64) -> usize {
@@ -145,7 +188,10 @@ impl Shared {
         let mut closed = 0;
         for handle in clients.values() {
             let last = handle.last_active_ms.load(Ordering::Relaxed);
-            if now.saturating_sub(last) > timeout_ms && handle.reason().is_none() {
+            if now.saturating_sub(last) > timeout_ms
+                && handle.reason().is_none()
+                && !handle.exempt.load(Ordering::Relaxed)
+            {
                 handle.close(CloseReason::Timeout);
                 closed += 1;
             }

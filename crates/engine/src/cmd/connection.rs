@@ -88,11 +88,20 @@ pub(crate) const COMMANDS: &[Command] = &[
 /// The Redis version clients are told, for features they gate on it.
 pub(crate) const REDIS_VERSION: &str = "7.2.4";
 
-fn ping(_: &mut Engine, _: &mut Session, args: Args<'_>, out: &mut Out) -> CmdResult {
-    match args.len() {
-        1 => out.simple("PONG"),
-        2 => out.bulk(&args[1]),
-        _ => return Err(CmdError::Arity("ping".into())),
+fn ping(_: &mut Engine, s: &mut Session, args: Args<'_>, out: &mut Out) -> CmdResult {
+    if args.len() > 2 {
+        return Err(CmdError::Arity("ping".into()));
+    }
+    if s.is_subscribed() && out.proto == Proto::Resp2 {
+        // In RESP2 subscribe mode PING answers in the shape of a message.
+        out.array(2);
+        out.bulk(b"pong");
+        out.bulk(args.get(1).unwrap_or(b""));
+        return Ok(());
+    }
+    match args.get(1) {
+        None => out.simple("PONG"),
+        Some(msg) => out.bulk(msg),
     }
     Ok(())
 }
@@ -247,6 +256,12 @@ fn quit(_: &mut Engine, s: &mut Session, _: Args<'_>, out: &mut Out) -> CmdResul
 }
 
 fn reset(eng: &mut Engine, s: &mut Session, _: Args<'_>, out: &mut Out) -> CmdResult {
+    s.in_multi = false;
+    s.multi_error = false;
+    s.queued.clear();
+    eng.unwatch_all(s);
+    eng.pubsub.forget(s.id);
+    s.subscriptions = 0;
     s.db = 0;
     s.authenticated = eng.config.requirepass.is_empty();
     out.proto = Proto::Resp2;

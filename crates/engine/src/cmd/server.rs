@@ -117,6 +117,7 @@ fn flush_mode(args: Args<'_>) -> CmdResult {
 fn flushdb(eng: &mut Engine, s: &mut Session, args: Args<'_>, out: &mut Out) -> CmdResult {
     flush_mode(args)?;
     eng.dbs[s.db].clear();
+    eng.touch_db(s.db);
     eng.dirty += 1;
     out.ok();
     Ok(())
@@ -124,8 +125,9 @@ fn flushdb(eng: &mut Engine, s: &mut Session, args: Args<'_>, out: &mut Out) -> 
 
 fn flushall(eng: &mut Engine, _: &mut Session, args: Args<'_>, out: &mut Out) -> CmdResult {
     flush_mode(args)?;
-    for db in &mut eng.dbs {
-        db.clear();
+    for db in 0..eng.dbs.len() {
+        eng.dbs[db].clear();
+        eng.touch_db(db);
     }
     eng.dirty += 1;
     out.ok();
@@ -333,7 +335,7 @@ fn command(_: &mut Engine, _: &mut Session, args: Args<'_>, out: &mut Out) -> Cm
                     "Invalid number of arguments specified for command",
                 ));
             }
-            let keys: Vec<usize> = c.key_positions(req.len()).collect();
+            let keys = c.keys_of(req);
             if keys.is_empty() {
                 return Err(CmdError::err("The command has no key arguments"));
             }
