@@ -30,6 +30,17 @@ use crate::types::{Hash, List, Set, ZSet};
 /// Bytes of a stored object address.
 pub(super) const PTR: usize = size_of::<usize>();
 
+// Entries hold objects as bare addresses, hidden from the auto traits, so
+// the keyspace is `Send + Sync` whatever the types contain: require it of
+// the types here, or sharing a keyspace across threads could be unsound.
+const _: () = {
+    const fn send_sync<T: Send + Sync>() {}
+    send_sync::<Hash>();
+    send_sync::<List>();
+    send_sync::<Set>();
+    send_sync::<ZSet>();
+};
+
 /// An entry's packed metadata: bits 0..24 the LRU/LFU clock, 24..28 the
 /// value's kind, 28..32 flags.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -245,29 +256,36 @@ impl Entry {
     }
 
     /// The key, the value and the expiry, decoding the blob once.
-    #[inline]
+    #[inline(always)]
     pub(super) fn parts(&self) -> (&[u8], ValueRef<'_>, Option<u64>) {
         let (key, bytes, expire_at) = self.blob().parts();
         let kind = self.meta.kind();
         let value = if kind == Meta::KIND_STR {
             ValueRef::Str(bytes)
         } else {
-            let a = addr(bytes);
-            // SAFETY (each arm): ownership invariant: `a` addresses a live
-            // `T` (the type `kind` names) owned by this entry; the shared
-            // borrow of `self` keeps it alive and unwritten for `'_`
-            // (mutation needs `&mut self`, see `value_mut`).
-            unsafe {
-                match kind {
-                    Meta::KIND_HASH => ValueRef::Hash(&*ptr::with_exposed_provenance(a)),
-                    Meta::KIND_LIST => ValueRef::List(&*ptr::with_exposed_provenance(a)),
-                    Meta::KIND_SET => ValueRef::Set(&*ptr::with_exposed_provenance(a)),
-                    Meta::KIND_ZSET => ValueRef::ZSet(&*ptr::with_exposed_provenance(a)),
-                    _ => unreachable!("bad kind {kind}"),
-                }
-            }
+            self.obj_ref(kind, bytes)
         };
         (key, value, expire_at)
+    }
+
+    /// The object of an aggregate entry, given its kind and value bytes.
+    /// Kept out of line so that a string read stays small and inlined.
+    #[inline(never)]
+    fn obj_ref<'a>(&'a self, kind: u32, bytes: &'a [u8]) -> ValueRef<'a> {
+        let a = addr(bytes);
+        // SAFETY (each arm): ownership invariant: `a` (read from this
+        // entry's value bytes) addresses a live `T` (the type `kind` names)
+        // owned by this entry; the shared borrow of `self` keeps it alive
+        // and unwritten for `'a` (mutation needs `&mut self`: `value_mut`).
+        unsafe {
+            match kind {
+                Meta::KIND_HASH => ValueRef::Hash(&*ptr::with_exposed_provenance(a)),
+                Meta::KIND_LIST => ValueRef::List(&*ptr::with_exposed_provenance(a)),
+                Meta::KIND_SET => ValueRef::Set(&*ptr::with_exposed_provenance(a)),
+                Meta::KIND_ZSET => ValueRef::ZSet(&*ptr::with_exposed_provenance(a)),
+                _ => unreachable!("bad kind {kind}"),
+            }
+        }
     }
 
     /// The object, writable; `None` for a string.
