@@ -109,6 +109,7 @@ pub(crate) struct Stats {
     pub commands: u64,
     pub connections: u64,
     pub expired_keys: u64,
+    pub evicted_keys: u64,
     pub hits: u64,
     pub misses: u64,
     pub errors: u64,
@@ -314,6 +315,16 @@ impl Engine {
             out.simple("QUEUED");
             return Action::Continue;
         }
+        if self.config.maxmemory > 0 {
+            if let Err(e) = self.enforce_maxmemory(cmd.has(table::DENYOOM)) {
+                self.stats.errors += 1;
+                out.error(&e.to_string());
+                if self.journal.enabled {
+                    self.commit_unit();
+                }
+                return Action::Continue;
+            }
+        }
         self.run_command(s, cmd, args, out);
         if self.journal.enabled {
             self.commit_unit();
@@ -340,6 +351,11 @@ impl Engine {
         if self.journal.enabled {
             self.journal.custom = false;
         }
+        let tracks_access = self.policy().tracks_access();
+        if tracks_access {
+            let clock = self.write_clock();
+            self.dbs[s.db].set_lru_clock(clock);
+        }
         let ok = match (cmd.handler)(self, s, args, out) {
             Ok(()) => true,
             Err(e) => {
@@ -361,6 +377,11 @@ impl Engine {
         if changed && self.tracks_keys() {
             for i in cmd.keys_of(args) {
                 self.touch_key(s.db, &args[i]);
+            }
+        }
+        if ok && tracks_access && !self.applying {
+            for i in cmd.keys_of(args) {
+                self.touch_access(s.db, &args[i]);
             }
         }
         if matches!(s.action, Action::Block(_)) {
@@ -441,6 +462,11 @@ impl Engine {
         self.now_ms = unix_ms();
         if self.role == Role::Primary && self.active_expire {
             self.active_expire();
+        }
+        if self.config.maxmemory > 0 {
+            // Finishes what a command's bounded eviction left over.
+            let _ = self.enforce_maxmemory(false);
+            self.commit_unit();
         }
     }
 

@@ -18,6 +18,7 @@ pub mod config;
 mod digest;
 mod engine;
 mod error;
+mod evict;
 pub mod glob;
 pub mod keyspace;
 pub mod ops;

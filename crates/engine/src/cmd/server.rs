@@ -10,7 +10,9 @@ use crate::cmd::{eq_ic, parse_f64};
 use crate::digest;
 use crate::engine::{unix_ms, Action, Engine, Role, Session};
 use crate::error::{CmdError, CmdResult};
+use crate::evict;
 use crate::glob;
+use crate::keyspace::ValueRef;
 use crate::table::{
     row, Command, Table, ADMIN, FAST, FLAG_NAMES, NO_MULTI, RANDOM, READONLY, STALE, WRITE,
 };
@@ -89,6 +91,25 @@ pub(crate) const COMMANDS: &[Command] = &[
         "Returns the server time.",
         time,
     ),
+    row(
+        "object",
+        -2,
+        READONLY | STALE,
+        (2, 2, 1),
+        "generic",
+        "A container for object introspection commands.",
+        object,
+    ),
+    row(
+        "memory",
+        -2,
+        READONLY,
+        (0, 0, 0),
+        "server",
+        "A container for memory diagnostics commands.",
+        memory,
+    )
+    .keys_by(memory_keys),
     row(
         "shutdown",
         -1,
@@ -427,6 +448,143 @@ fn debug(eng: &mut Engine, _: &mut Session, args: Args<'_>, out: &mut Out) -> Cm
     Ok(())
 }
 
+/// Redis's name for how a value is encoded, from the same size thresholds
+/// Redis 7 uses by default (so tools that read it see familiar answers).
+fn encoding(value: ValueRef<'_>) -> &'static str {
+    match value {
+        ValueRef::Str(v) => {
+            if v.len() <= 20 && crate::cmd::parse_i64(v).is_some() {
+                "int"
+            } else if v.len() <= 44 {
+                "embstr"
+            } else {
+                "raw"
+            }
+        }
+        ValueRef::Hash(h) if h.len() <= 128 => "listpack",
+        ValueRef::Hash(_) => "hashtable",
+        ValueRef::List(l) if l.len() <= 128 => "listpack",
+        ValueRef::List(_) => "quicklist",
+        ValueRef::Set(x) if x.len() <= 128 => "listpack",
+        ValueRef::Set(_) => "hashtable",
+        ValueRef::ZSet(z) if z.len() <= 128 => "listpack",
+        ValueRef::ZSet(_) => "skiplist",
+    }
+}
+
+fn object(eng: &mut Engine, s: &mut Session, args: Args<'_>, out: &mut Out) -> CmdResult {
+    let sub = args[1].to_ascii_lowercase();
+    if sub == b"help" {
+        let lines = [
+            "OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            "ENCODING <key>",
+            "    Return the kind of internal representation used in order to store the value",
+            "    associated with a <key>.",
+            "FREQ <key>",
+            "    Return the access frequency index of the <key>.",
+            "IDLETIME <key>",
+            "    Return the idle time of the <key>, in seconds.",
+            "REFCOUNT <key>",
+            "    Return the number of references of the value associated with the <key>.",
+        ];
+        out.array(lines.len());
+        for l in lines {
+            out.simple(l);
+        }
+        return Ok(());
+    }
+    if args.len() != 3 {
+        return Err(CmdError::Arity(format!(
+            "object|{}",
+            String::from_utf8_lossy(&sub)
+        )));
+    }
+    let key = &args[2];
+    let Some(entry) = eng.read(s.db, key) else {
+        out.null();
+        return Ok(());
+    };
+    let lfu = eng.policy().is_lfu();
+    match sub.as_slice() {
+        b"encoding" => {
+            let enc = encoding(entry.value);
+            out.bulk(enc.as_bytes());
+        }
+        b"refcount" => out.int(1),
+        b"freq" => {
+            if !lfu {
+                return Err(CmdError::err("An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust."));
+            }
+            let clock = eng.dbs[s.db].lru_clock(key).unwrap_or(0);
+            out.int(i64::from(evict::lfu_decayed(clock, eng.now_ms)));
+        }
+        b"idletime" => {
+            if lfu {
+                return Err(CmdError::err("An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust."));
+            }
+            let clock = eng.dbs[s.db].lru_clock(key).unwrap_or(0);
+            out.int(evict::idle_seconds(clock, eng.now_ms) as i64);
+        }
+        _ => {
+            return Err(CmdError::err(format!(
+                "unknown subcommand '{}'. Try OBJECT HELP.",
+                String::from_utf8_lossy(&args[1])
+            )))
+        }
+    }
+    Ok(())
+}
+
+/// `MEMORY USAGE key`: the key is the third argument.
+fn memory_keys(args: Args<'_>) -> Vec<usize> {
+    if args.get(1).is_some_and(|a| eq_ic(a, "usage")) {
+        vec![2]
+    } else {
+        Vec::new()
+    }
+}
+
+fn memory(eng: &mut Engine, s: &mut Session, args: Args<'_>, out: &mut Out) -> CmdResult {
+    let sub = &args[1];
+    if eq_ic(sub, "usage") {
+        let samples_ok = args.len() == 5
+            && eq_ic(&args[3], "samples")
+            && crate::cmd::parse_i64(&args[4]).is_some();
+        if args.len() != 3 && !samples_ok {
+            return Err(CmdError::Syntax);
+        }
+        let Some(entry) = eng.read(s.db, &args[2]) else {
+            out.null();
+            return Ok(());
+        };
+        // The entry (16 bytes), its share of the bucket array (8), the blob
+        // header and key, and the value: inline bytes or the boxed object.
+        let value = match entry.value {
+            ValueRef::Str(v) => v.len(),
+            ValueRef::Hash(h) => 16 + h.mem_bytes(),
+            ValueRef::List(l) => 16 + l.mem_bytes(),
+            ValueRef::Set(x) => 16 + x.mem_bytes(),
+            ValueRef::ZSet(z) => 16 + z.mem_bytes(),
+        };
+        let expiry = if entry.expire_at.is_some() { 8 } else { 0 };
+        out.int((16 + 8 + 4 + args[2].len() + value + expiry) as i64);
+    } else if eq_ic(sub, "stats") {
+        let used = eng.used_memory() as i64;
+        let keys: i64 = eng.dbs.iter().map(|d| d.len() as i64).sum();
+        out.map(2);
+        out.bulk(b"total.allocated");
+        out.int(used);
+        out.bulk(b"keys.count");
+        out.int(keys);
+    } else {
+        return Err(CmdError::err(format!(
+            "unknown subcommand '{}'. Try MEMORY HELP.",
+            String::from_utf8_lossy(sub)
+        )));
+    }
+    Ok(())
+}
+
 /// Resident set size in bytes, from `/proc/self/statm` (0 elsewhere).
 fn rss_bytes() -> u64 {
     std::fs::read_to_string("/proc/self/statm")
@@ -556,7 +714,7 @@ fn info_section(eng: &Engine, section: &str, t: &mut String) {
             f!("total_commands_processed:{}", st.commands);
             f!("rejected_connections:0");
             f!("expired_keys:{}", st.expired_keys);
-            f!("evicted_keys:0");
+            f!("evicted_keys:{}", st.evicted_keys);
             f!("keyspace_hits:{}", st.hits);
             f!("keyspace_misses:{}", st.misses);
             f!("total_error_replies:{}", st.errors);
