@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Meridian vs Redis, side by side, in one run:
-#   1. throughput and p99 latency with redis-benchmark (SET/GET, -P 16 and -P 1),
+#   1. throughput and p99 latency with redis-benchmark (TESTS at each of
+#      PIPELINES; by default SET/GET at -P 16 and -P 1), and the servers' own
+#      CPU time per request,
 #   2. memory per key after inserting MEM_KEYS 10-byte keys with 10-byte values,
 #   3. the context needed to compare runs (versions, machine, date, command).
 #
@@ -10,7 +12,15 @@
 # usage or environment error.
 #
 # Environment (defaults in brackets):
-#   N              requests per redis-benchmark run [1000000]
+#   N              requests per redis-benchmark test [1000000]
+#   TESTS          redis-benchmark -t list, comma-separated [set,get]; e.g. the
+#                  data types: lpush,lpop,sadd,hset,spop,zadd,lrange_100. One
+#                  redis-benchmark run per (peer, pipeline, round) runs them all,
+#                  in redis-benchmark's order (LPOP pops what LPUSH pushed); every
+#                  row it prints is reported, including the implicit
+#                  "LPUSH (needed to benchmark LRANGE)" of the lrange_* tests.
+#                  A server error reply aborts the run (redis-benchmark >= 6.2).
+#   PIPELINES      -P values, space- or comma-separated, in run order [16 1]
 #   ROUNDS         rounds of (redis, meridian) alternation; medians reported [1]
 #   MEM_KEYS       keys inserted for the memory part, at most 1000000 [1000000]
 #   SKIP_THROUGHPUT=1 / SKIP_MEMORY=1   skip a part
@@ -24,7 +34,8 @@
 #   REDIS_BIN      [redis-server]
 #   SERVER_CPU / CLIENT_CPU   CPUs for servers / redis-benchmark [0 / 1]
 #   START_TIMEOUT  seconds to wait for a server to answer PING [20]
-#   BENCH_TIMEOUT  seconds per redis-benchmark run (SET+GET) [30 + N/5000];
+#   BENCH_TIMEOUT  seconds per redis-benchmark run (all TESTS)
+#                  [30 + N/10000 per test, lrange_* counted 6 times; set,get: 30 + N/5000];
 #                  a peer that times out is skipped for the rest of part 1
 #   LOAD_TIMEOUT   seconds for the whole `redis-cli --pipe` load [180]
 #   OUT_DIR        keep raw CSVs and server logs here (default: temp, removed)
@@ -42,7 +53,8 @@ REDIS_BIN="${REDIS_BIN:-redis-server}"
 SERVER_CPU="${SERVER_CPU:-0}"
 CLIENT_CPU="${CLIENT_CPU:-1}"
 START_TIMEOUT="${START_TIMEOUT:-20}"
-BENCH_TIMEOUT="${BENCH_TIMEOUT:-$(( 30 + ${N:-1000000} / 5000 ))}"
+TESTS="${TESTS:-set,get}"
+PIPELINES="${PIPELINES:-16 1}"
 LOAD_TIMEOUT="${LOAD_TIMEOUT:-180}"
 MERIDIAN_ARGS="${MERIDIAN_ARGS:-}"
 PEER_ONLY="${PEER_ONLY:-0}"
@@ -71,6 +83,28 @@ is_uint "$N" && (( N > 0 )) || die "N must be a positive integer (got '$N')"
 is_uint "$ROUNDS" && (( ROUNDS > 0 )) || die "ROUNDS must be a positive integer (got '$ROUNDS')"
 is_uint "$MEM_KEYS" && (( MEM_KEYS > 0 && MEM_KEYS <= 1000000 )) \
     || die "MEM_KEYS must be in 1..1000000 (keys are key:NNNNNN, 10 bytes)"
+TESTS="${TESTS,,}"; TESTS="${TESTS// /}"
+[[ "$TESTS" =~ ^[a-z0-9_]+(,[a-z0-9_]+)*$ ]] \
+    || die "TESTS must be a comma-separated list of redis-benchmark -t names (got '$TESTS')"
+read -r -a PL_LIST <<<"${PIPELINES//,/ }"
+(( ${#PL_LIST[@]} > 0 )) || die "PIPELINES must list at least one -P value"
+for pl in "${PL_LIST[@]}"; do
+    is_uint "$pl" && (( pl > 0 )) || die "PIPELINES must be positive integers (got '$PIPELINES')"
+done
+PIPELINES="${PL_LIST[*]}"
+# Per-run timeout: about 10 s per 100k requests of each test, more for the
+# LRANGE_* tests (each LRANGE returns up to 600 elements) and their implicit LPUSH.
+if [[ -z "${BENCH_TIMEOUT:-}" ]]; then
+    IFS=, read -r -a t_list <<<"$TESTS"
+    weight=0; lr=0
+    for t in "${t_list[@]}"; do
+        if [[ "$t" == lrange* ]]; then weight=$(( weight + 6 )); lr=1; else weight=$(( weight + 1 )); fi
+    done
+    BENCH_TIMEOUT=$(( 30 + N * (weight + lr) / 10000 ))
+    unset t_list t weight lr
+fi
+is_uint "$BENCH_TIMEOUT" && (( BENCH_TIMEOUT > 0 )) \
+    || die "BENCH_TIMEOUT must be a positive integer (got '$BENCH_TIMEOUT')"
 for tool in redis-benchmark redis-cli taskset timeout awk "$REDIS_BIN"; do
     command -v "$tool" >/dev/null || die "'$tool' not found in PATH"
 done
@@ -272,10 +306,12 @@ git_rev="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')"
 git -C "$ROOT" diff --quiet HEAD -- 2>/dev/null || git_rev+="+dirty"
 
 cmd_env=""
-for v in N ROUNDS MEM_KEYS SKIP_THROUGHPUT SKIP_MEMORY PEER_ONLY MERIDIAN_BIN \
+for v in N TESTS PIPELINES ROUNDS MEM_KEYS SKIP_THROUGHPUT SKIP_MEMORY PEER_ONLY MERIDIAN_BIN \
          MERIDIAN_ARGS REDIS_BIN SERVER_CPU CLIENT_CPU OUT_DIR; do
     val="$(printenv "$v" || true)"
-    [[ -n "$val" ]] && cmd_env+="$v=$(printf '%q' "$val") "
+    [[ -n "$val" ]] || continue
+    if [[ "$val" =~ ^[A-Za-z0-9_.,/:=+-]+$ ]]; then cmd_env+="$v=$val "   # no quoting needed
+    else cmd_env+="$v='${val//\'/\'\\\'\'}' "; fi
 done
 
 echo "## Meridian vs Redis — $(date -u '+%F %T UTC')"
@@ -285,7 +321,8 @@ echo "- redis: $redis_version"
 echo "- meridian: $meridian_version, repo at $git_rev"
 echo "- machine: $(nproc) CPUs, $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo), $(uname -sr)"
 busy_line "at start"
-echo "- servers on CPU $SERVER_CPU, redis-benchmark on CPU $CLIENT_CPU; N=$N, ROUNDS=$ROUNDS, MEM_KEYS=$MEM_KEYS"
+echo "- servers on CPU $SERVER_CPU, redis-benchmark on CPU $CLIENT_CPU; N=$N, ROUNDS=$ROUNDS, MEM_KEYS=$MEM_KEYS," \
+     "TESTS=$TESTS, PIPELINES=$PIPELINES, BENCH_TIMEOUT=${BENCH_TIMEOUT}s"
 if [[ "$PEER_ONLY" == 1 ]]; then
     echo "- PEER_ONLY: the second column is another redis-server, not meridian (harness smoke test)"
 fi
@@ -298,18 +335,59 @@ cpu_ticks() {
     awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat" 2>/dev/null || echo 0
 }
 
-# run_bench PEER PIPELINE ROUND: one redis-benchmark run; rows appended to
-# $WORK/rows as "peer pipeline round test rps p99".
+# parse_csv PEER PIPELINE ROUND < CSV: redis-benchmark --csv output to rows
+# "peer<TAB>pipeline<TAB>round<TAB>test<TAB>rps<TAB>p99<TAB>index" (index = the
+# row's position in the CSV, which orders the table). Fields are split with
+# quotes honoured, so a test name may hold spaces, parentheses or commas
+# ("LRANGE_100 (first 100 elements)"); columns are looked up by header name,
+# so a reordered CSV still parses. Exit 1 when no row has a positive rps.
+parse_csv() {
+    awk -v peer="$1" -v pl="$2" -v round="$3" '
+        function split_csv(line, f,   n, i, c, q, cur) {
+            n = 0; cur = ""; q = 0
+            for (i = 1; i <= length(line); i++) {
+                c = substr(line, i, 1)
+                if (q) {
+                    if (c != "\"") cur = cur c
+                    else if (substr(line, i + 1, 1) == "\"") { cur = cur c; i++ }
+                    else q = 0
+                } else if (c == "\"") q = 1
+                else if (c == ",") { f[++n] = cur; cur = "" }
+                else if (c != "\r") cur = cur c
+            }
+            f[++n] = cur
+            return n
+        }
+        { nf = split_csv($0, f) }
+        !hdr {   # the header: the first line with a "test" column
+            for (i = 1; i <= nf; i++) if (f[i] == "test") hdr = 1
+            if (hdr) for (i = 1; i <= nf; i++) col[f[i]] = i
+            next
+        }
+        !(("test" in col) && ("rps" in col) && ("p99_latency_ms" in col)) { next }
+        {
+            t = f[col["test"]]; gsub(/[\t|]/, " ", t)   # TAB separates fields; | breaks tables
+            if (t != "" && f[col["rps"]] + 0 > 0) {
+                print peer "\t" pl "\t" round "\t" t "\t" f[col["rps"]] "\t" f[col["p99_latency_ms"]] "\t" ++n
+            }
+        }
+        END { exit n > 0 ? 0 : 1 }'
+}
+
+# run_bench PEER PIPELINE ROUND: one redis-benchmark run of all TESTS; rows
+# appended to $WORK/rows (see parse_csv); for a completed run, the server's
+# CPU ticks and the number of tests run appended to $WORK/cpu as
+# "peer pipeline round ticks tests".
 run_bench() {
-    local peer="$1" pl="$2" round="$3" csv err rc=0
+    local peer="$1" pl="$2" round="$3" csv err rc=0 prc=0 ticks ntests
     csv="$WORK/bench-$peer-P$pl-r$round.csv"; err="${csv%.csv}.err"
     echo "- $(label "$peer") -P $pl round $round: \`taskset -c $CLIENT_CPU redis-benchmark -h $HOST" \
-         "-p ${PORT[$peer]} -t set,get -c 50 -n $N -P $pl -q --csv\`"
+         "-p ${PORT[$peer]} -t $TESTS -c 50 -n $N -P $pl -q --csv\`"
     local cpu0; cpu0="$(cpu_ticks "${PID[$peer]}")"
     # In the background so that a server that dies mid-run (redis-benchmark
     # then waits forever) is noticed within a fraction of a second.
     timeout "$BENCH_TIMEOUT" taskset -c "$CLIENT_CPU" redis-benchmark -h "$HOST" \
-        -p "${PORT[$peer]}" -t set,get -c 50 -n "$N" -P "$pl" -q --csv \
+        -p "${PORT[$peer]}" -t "$TESTS" -c 50 -n "$N" -P "$pl" -q --csv \
         >"$csv" 2>"$err" &
     BENCH_PID=$!
     while kill -0 "$BENCH_PID" 2>/dev/null; do
@@ -318,15 +396,16 @@ run_bench() {
     done
     wait "$BENCH_PID" || rc=$?
     BENCH_PID=""
-    echo "$peer $pl $round $(( $(cpu_ticks "${PID[$peer]}") - cpu0 ))" >>"$WORK/cpu"
-    # Columns are looked up by header name, so a reordered CSV still parses.
-    awk -F, -v peer="$peer" -v pl="$pl" -v round="$round" '
-        { for (i = 1; i <= NF; i++) gsub(/^"|"\r?$|"$/, "", $i) }
-        NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
-        ("test" in col) && ("rps" in col) && ("p99_latency_ms" in col) &&
-        ($col["test"] == "SET" || $col["test"] == "GET") && $col["rps"] + 0 > 0 {
-            print peer, pl, round, $col["test"], $col["rps"], $col["p99_latency_ms"]; n++ }
-        END { exit n == 2 ? 0 : 1 }' "$csv" >>"$WORK/rows" && (( rc == 0 )) && return 0
+    ticks=$(( $(cpu_ticks "${PID[$peer]}") - cpu0 ))
+    # Rows of a failed run are kept: the tests before the failure completed.
+    parse_csv "$peer" "$pl" "$round" <"$csv" >"$csv.rows" || prc=$?
+    cat "$csv.rows" >>"$WORK/rows"
+    if (( rc == 0 && prc == 0 )); then
+        # Requests actually sent: N per row printed (lrange_* adds its LPUSH row).
+        ntests="$(wc -l <"$csv.rows")"
+        echo "$peer $pl $round $ticks $ntests" >>"$WORK/cpu"
+        return 0
+    fi
     if ! kill -0 "${PID[$peer]}" 2>/dev/null; then
         fail "$(label "$peer") -P $pl round $round: the server died during redis-benchmark" \
              "(exit $rc; log: $(tail -n 3 "$WORK/$peer-bench.log" | tr '\n' ' '))"
@@ -336,14 +415,14 @@ run_bench() {
              "no more throughput runs for $(label "$peer")"
         HUNG[$peer]=1
     else
-        fail "$(label "$peer") -P $pl round $round: redis-benchmark exit $rc, no SET+GET rows" \
-             "($(head -c 300 "$err" | tr '\n' ' '))"
+        fail "$(label "$peer") -P $pl round $round: redis-benchmark exit $rc," \
+             "$(wc -l <"$csv.rows") result row(s) ($(head -c 300 "$err" | tr '\n' ' '))"
     fi
     return 1
 }
 
 if [[ "$SKIP_THROUGHPUT" != 1 ]]; then
-    echo "### Throughput and p99 latency (redis-benchmark -c 50 -n $N, medians over $ROUNDS round(s))"
+    echo "### Throughput and p99 latency (redis-benchmark -t $TESTS -c 50 -n $N, medians over $ROUNDS round(s))"
     echo
     note "redis: \`$(show_argv redis '$PORT')\`"
     note "$B_LABEL: \`$(show_argv meridian '$PORT')\`"
@@ -352,7 +431,7 @@ if [[ "$SKIP_THROUGHPUT" != 1 ]]; then
     declare -A HUNG=()
     for peer in "${PEERS[@]}"; do start_server "$peer" bench && up+=("$peer") || true; done
     for (( round = 1; round <= ROUNDS; round++ )); do
-        for pl in 16 1; do
+        for pl in $PIPELINES; do
             for peer in "${up[@]}"; do
                 [[ -n "${HUNG[$peer]:-}" ]] && continue
                 if ! kill -0 "${PID[$peer]:-0}" 2>/dev/null; then
@@ -368,15 +447,22 @@ if [[ "$SKIP_THROUGHPUT" != 1 ]]; then
     printf '| test | pipeline | redis rps | %s rps | ratio %s/redis | redis p99 ms | %s p99 ms | p99 ratio |\n' \
         "$B_LABEL" "$B_LABEL" "$B_LABEL"
     echo '|---|---|---:|---:|---:|---:|---:|---:|'
-    for pl in 16 1; do
-        for test in SET GET; do
+    # Table rows: every test name any run printed, in redis-benchmark's order
+    # (its position in the CSV); the requested names when no run printed any.
+    mapfile -t TEST_ROWS < <(awk -F'\t' '!($4 in m) || $7 + 0 < m[$4] { m[$4] = $7 + 0 }
+        END { for (t in m) print m[t] "\t" t }' "$WORK/rows" | sort -t "$(printf '\t')" -k1,1n -s | cut -f2-)
+    if (( ${#TEST_ROWS[@]} == 0 )); then
+        IFS=, read -r -a TEST_ROWS <<<"${TESTS^^}"
+    fi
+    for pl in $PIPELINES; do
+        for test in "${TEST_ROWS[@]}"; do
             declare -A rps=() p99=()
             for peer in "${PEERS[@]}"; do
                 # shellcheck disable=SC2046  # one number per line, split on purpose
-                rps[$peer]="$(median $(awk -v p="$peer" -v l="$pl" -v t="$test" \
+                rps[$peer]="$(median $(awk -F'\t' -v p="$peer" -v l="$pl" -v t="$test" \
                     '$1 == p && $2 == l && $4 == t { print $5 }' "$WORK/rows"))"
                 # shellcheck disable=SC2046
-                p99[$peer]="$(median $(awk -v p="$peer" -v l="$pl" -v t="$test" \
+                p99[$peer]="$(median $(awk -F'\t' -v p="$peer" -v l="$pl" -v t="$test" \
                     '$1 == p && $2 == l && $4 == t { print $6 }' "$WORK/rows"))"
             done
             printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$test" "$pl" \
@@ -393,16 +479,23 @@ if [[ "$SKIP_THROUGHPUT" != 1 ]]; then
     # When redis-benchmark's one thread saturates its core, rps measures the
     # client as much as the server; the server's own CPU per request does not.
     tick_us=$(( 1000000 / $(getconf CLK_TCK) ))
-    echo "Server CPU per request (user + system, SET and GET runs together, median over rounds):"
+    # A run's CPU time covers all its tests: divide by the requests it sent,
+    # N per test row it printed. Only completed runs are counted.
+    cmds=""
+    for (( i = 0; i < ${#TEST_ROWS[@]}; i++ )); do
+        (( i == 0 )) || { (( i == ${#TEST_ROWS[@]} - 1 )) && cmds+=" and " || cmds+=", "; }
+        cmds+="${TEST_ROWS[$i]%% *}"
+    done
+    echo "Server CPU per request (user + system, $cmds runs together, divided by N × ${#TEST_ROWS[@]} requests, median over rounds):"
     echo
     printf '| pipeline | redis µs/req | %s µs/req | ratio %s/redis |\n' "$B_LABEL" "$B_LABEL"
     echo '|---|---:|---:|---:|'
-    for pl in 16 1; do
+    for pl in $PIPELINES; do
         declare -A us=()
         for peer in "${PEERS[@]}"; do
             # shellcheck disable=SC2046
             us[$peer]="$(median $(awk -v p="$peer" -v l="$pl" -v n="$N" -v t="$tick_us" \
-                '$1 == p && $2 == l { printf "%.3f\n", $4 * t / (2 * n) }' "$WORK/cpu"))"
+                '$1 == p && $2 == l && $5 > 0 { printf "%.3f\n", $4 * t / ($5 * n) }' "$WORK/cpu"))"
         done
         printf '| %s | %s | %s | %s |\n' "$pl" "${us[redis]:--}" "${us[meridian]:--}" \
             "$(ratio "${us[meridian]}" "${us[redis]}")"
