@@ -317,7 +317,12 @@ impl Hash {
     /// One `HSCAN` step: hands about `count` pairs from `cursor` on to `f`
     /// and returns the cursor to continue from, 0 when done. A small hash
     /// is handed over whole (see the module docs for the guarantee).
-    pub fn scan(&self, cursor: u64, count: usize, mut f: impl FnMut(&[u8], &[u8])) -> u64 {
+    pub fn scan<'a>(
+        &'a self,
+        cursor: u64,
+        count: usize,
+        mut f: impl FnMut(&'a [u8], &'a [u8]),
+    ) -> u64 {
         match &self.repr {
             Repr::Small(_) => {
                 self.iter().for_each(|(k, v)| f(k, v));

@@ -393,7 +393,7 @@ impl Set {
     /// One `SSCAN` step: hands about `count` members from `cursor` on to
     /// `f` and returns the cursor to continue from, 0 when done. An
     /// integer or small set is handed over whole.
-    pub fn scan(&self, cursor: u64, count: usize, mut f: impl FnMut(Member<'_>)) -> u64 {
+    pub fn scan<'a>(&'a self, cursor: u64, count: usize, mut f: impl FnMut(Member<'a>)) -> u64 {
         match &self.repr {
             Repr::Table(t) => scan_down(t.members.len(), cursor, count, |i| {
                 if let Some(m) = t.members.get_index(i) {
