@@ -252,12 +252,17 @@ fn spop(eng: &mut Engine, s: &mut Session, args: Args<'_>, out: &mut Out) -> Cmd
         out.set(popped.len());
     }
     popped.iter().for_each(|m| out.bulk(m));
-    let emptied = edit(eng, db, key, |x| {
-        popped.iter().for_each(|m| {
-            x.remove(m);
+    // Popping everything is deleting the key: no member-by-member removal.
+    let emptied = popped.len() == len;
+    if emptied {
+        eng.dbs[db].remove(key);
+    } else {
+        edit(eng, db, key, |x| {
+            popped.iter().for_each(|m| {
+                x.remove(m);
+            });
         });
-        x.is_empty()
-    });
+    }
     eng.dirty += 1;
     if emptied {
         eng.log_op(db, &[b"DEL", key]);
