@@ -479,7 +479,12 @@ impl ZSet {
 
     /// Calls `f(member, score)` on the elements of ranks `ranks`, ascending
     /// or (`rev`) descending.
-    pub fn for_each(&self, ranks: Range<usize>, rev: bool, mut f: impl FnMut(&[u8], f64)) {
+    pub fn for_each<'a>(
+        &'a self,
+        ranks: Range<usize>,
+        rev: bool,
+        mut f: impl FnMut(&'a [u8], f64),
+    ) {
         let end = ranks.end.min(self.len());
         if ranks.start >= end {
             return;
@@ -501,7 +506,7 @@ impl ZSet {
     /// continue from, 0 when done. A small set is visited whole at once (as
     /// Redis does for its small encoding). A large one keeps Redis's
     /// guarantee: an element present for the whole iteration is visited.
-    pub fn scan(&self, cursor: u64, count: usize, mut f: impl FnMut(&[u8], f64)) -> u64 {
+    pub fn scan<'a>(&'a self, cursor: u64, count: usize, mut f: impl FnMut(&'a [u8], f64)) -> u64 {
         match &self.repr {
             Repr::Small(v) => {
                 v.iter().for_each(|i| f(&i.member, i.score));

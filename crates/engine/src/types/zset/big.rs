@@ -191,7 +191,13 @@ impl Big {
 
     /// Calls `f` on the elements of ranks `start..end`, in order or
     /// reversed.
-    pub fn for_each(&self, start: usize, end: usize, rev: bool, mut f: impl FnMut(&[u8], f64)) {
+    pub fn for_each<'a>(
+        &'a self,
+        start: usize,
+        end: usize,
+        rev: bool,
+        mut f: impl FnMut(&'a [u8], f64),
+    ) {
         self.tree.for_each(start, end, rev, &mut |k| {
             let (m, s) = self.element(k);
             f(m, s)
@@ -199,7 +205,7 @@ impl Big {
     }
 
     /// One step of `ZSCAN` (see [`Index::scan`]).
-    pub fn scan(&self, cursor: u64, count: usize, mut f: impl FnMut(&[u8], f64)) -> u64 {
+    pub fn scan<'a>(&'a self, cursor: u64, count: usize, mut f: impl FnMut(&'a [u8], f64)) -> u64 {
         self.index.scan(cursor, count, |id| {
             let (m, s) = self.element(self.key(id));
             f(m, s)
