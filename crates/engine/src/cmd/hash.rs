@@ -16,7 +16,8 @@ use rand::SeedableRng;
 use resp::{Args, Out, Proto};
 
 use self::shared::{empty_scan, parse_cursor, sample_distinct, scan_head, RandCount, ScanOpts};
-use crate::cmd::{eq_ic, int_arg, parse_f64, parse_i64};
+use crate::cmd::string::long_double::{self, LongDouble, Parsed};
+use crate::cmd::{eq_ic, int_arg, parse_i64};
 use crate::engine::{Engine, Session};
 use crate::error::{CmdError, CmdResult};
 use crate::keyspace::{Expiry, Value, ValueMut, ValueRef};
@@ -278,65 +279,26 @@ fn hincrby(eng: &mut Engine, s: &mut Session, args: Args<'_>, out: &mut Out) -> 
     Ok(())
 }
 
-/// A number as `HINCRBYFLOAT` reads it (the shape of Redis's `string2ld`
-/// results: a finite value, or an infinity, which no sum may involve).
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Num {
-    Finite(f64),
-    Infinite,
-}
-
-/// Reads a number as Redis's `string2ld` does, as far as `f64` allows: the
-/// whole text, no leading space, no `nan`, no overflow to infinity
-/// (infinity itself is accepted when spelled out).
-///
-/// Redis computes in x87 `long double` and prints `%.17Lf`; `f64` agrees
-/// for many everyday values (`10.5 + 0.1` is `10.6` in both) but not all
-/// (`0.1 + 0.2` is `0.3` in Redis, `0.30000000000000004` here), nor on hex
-/// input or past `f64`'s range. The string family's `long_double` module
-/// emulates Redis exactly, with this same shape (`parse`, `checked_add`,
-/// `to_human`); it is private to `cmd::string` for now.
-fn parse_num(text: &[u8]) -> Option<Num> {
-    let v = parse_f64(text)?;
-    if v.is_finite() {
-        Some(Num::Finite(v))
-    } else if text.iter().any(|b| b.eq_ignore_ascii_case(&b'i')) {
-        Some(Num::Infinite)
-    } else {
-        None
-    }
-}
-
-/// The sum, unless it is not finite.
-fn checked_add(a: f64, b: f64) -> Option<f64> {
-    Some(a + b).filter(|s| s.is_finite())
-}
-
-/// A sum as Redis prints it: fixed notation, no exponent, no trailing
-/// zeros, `0` for negative zero.
-fn to_human(v: f64) -> Vec<u8> {
-    if v == 0.0 {
-        return b"0".to_vec();
-    }
-    format!("{v}").into_bytes()
-}
-
+/// Adds in x87 `long double` and prints `%.17Lf` trimmed, as Redis does
+/// (so `0.1 + 0.2` is `0.3`), through the string family's emulation.
 fn hincrbyfloat(eng: &mut Engine, s: &mut Session, args: Args<'_>, out: &mut Out) -> CmdResult {
     let (db, key, field) = (s.db, &args[1], &args[2]);
-    let by = match parse_num(&args[3]).ok_or(CmdError::NotFloat)? {
-        Num::Finite(v) => v,
-        Num::Infinite => return Err(CmdError::err("value is NaN or Infinity")),
+    let by = match long_double::parse(&args[3]).ok_or(CmdError::NotFloat)? {
+        Parsed::Finite(v) => v,
+        Parsed::Infinite => return Err(CmdError::err("value is NaN or Infinity")),
     };
     let cur = match prepare_hash(eng, db, key)?.and_then(|h| h.get(field)) {
-        None => Num::Finite(0.0),
-        Some(v) => parse_num(v).ok_or_else(|| CmdError::err("hash value is not a float"))?,
+        None => Parsed::Finite(LongDouble::ZERO),
+        Some(v) => {
+            long_double::parse(v).ok_or_else(|| CmdError::err("hash value is not a float"))?
+        }
     };
     let sum = match cur {
-        Num::Finite(cur) => checked_add(cur, by),
-        Num::Infinite => None,
+        Parsed::Finite(cur) => cur.checked_add(by),
+        Parsed::Infinite => None,
     }
     .ok_or_else(|| CmdError::err("increment would produce NaN or Infinity"))?;
-    let text = to_human(sum);
+    let text = sum.to_human();
     edit(eng, db, key, |h| h.insert(field, &text));
     eng.dirty += 1;
     // Replicas store the result instead of redoing the arithmetic.

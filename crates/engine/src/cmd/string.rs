@@ -6,7 +6,7 @@
 //! `INCRBYFLOAT`, options whose outcome depends on the key) log their
 //! deterministic form themselves; the rest are journaled as typed.
 
-mod long_double;
+pub(crate) mod long_double;
 
 use resp::{Args, Out};
 

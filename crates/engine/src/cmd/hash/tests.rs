@@ -247,9 +247,8 @@ fn hincrbyfloat_results_and_journal() {
 }
 
 /// Redis adds in x87 `long double` and prints 17 decimals; `f64` cannot
-/// give these (see `parse_num`).
+/// give these.
 #[test]
-#[ignore = "needs cmd::string::long_double, private to the string family"]
 fn hincrbyfloat_rounds_like_long_double() {
     let mut t = Tester::new();
     assert_eq!(t.q("HINCRBYFLOAT h a 0.1"), bulk("0.1"));

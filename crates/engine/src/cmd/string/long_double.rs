@@ -24,7 +24,7 @@ const MAX_TEXT: usize = 5120;
 /// unless `exp == MIN_EXP` (a subnormal) or the value is zero (`mant == 0`,
 /// `exp == 0`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) struct LongDouble {
+pub(crate) struct LongDouble {
     neg: bool,
     mant: u64,
     exp: i64,
@@ -32,7 +32,7 @@ pub(super) struct LongDouble {
 
 /// A number `strtold` accepted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Parsed {
+pub(crate) enum Parsed {
     /// A finite value.
     Finite(LongDouble),
     /// `inf` or `infinity`, either sign: any sum with it is refused.
@@ -41,14 +41,14 @@ pub(super) enum Parsed {
 
 impl LongDouble {
     /// Zero, what a missing key counts as.
-    pub(super) const ZERO: LongDouble = LongDouble {
+    pub(crate) const ZERO: LongDouble = LongDouble {
         neg: false,
         mant: 0,
         exp: 0,
     };
 
     /// The sum, rounded once as the FPU rounds it; `None` when it overflows.
-    pub(super) fn checked_add(self, other: LongDouble) -> Option<LongDouble> {
+    pub(crate) fn checked_add(self, other: LongDouble) -> Option<LongDouble> {
         if self.mant == 0 {
             return Some(other);
         }
@@ -84,7 +84,7 @@ impl LongDouble {
 
     /// The text Redis stores: `%.17Lf` with trailing zeros and a trailing
     /// dot removed, and `-0` written `0`.
-    pub(super) fn to_human(self) -> Vec<u8> {
+    pub(crate) fn to_human(self) -> Vec<u8> {
         let (int_digits, frac) = self.split_decimal();
         let mut out = Vec::with_capacity(int_digits.len() + 20);
         if self.neg {
@@ -143,7 +143,7 @@ impl LongDouble {
 /// Reads a number the way Redis's `string2ld` does: `strtold` must take
 /// the whole text, with no leading space, and neither overflow nor
 /// underflow to zero; `nan` is refused.
-pub(super) fn parse(text: &[u8]) -> Option<Parsed> {
+pub(crate) fn parse(text: &[u8]) -> Option<Parsed> {
     if text.is_empty() || text.len() >= MAX_TEXT || is_c_space(text[0]) {
         return None;
     }
