@@ -100,6 +100,80 @@ fn random_command(rng: &mut SmallRng, now_ms: u64) -> Vec<String> {
     words
 }
 
+/// A random command over the aggregate types, transactions and pub/sub.
+fn random_aggregate_command(rng: &mut SmallRng) -> Vec<String> {
+    let key = |rng: &mut SmallRng, t: &str| format!("{t}{}", rng.gen_range(0..4));
+    let member = |rng: &mut SmallRng| format!("m{}", rng.gen_range(0..10));
+    let num = |rng: &mut SmallRng| rng.gen_range(-20..20).to_string();
+    let w = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    match rng.gen_range(0..34) {
+        0 => w(&[
+            "HSET",
+            &key(rng, "h"),
+            &member(rng),
+            &num(rng),
+            &member(rng),
+            "x",
+        ]),
+        1 => w(&["HDEL", &key(rng, "h"), &member(rng)]),
+        2 => w(&["HINCRBY", &key(rng, "h"), &member(rng), &num(rng)]),
+        3 => w(&["HINCRBYFLOAT", &key(rng, "h"), &member(rng), "1.25"]),
+        4 => w(&["HSETNX", &key(rng, "h"), &member(rng), "y"]),
+        5 => w(&["LPUSH", &key(rng, "l"), &member(rng), &member(rng)]),
+        6 => w(&["RPUSH", &key(rng, "l"), &member(rng)]),
+        7 => w(&["LPOP", &key(rng, "l")]),
+        8 => w(&["RPOP", &key(rng, "l"), "2"]),
+        9 => w(&["LTRIM", &key(rng, "l"), "0", "4"]),
+        10 => w(&["LSET", &key(rng, "l"), "0", "z"]),
+        11 => w(&["LREM", &key(rng, "l"), "1", &member(rng)]),
+        12 => w(&["LINSERT", &key(rng, "l"), "BEFORE", &member(rng), "ins"]),
+        13 => w(&["LMOVE", &key(rng, "l"), &key(rng, "l"), "LEFT", "RIGHT"]),
+        14 => w(&["BLPOP", &key(rng, "l"), "0.01"]),
+        15 => w(&["SADD", &key(rng, "s"), &member(rng), &member(rng)]),
+        16 => w(&["SREM", &key(rng, "s"), &member(rng)]),
+        17 => w(&["SPOP", &key(rng, "s")]),
+        18 => w(&["SPOP", &key(rng, "s"), "2"]),
+        19 => w(&["SMOVE", &key(rng, "s"), &key(rng, "s"), &member(rng)]),
+        20 => w(&[
+            "SINTERSTORE",
+            &key(rng, "s"),
+            &key(rng, "s"),
+            &key(rng, "s"),
+        ]),
+        21 => w(&[
+            "SUNIONSTORE",
+            &key(rng, "s"),
+            &key(rng, "s"),
+            &key(rng, "s"),
+        ]),
+        22 => w(&[
+            "ZADD",
+            &key(rng, "z"),
+            &num(rng),
+            &member(rng),
+            &num(rng),
+            &member(rng),
+        ]),
+        23 => w(&["ZINCRBY", &key(rng, "z"), "0.5", &member(rng)]),
+        24 => w(&["ZREM", &key(rng, "z"), &member(rng)]),
+        25 => w(&["ZPOPMIN", &key(rng, "z")]),
+        26 => w(&["ZPOPMAX", &key(rng, "z"), "2"]),
+        27 => w(&["ZREMRANGEBYRANK", &key(rng, "z"), "0", "1"]),
+        28 => w(&[
+            "ZUNIONSTORE",
+            &key(rng, "z"),
+            "2",
+            &key(rng, "z"),
+            &key(rng, "z"),
+        ]),
+        29 => w(&["ZADD", &key(rng, "z"), "GT", "CH", &num(rng), &member(rng)]),
+        30 => w(&["ZRANGESTORE", &key(rng, "z"), &key(rng, "z"), "0", "-1"]),
+        31 => w(&["BZPOPMIN", &key(rng, "z"), "0.01"]),
+        32 => w(&["EXPIRE", &key(rng, "h"), &rng.gen_range(-1..50).to_string()]),
+        _ => w(&["PUBLISH", "chan", &member(rng)]),
+    }
+}
+
 fn digest(eng: &mut Engine) -> String {
     let mut s = Session {
         authenticated: true,
@@ -114,15 +188,32 @@ fn digest(eng: &mut Engine) -> String {
     String::from_utf8_lossy(out.as_bytes()).into_owned()
 }
 
-fn run_seed(seed: u64, steps: usize) {
+fn run_seed(seed: u64, steps: usize, aggregates: bool) {
     let mut rng = SmallRng::seed_from_u64(seed);
     let mut primary = Tester::new();
     let mut secondary = Engine::new(Default::default());
     secondary.set_role(Role::Secondary);
     let mut errors = 0;
     for step in 0..steps {
-        let argv = random_command(&mut rng, crate::engine::unix_ms());
+        let argv = if aggregates && rng.gen_ratio(1, 2) {
+            random_aggregate_command(&mut rng)
+        } else {
+            random_command(&mut rng, crate::engine::unix_ms())
+        };
+        // Now and then a transaction of a few commands.
+        if aggregates && rng.gen_ratio(1, 40) {
+            primary.q("MULTI");
+            for _ in 0..rng.gen_range(1..4) {
+                let a = random_aggregate_command(&mut rng);
+                primary.run(&a);
+            }
+            primary.q("EXEC");
+        }
         let reply = primary.run(&argv);
+        // A blocking pop that found nothing would park this client: time
+        // it out at once, as a zero wait would.
+        let id = primary.s.id;
+        primary.eng.unblock_timeout(id, true, &mut Out::default());
         if reply.starts_with("-ERR unknown command") {
             panic!("seed {seed}: command missing: {argv:?}");
         }
@@ -154,7 +245,20 @@ fn replayed_ops_rebuild_an_identical_dataset() {
         Err(_) => (1..=20).collect(),
     };
     for seed in seeds {
-        run_seed(seed, 2_000);
+        run_seed(seed, 2_000, false);
+    }
+}
+
+/// The same over every type, with transactions, blocking pops that find
+/// data or time out at once, pub/sub and evictions.
+#[test]
+fn replayed_ops_of_every_type_rebuild_an_identical_dataset() {
+    let seeds: Vec<u64> = match std::env::var("MERIDIAN_SEED") {
+        Ok(s) => vec![s.parse().expect("MERIDIAN_SEED must be a number")],
+        Err(_) => (100..=115).collect(),
+    };
+    for seed in seeds {
+        run_seed(seed, 3_000, true);
     }
 }
 

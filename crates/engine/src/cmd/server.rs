@@ -448,8 +448,8 @@ fn debug(eng: &mut Engine, _: &mut Session, args: Args<'_>, out: &mut Out) -> Cm
     Ok(())
 }
 
-/// Redis's name for how a value is encoded, from the same size thresholds
-/// Redis 7 uses by default (so tools that read it see familiar answers).
+/// Redis's name for how a value is encoded: the type's own answer where it
+/// has several encodings, else the size thresholds Redis 7 uses.
 fn encoding(value: ValueRef<'_>) -> &'static str {
     match value {
         ValueRef::Str(v) => {
@@ -461,12 +461,10 @@ fn encoding(value: ValueRef<'_>) -> &'static str {
                 "raw"
             }
         }
-        ValueRef::Hash(h) if h.len() <= 128 => "listpack",
-        ValueRef::Hash(_) => "hashtable",
+        ValueRef::Hash(h) => h.encoding(),
         ValueRef::List(l) if l.len() <= 128 => "listpack",
         ValueRef::List(_) => "quicklist",
-        ValueRef::Set(x) if x.len() <= 128 => "listpack",
-        ValueRef::Set(_) => "hashtable",
+        ValueRef::Set(x) => x.encoding(),
         ValueRef::ZSet(z) if z.len() <= 128 => "listpack",
         ValueRef::ZSet(_) => "skiplist",
     }
