@@ -81,13 +81,40 @@ pub enum LexBound<'a> {
 }
 
 /// A range of members by byte order; meaningful when all scores are equal
-/// (as in Redis, other sets give an unspecified but deterministic answer).
+/// (see [`ZSet::lex_ranks`] for other sets).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LexRange<'a> {
     /// The low end.
     pub min: LexBound<'a>,
     /// The high end.
     pub max: LexBound<'a>,
+}
+
+impl LexBound<'_> {
+    /// Position in the order of bounds: `-` first, `+` last, strings by
+    /// bytes between; and whether the bound excludes itself (`-` and `+`
+    /// do, as Redis parses them).
+    fn order(&self) -> (u8, &[u8], bool) {
+        match *self {
+            LexBound::Min => (0, &[], true),
+            LexBound::Incl(x) => (1, x, false),
+            LexBound::Excl(x) => (1, x, true),
+            LexBound::Max => (2, &[], true),
+        }
+    }
+}
+
+impl LexRange<'_> {
+    /// True for a range that holds nothing whatever the set: `min` past
+    /// `max`, or equal with either end exclusive (Redis's early check).
+    pub fn is_empty(&self) -> bool {
+        let (a, b) = (self.min.order(), self.max.order());
+        match (a.0, a.1).cmp(&(b.0, b.1)) {
+            Ordering::Greater => true,
+            Ordering::Equal => a.2 || b.2,
+            Ordering::Less => false,
+        }
+    }
 }
 
 /// An element of the small encoding.
@@ -458,14 +485,48 @@ impl ZSet {
         lo..hi.max(lo)
     }
 
-    /// The ranks of the elements whose members lie in `r` (see
-    /// [`LexRange`] for sets of mixed scores).
-    pub fn lex_ranks(&self, r: &LexRange<'_>) -> Range<usize> {
-        let n = self.len();
-        let member = |i: usize| self.get(i).map_or(&[][..], |(m, _)| m);
-        let lo = bisect(n, |i| r.min.below_min(member(i)));
-        let hi = bisect(n, |i| r.max.within_max(member(i)));
-        lo..hi.max(lo)
+    /// The ranks of the elements whose members lie in `r`, for a reply in
+    /// ascending or (`rev`) descending order.
+    ///
+    /// When all scores are equal (the case `BYLEX` is meant for) this is
+    /// every member in the range and `rev` changes nothing. Otherwise a
+    /// small set answers as Redis's listpack walk does: from the first
+    /// member at or past `min` (from the last at or before `max` when
+    /// `rev`), as long as members stay within the other bound. A large set
+    /// bisects by rank; Redis's answer there depends on its skip list's
+    /// random levels, so no exact match exists, and bisection at least
+    /// depends on the order alone, so replicas agree.
+    pub fn lex_ranks(&self, r: &LexRange<'_>, rev: bool) -> Range<usize> {
+        let v = match &self.repr {
+            Repr::Small(v) => v,
+            Repr::Big(_) => {
+                let n = self.len();
+                let member = |i: usize| self.get(i).map_or(&[][..], |(m, _)| m);
+                let lo = bisect(n, |i| r.min.below_min(member(i)));
+                let hi = bisect(n, |i| r.max.within_max(member(i)));
+                return lo..hi.max(lo);
+            }
+        };
+        let gte_min = |i: &Item| !r.min.below_min(&i.member);
+        let lte_max = |i: &Item| r.max.within_max(&i.member);
+        let (Some(first), Some(last)) = (v.first(), v.last()) else {
+            return 0..0;
+        };
+        if r.is_empty() || !gte_min(last) || !lte_max(first) {
+            return 0..0;
+        }
+        if rev {
+            let Some(top) = v.iter().rposition(lte_max).filter(|&t| gte_min(&v[t])) else {
+                return 0..0;
+            };
+            let run = v[..=top].iter().rev().take_while(|i| gte_min(i)).count();
+            top + 1 - run..top + 1
+        } else {
+            let Some(lo) = v.iter().position(gte_min).filter(|&l| lte_max(&v[l])) else {
+                return 0..0;
+            };
+            lo..lo + v[lo..].iter().take_while(|i| lte_max(i)).count()
+        }
     }
 
     /// How many elements satisfy `before`, which holds for a prefix of the

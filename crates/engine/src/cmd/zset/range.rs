@@ -170,7 +170,7 @@ impl Request<'_> {
                 )
             }
             Bounds::Lex(r) => {
-                let base = z.lex_ranks(r);
+                let base = z.lex_ranks(r, self.rev);
                 (
                     limit_span(base, self.offset, self.limit, self.rev),
                     self.rev,

@@ -78,7 +78,7 @@ pub(super) fn zlexcount(
 ) -> CmdResult {
     let r = lex_range(&args[2], &args[3])?;
     read_zset(eng, s.db, &args[1], |z| {
-        out.int(z.map_or(0, |z| z.lex_ranks(&r).len()) as i64)
+        out.int(z.map_or(0, |z| z.lex_ranks(&r, false).len()) as i64)
     })
 }
 

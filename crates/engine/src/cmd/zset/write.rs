@@ -268,7 +268,7 @@ pub(super) fn zremrangebylex(
     out: &mut Out,
 ) -> CmdResult {
     let r = lex_range(&args[2], &args[3])?;
-    remove_range(eng, s, &args[1], out, |z| z.lex_ranks(&r))
+    remove_range(eng, s, &args[1], out, |z| z.lex_ranks(&r, false))
 }
 
 /// `ZREMRANGEBYRANK key start stop`.

@@ -182,7 +182,7 @@ fn score_and_lex_ranges() {
         for i in 0..n {
             same.insert(format!("{i:04}").as_bytes(), 0.0);
         }
-        let l = |min, max| same.lex_ranks(&LexRange { min, max });
+        let l = |min, max| same.lex_ranks(&LexRange { min, max }, false);
         use LexBound::*;
         assert_eq!(l(Min, Max), 0..n as usize);
         assert_eq!(l(Incl(b"0002"), Incl(b"0004")), 2..5);

@@ -374,3 +374,17 @@ fn large_and_small_sets_answer_ranges_like_a_naive_scan() {
         }
     }
 }
+
+#[test]
+fn lex_ranges_on_mixed_scores_walk_like_redis_small_sets() {
+    let mut t = Tester::new();
+    t.q("ZADD mx 1 b 2 a 3 c");
+    assert_eq!(t.q("ZRANGEBYLEX mx (a [b"), arr(&["b", "a"]));
+    assert_eq!(t.q("ZREVRANGEBYLEX mx [b (a"), EMPTY);
+    assert_eq!(t.q("ZLEXCOUNT mx (a [b"), int(2));
+    assert_eq!(t.q("ZRANGEBYLEX mx [a +"), arr(&["b", "a", "c"]));
+    assert_eq!(t.q("ZREVRANGEBYLEX mx + [b"), arr(&["c"]));
+    assert_eq!(t.q("ZRANGEBYLEX mx - [a"), EMPTY);
+    assert_eq!(t.q("ZRANGEBYLEX mx - -"), EMPTY);
+    assert_eq!(t.q("ZRANGEBYLEX mx [a (a"), EMPTY);
+}
