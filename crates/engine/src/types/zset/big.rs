@@ -138,13 +138,18 @@ impl Big {
     }
 
     /// Changes the score of a member in the set; returns the old score.
+    /// In place when the member keeps its rank (the common small change of
+    /// a counter or leaderboard score), else removed and inserted again.
     pub fn update(&mut self, member: &[u8], score: f64) -> Option<f64> {
         let id = self.index.find(member, &self.slots)?;
         let old = self.slots.0[id as usize].score;
         let rank = self.rank_of(id);
-        self.tree.remove_at(rank);
+        let key = Key { score, id };
+        if !self.tree.set_score_in_place(rank, key, &self.slots) {
+            self.tree.remove_at(rank);
+            self.tree.insert(key, &self.slots);
+        }
         self.slots.0[id as usize].score = score;
-        self.tree.insert(Key { score, id }, &self.slots);
         Some(old)
     }
 

@@ -333,18 +333,19 @@ fn per_call(n: usize, mut f: impl FnMut(usize)) -> f64 {
 /// Random probes over 1M members miss the caches at every level (the set
 /// is ~90 MB), so their cost also shows the memory hierarchy; probes cycling
 /// over 64 members keep their paths cached and show the work alone,
-/// which grows with the tree's depth, i.e. log n.
+/// which grows with the tree's depth, i.e. log n. `ZINCRBY` adds 1 to
+/// random members (mostly an in-place score change).
 #[test]
 #[ignore = "timing run, prints costs"]
 fn timing_zadd_and_zrank_grow_as_log_n() {
     let mut rng = SmallRng::seed_from_u64(1);
     println!(
-        "{:>9} {:>6} {:>9} {:>13} {:>12} {:>13}",
-        "members", "log2 n", "ZADD ns", "ZRANK ns", "ZRANK ns", "bytes/member"
+        "{:>9} {:>6} {:>9} {:>13} {:>12} {:>11} {:>13}",
+        "members", "log2 n", "ZADD ns", "ZRANK ns", "ZRANK ns", "ZINCRBY ns", "bytes/member"
     );
     println!(
-        "{:>9} {:>6} {:>9} {:>13} {:>12}",
-        "", "", "", "(random)", "(hot 64)"
+        "{:>9} {:>6} {:>9} {:>13} {:>12} {:>11}",
+        "", "", "", "(random)", "(hot 64)", "(+1)"
     );
     for n in [10_000usize, 100_000, 1_000_000] {
         let members: Vec<Vec<u8>> = (0..n).map(|i| format!("member:{i}").into_bytes()).collect();
@@ -371,8 +372,14 @@ fn timing_zadd_and_zrank_grow_as_log_n() {
             next += 1;
             hot_set[next % 64]
         });
+        let picks: Vec<usize> = (0..200_000).map(|_| rng.gen_range(0..n)).collect();
+        let incr = per_call(picks.len(), |i| {
+            let m = &members[picks[i]];
+            let s = z.score(m).unwrap_or(0.0);
+            z.insert(m, s + 1.0);
+        });
         println!(
-            "{n:>9} {:>6.1} {add:>9.0} {cold:>13.0} {hot:>12.0} {:>13.1}",
+            "{n:>9} {:>6.1} {add:>9.0} {cold:>13.0} {hot:>12.0} {incr:>11.0} {:>13.1}",
             (n as f64).log2(),
             z.mem_bytes() as f64 / n as f64
         );

@@ -446,6 +446,34 @@ impl Tree {
         k
     }
 
+    /// Changes the score of the key at `rank` (< len) to `new.score` where
+    /// it stands, when that keeps the order: the key is inside its leaf
+    /// (not first, so no separator changes; not last) and still sorts
+    /// between its two neighbours. False (nothing changed) otherwise.
+    pub fn set_score_in_place(&mut self, mut rank: usize, new: Key, m: &impl Members) -> bool {
+        let mut node = &mut self.root;
+        loop {
+            match node {
+                Node::Leaf(l) => {
+                    let i = rank;
+                    let fits = i > 0
+                        && i + 1 < l.len
+                        && cmp_keys(l.key(i - 1), new, m) == Ordering::Less
+                        && cmp_keys(new, l.key(i + 1), m) == Ordering::Less;
+                    if fits {
+                        l.scores[i] = new.score;
+                    }
+                    return fits;
+                }
+                Node::Inner(n) => {
+                    let (j, r) = n.find_rank(rank);
+                    rank = r;
+                    node = &mut n.nodes[j];
+                }
+            }
+        }
+    }
+
     /// The key at `rank` (< len).
     pub fn get(&self, mut rank: usize) -> Key {
         let mut node = &self.root;
