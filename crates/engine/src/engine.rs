@@ -1,7 +1,7 @@
 //! The engine: databases, connected clients, stats, and dispatch through
 //! the command table.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use rand::rngs::SmallRng;
@@ -138,7 +138,8 @@ pub struct Engine {
     /// expiry decision in one command uses this one instant.
     pub(crate) now_ms: u64,
     pub(crate) stats: Stats,
-    pub(crate) clients: BTreeMap<u64, ClientMeta>,
+    /// Connected clients by id (a hash map: looked up on every command).
+    pub(crate) clients: HashMap<u64, ClientMeta, foldhash::fast::RandomState>,
     pub(crate) journal: Journal,
     /// Count of changes to the dataset; a write that changed nothing
     /// leaves it alone and is not journaled.
@@ -187,7 +188,7 @@ impl Engine {
             role: Role::Primary,
             now_ms: unix_ms(),
             stats: Stats::default(),
-            clients: BTreeMap::new(),
+            clients: HashMap::default(),
             journal: Journal::default(),
             dirty: 0,
             rng: SmallRng::from_entropy(),
@@ -351,7 +352,9 @@ impl Engine {
         if self.journal.enabled {
             self.journal.custom = false;
         }
-        let tracks_access = self.policy().tracks_access();
+        // Access clocks matter only when eviction can happen; without a
+        // limit the hot path skips them (and the policy lookup).
+        let tracks_access = self.config.maxmemory > 0 && self.policy().tracks_access();
         if tracks_access {
             let clock = self.write_clock();
             self.dbs[s.db].set_lru_clock(clock);

@@ -17,7 +17,7 @@ use engine::{Action, ConnInfo, Engine, Session};
 use parking_lot::MutexGuard;
 use resp::{Limits, Out, RequestParser};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
 use crate::shared::{ClientHandle, CloseReason, Shared};
@@ -63,6 +63,14 @@ enum Step {
     Protocol,
     /// A blocking command parked the client until this deadline.
     Block(Option<u64>),
+}
+
+/// Why a connection asked to close ends.
+fn closed(handle: &ClientHandle) -> Ended {
+    match handle.reason() {
+        Some(CloseReason::Stopping) => Ended::ServerStopping,
+        reason => Ended::Closed(reason),
+    }
 }
 
 /// Milliseconds until a unix-ms deadline.
@@ -169,7 +177,6 @@ impl Connection {
     /// While a blocking command waits, input is read (a closed client is
     /// noticed) but not run.
     async fn run(&mut self, shared: &Shared, handle: &ClientHandle) -> Ended {
-        let mut shutdown = shared.subscribe_shutdown();
         if shared.shutdown_requested() {
             return Ended::ServerStopping;
         }
@@ -185,16 +192,20 @@ impl Connection {
             let deadline = self.parked.flatten();
             tokio::select! {
                 biased;
-                _ = handle.closed() => return Ended::Closed(handle.reason()),
-                _ = shutdown.changed() => return Ended::ServerStopping,
-                _ = handle.woken() => {
-                    if let Err(ended) = self.collect_outbox(shared, handle, &mut shutdown).await {
+                close = handle.signalled() => {
+                    if close {
+                        return closed(handle);
+                    }
+                    if let Err(ended) = self.collect_outbox(shared, handle).await {
                         return ended;
                     }
                     continue;
                 }
-                _ = tokio::time::sleep(until(deadline.unwrap_or(0))), if deadline.is_some() => {
-                    if let Err(ended) = self.block_timed_out(shared, handle, &mut shutdown).await {
+                // The sleeps are built inside `async` blocks: `select!`
+                // builds every branch's future each turn, even disabled
+                // ones, and a bare `sleep` would read the clock each batch.
+                _ = async { tokio::time::sleep(until(deadline.unwrap_or(0))).await }, if deadline.is_some() => {
+                    if let Err(ended) = self.block_timed_out(shared, handle).await {
                         return ended;
                     }
                     continue;
@@ -208,7 +219,7 @@ impl Connection {
                     continue;
                 }
                 r = self.stream.readable() => if let Err(e) = r { return Ended::Io(e) },
-                _ = tokio::time::sleep(SHRINK_AFTER), if idle_big => {
+                _ = async { tokio::time::sleep(SHRINK_AFTER).await }, if idle_big => {
                     // Idle with a grown buffer: give the memory back.
                     self.buf = vec![0; INITIAL_READ_BUF];
                     continue;
@@ -218,7 +229,7 @@ impl Connection {
                 Ok(0) => {
                     // The client may have only shut its sending side: it
                     // still gets the replies it asked for.
-                    return match self.write_all(handle, &mut shutdown).await {
+                    return match self.write_all(handle).await {
                         Ok(()) => Ended::Eof,
                         Err(ended) => ended,
                     };
@@ -230,7 +241,7 @@ impl Connection {
             self.end += n;
             handle.touch(shared.now_ms());
             if self.parked.is_none() {
-                if let Err(ended) = self.process(shared, handle, &mut shutdown).await {
+                if let Err(ended) = self.process(shared, handle).await {
                     return ended;
                 }
             }
@@ -239,17 +250,12 @@ impl Connection {
 
     /// Runs the buffered input and sends the replies, acting on what the
     /// batch asked for.
-    async fn process(
-        &mut self,
-        shared: &Shared,
-        handle: &ClientHandle,
-        shutdown: &mut watch::Receiver<bool>,
-    ) -> Result<(), Ended> {
+    async fn process(&mut self, shared: &Shared, handle: &ClientHandle) -> Result<(), Ended> {
         let step = self.run_batch(shared, handle);
         match step {
             // One write, usually complete; a rest waits for `writable`.
             Step::Continue | Step::Block(_) => self.write_some()?,
-            _ => self.write_all(handle, shutdown).await?,
+            _ => self.write_all(handle).await?,
         }
         match step {
             Step::Continue => Ok(()),
@@ -274,7 +280,6 @@ impl Connection {
         &mut self,
         shared: &Shared,
         handle: &ClientHandle,
-        shutdown: &mut watch::Receiver<bool>,
     ) -> Result<(), Ended> {
         let still_parked = {
             let mut engine = shared.engine.lock();
@@ -283,7 +288,7 @@ impl Connection {
         };
         self.write_some()?;
         if self.parked.is_some() && !still_parked {
-            self.unpark(handle, shutdown, shared).await?;
+            self.unpark(handle, shared).await?;
         }
         Ok(())
     }
@@ -293,7 +298,6 @@ impl Connection {
         &mut self,
         shared: &Shared,
         handle: &ClientHandle,
-        shutdown: &mut watch::Receiver<bool>,
     ) -> Result<(), Ended> {
         let still_parked = {
             let mut engine = shared.engine.lock();
@@ -304,22 +308,17 @@ impl Connection {
         };
         self.write_some()?;
         if !still_parked {
-            self.unpark(handle, shutdown, shared).await?;
+            self.unpark(handle, shared).await?;
         }
         Ok(())
     }
 
     /// Leaves the parked state and runs whatever input waited.
-    async fn unpark(
-        &mut self,
-        handle: &ClientHandle,
-        shutdown: &mut watch::Receiver<bool>,
-        shared: &Shared,
-    ) -> Result<(), Ended> {
+    async fn unpark(&mut self, handle: &ClientHandle, shared: &Shared) -> Result<(), Ended> {
         self.parked = None;
         handle.set_exempt(self.session.is_subscribed());
         if self.start < self.end {
-            self.process(shared, handle, shutdown).await?;
+            self.process(shared, handle).await?;
         }
         Ok(())
     }
@@ -434,11 +433,7 @@ impl Connection {
 
     /// Writes all unsent output, waiting for the client to read it. A
     /// close from outside or a stop of the node abandons it.
-    async fn write_all(
-        &mut self,
-        handle: &ClientHandle,
-        shutdown: &mut watch::Receiver<bool>,
-    ) -> Result<(), Ended> {
+    async fn write_all(&mut self, handle: &ClientHandle) -> Result<(), Ended> {
         loop {
             self.write_some()?;
             if self.out.is_empty() {
@@ -446,8 +441,7 @@ impl Connection {
             }
             tokio::select! {
                 biased;
-                _ = handle.closed() => return Err(Ended::Closed(handle.reason())),
-                _ = shutdown.changed() => return Err(Ended::ServerStopping),
+                _ = handle.closed() => return Err(closed(handle)),
                 r = self.stream.writable() => r.map_err(Ended::Io)?,
             }
         }

@@ -9,7 +9,10 @@ use std::time::Instant;
 
 use engine::Engine;
 use parking_lot::Mutex;
-use tokio::sync::{watch, Notify};
+use std::task::{Context, Poll};
+
+use atomic_waker::AtomicWaker;
+use tokio::sync::watch;
 
 /// Why the server closed a connection from outside its own task.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -21,21 +24,30 @@ pub enum CloseReason {
     Timeout = 2,
     /// Replies for it (pub/sub messages) passed the output buffer limit.
     OutputLimit = 3,
+    /// The node is stopping.
+    Stopping = 4,
 }
+
+/// [`ClientHandle`] flag: the connection must close.
+const CLOSE: u8 = 1;
+/// [`ClientHandle`] flag: the engine left replies in its outbox.
+const WAKE: u8 = 2;
 
 /// The outside handle on one connection: a way to close it and the time
 /// of its last request.
 #[derive(Debug)]
 pub struct ClientHandle {
-    /// Woken to make the connection close. A [`Notify`] keeps the wake-up
-    /// when the task is busy, so a close is never lost.
-    close: Notify,
+    /// [`CLOSE`] and [`WAKE`] bits. Set before the waker is woken, so a
+    /// signal sent while the task is busy is seen on its next poll and
+    /// never lost.
+    flags: AtomicU8,
+    /// The connection task's waker. One atomic register per poll, no lock:
+    /// this is polled on every batch.
+    waker: AtomicWaker,
     /// Why it was asked to close (a [`CloseReason`] as `u8`), 0 if not.
     reason: AtomicU8,
     /// [`Shared::now_ms`] at the connection's last request.
     last_active_ms: AtomicU64,
-    /// Woken when the engine left replies in this client's outbox.
-    wake: Notify,
     /// Blocked or subscribed: the idle `timeout` does not apply (Redis's
     /// rule).
     exempt: AtomicBool,
@@ -44,7 +56,37 @@ pub struct ClientHandle {
 impl ClientHandle {
     /// Completes once someone asked this connection to close.
     pub async fn closed(&self) {
-        self.close.notified().await;
+        std::future::poll_fn(|cx| self.poll_flags(cx, CLOSE)).await;
+    }
+
+    /// Completes when the connection must close (true) or has replies
+    /// waiting in its outbox (false; the wake is then consumed).
+    pub async fn signalled(&self) -> bool {
+        let flags = std::future::poll_fn(|cx| self.poll_flags(cx, CLOSE | WAKE)).await;
+        if flags & CLOSE != 0 {
+            return true;
+        }
+        self.flags.fetch_and(!WAKE, Ordering::AcqRel);
+        false
+    }
+
+    fn poll_flags(&self, cx: &mut Context<'_>, mask: u8) -> Poll<u8> {
+        let flags = self.flags.load(Ordering::Acquire);
+        if flags & mask != 0 {
+            return Poll::Ready(flags);
+        }
+        self.waker.register(cx.waker());
+        // A signal between the load and the registration woke no one:
+        // look again.
+        match self.flags.load(Ordering::Acquire) {
+            f if f & mask != 0 => Poll::Ready(f),
+            _ => Poll::Pending,
+        }
+    }
+
+    fn raise(&self, flag: u8) {
+        self.flags.fetch_or(flag, Ordering::AcqRel);
+        self.waker.wake();
     }
 
     /// Why the connection was asked to close.
@@ -53,13 +95,9 @@ impl ClientHandle {
             1 => Some(CloseReason::Killed),
             2 => Some(CloseReason::Timeout),
             3 => Some(CloseReason::OutputLimit),
+            4 => Some(CloseReason::Stopping),
             _ => None,
         }
-    }
-
-    /// Completes once the engine left replies in this client's outbox.
-    pub async fn woken(&self) {
-        self.wake.notified().await;
     }
 
     /// Marks the client blocked or subscribed (exempt from the idle
@@ -74,8 +112,11 @@ impl ClientHandle {
     }
 
     fn close(&self, reason: CloseReason) {
-        self.reason.store(reason as u8, Ordering::Relaxed);
-        self.close.notify_one();
+        // The first reason sticks: a killed client stays killed.
+        let _ = self
+            .reason
+            .compare_exchange(0, reason as u8, Ordering::AcqRel, Ordering::Acquire);
+        self.raise(CLOSE);
     }
 }
 
@@ -127,10 +168,10 @@ impl Shared {
     /// Adds a connection to the registry.
     pub fn register(&self, id: u64) -> Arc<ClientHandle> {
         let handle = Arc::new(ClientHandle {
-            close: Notify::new(),
+            flags: AtomicU8::new(0),
+            waker: AtomicWaker::new(),
             reason: AtomicU8::new(0),
             last_active_ms: AtomicU64::new(self.now_ms()),
-            wake: Notify::new(),
             exempt: AtomicBool::new(false),
         });
         self.clients.lock().insert(id, Arc::clone(&handle));
@@ -170,7 +211,7 @@ impl Shared {
         let clients = self.clients.lock();
         for id in woken {
             if let Some(h) = clients.get(&id) {
-                h.wake.notify_one();
+                h.raise(WAKE);
             }
         }
         for id in kills {
@@ -202,6 +243,9 @@ impl Shared {
     /// Starts a graceful stop: listeners stop accepting, connections close.
     pub fn request_shutdown(&self) {
         self.shutdown.send_replace(true);
+        for handle in self.clients.lock().values() {
+            handle.close(CloseReason::Stopping);
+        }
     }
 
     /// True once a stop was requested.

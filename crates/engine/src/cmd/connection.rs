@@ -353,10 +353,15 @@ fn client(eng: &mut Engine, s: &mut Session, args: Args<'_>, out: &mut Out) -> C
             out.verbatim("txt", line.as_bytes());
         }
         b"list" => {
-            let ids = list_filter(args.tail(2))?;
+            let wanted = list_filter(args.tail(2))?;
             let mut text = String::new();
-            for (&id, m) in &eng.clients {
-                if ids.as_ref().is_none_or(|ids| ids.contains(&id)) {
+            let mut all: Vec<u64> = eng.clients.keys().copied().collect();
+            all.sort_unstable();
+            for (id, m) in all
+                .iter()
+                .filter_map(|id| Some((*id, eng.clients.get(id)?)))
+            {
+                if wanted.as_ref().is_none_or(|w| w.contains(&id)) {
                     text.push_str(&client_line(eng, id, m));
                 }
             }
