@@ -150,3 +150,37 @@ fn watch_gives_optimistic_locking_under_contention() {
     );
     eprintln!("{retries} EXECs failed on a touched WATCH and were retried");
 }
+
+/// A subscriber that never reads is disconnected once what waits for it
+/// passes the output limit (32 MB), instead of growing memory.
+#[test]
+fn slow_subscriber_is_disconnected_at_the_output_limit() {
+    let server = Server::start();
+    let mut slow = server.raw();
+    slow.send(b"SUBSCRIBE firehose\r\n");
+    slow.expect(b"*3\r\n$9\r\nsubscribe\r\n$8\r\nfirehose\r\n:1\r\n");
+    // From here on `slow` reads nothing.
+    let mut publisher = server.conn();
+    let message = vec![b'x'; 1024 * 1024];
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut sent = 0;
+    loop {
+        assert!(Instant::now() < deadline, "subscriber never disconnected");
+        let receivers: i64 = publisher.publish("firehose", &message).unwrap();
+        if receivers == 0 {
+            break;
+        }
+        sent += 1;
+        assert!(
+            sent < 200,
+            "200 MB queued for a subscriber that does not read"
+        );
+    }
+    assert!(sent >= 32, "disconnected after only {sent} MB");
+    let numsub: Vec<(String, i64)> = redis::cmd("PUBSUB")
+        .arg("NUMSUB")
+        .arg("firehose")
+        .query(&mut publisher)
+        .unwrap();
+    assert_eq!(numsub, vec![("firehose".into(), 0)]);
+}

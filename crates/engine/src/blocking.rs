@@ -21,7 +21,7 @@ use crate::table::Table;
 /// An outbox past this many bytes closes its client, as Redis's
 /// `client-output-buffer-limit pubsub 32mb` does, so a slow subscriber
 /// cannot grow memory without bound.
-pub(crate) const OUTBOX_LIMIT: usize = 32 * 1024 * 1024;
+pub const OUTPUT_LIMIT: usize = 32 * 1024 * 1024;
 
 /// Upper bound on re-runs per [`Engine::serve_ready`] call.
 const MAX_SERVES: usize = 100_000;
@@ -239,11 +239,11 @@ impl Engine {
             .outboxes
             .entry(id)
             .or_insert_with(|| Out::new(proto));
-        if outbox.len() + bytes.len() > OUTBOX_LIMIT {
+        if outbox.len() + bytes.len() > OUTPUT_LIMIT {
             if !self.blocking.kills.contains(&id) {
                 tracing::warn!(
                     id,
-                    limit = OUTBOX_LIMIT,
+                    limit = OUTPUT_LIMIT,
                     "closing client over its output buffer limit"
                 );
                 self.blocking.kills.push(id);

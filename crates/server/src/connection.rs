@@ -287,6 +287,15 @@ impl Connection {
             engine.is_blocked(self.session.id)
         };
         self.write_some()?;
+        if self.out.len() - self.sent > engine::OUTPUT_LIMIT {
+            // A subscriber that does not read: the engine bounds its outbox,
+            // this bounds what was already moved here.
+            warn!(
+                id = self.session.id,
+                "Client scheduled to be closed ASAP for overcoming of output buffer limits"
+            );
+            return Err(Ended::Closed(Some(CloseReason::OutputLimit)));
+        }
         if self.parked.is_some() && !still_parked {
             self.unpark(handle, shared).await?;
         }
