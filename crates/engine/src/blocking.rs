@@ -18,11 +18,6 @@ use crate::engine::{Action, Engine, Session};
 use crate::error::CmdResult;
 use crate::table::Table;
 
-/// An outbox past this many bytes closes its client, as Redis's
-/// `client-output-buffer-limit pubsub 32mb` does, so a slow subscriber
-/// cannot grow memory without bound.
-pub const OUTPUT_LIMIT: usize = 32 * 1024 * 1024;
-
 /// Upper bound on re-runs per [`Engine::serve_ready`] call.
 const MAX_SERVES: usize = 100_000;
 
@@ -239,13 +234,10 @@ impl Engine {
             .outboxes
             .entry(id)
             .or_insert_with(|| Out::new(proto));
-        if outbox.len() + bytes.len() > OUTPUT_LIMIT {
+        let limit = self.config.pubsub_output_limit();
+        if limit > 0 && outbox.len() + bytes.len() > limit {
             if !self.blocking.kills.contains(&id) {
-                tracing::warn!(
-                    id,
-                    limit = OUTPUT_LIMIT,
-                    "closing client over its output buffer limit"
-                );
+                tracing::warn!(id, limit, "closing client over its output buffer limit");
                 self.blocking.kills.push(id);
             }
             return;

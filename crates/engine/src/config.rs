@@ -51,6 +51,11 @@ pub struct Config {
     /// `client-query-buffer-limit`: a client whose unparsed input grows
     /// past this many bytes is closed.
     pub client_query_buffer_limit: u64,
+    /// `client-output-buffer-limit`, per class (`normal`, `replica`,
+    /// `pubsub`): hard limit, soft limit, soft seconds. The `pubsub` hard
+    /// limit closes a subscriber that does not read; the soft limits are
+    /// accepted and shown but not enforced.
+    pub client_output_buffer_limit: [(String, u64, u64, u64); 3],
 }
 
 impl Default for Config {
@@ -71,6 +76,11 @@ impl Default for Config {
             loglevel: "notice".into(),
             io_threads: 0,
             client_query_buffer_limit: 1024 * 1024 * 1024,
+            client_output_buffer_limit: [
+                ("normal".into(), 0, 0, 0),
+                ("replica".into(), 256 << 20, 64 << 20, 60),
+                ("pubsub".into(), 32 << 20, 8 << 20, 60),
+            ],
         }
     }
 }
@@ -137,6 +147,11 @@ const FIXED: &[(&str, &str)] = &[
 ];
 
 impl Config {
+    /// The `pubsub` class's hard output limit in bytes (0: none).
+    pub fn pubsub_output_limit(&self) -> usize {
+        usize::try_from(self.client_output_buffer_limit[2].1).unwrap_or(usize::MAX)
+    }
+
     /// Every setting's name, in a stable order.
     pub fn names() -> impl Iterator<Item = &'static str> {
         [
@@ -155,6 +170,7 @@ impl Config {
             "loglevel",
             "io-threads",
             "client-query-buffer-limit",
+            "client-output-buffer-limit",
         ]
         .into_iter()
         .chain(FIXED.iter().map(|(n, _)| *n))
@@ -179,6 +195,15 @@ impl Config {
             "loglevel" => self.loglevel.clone(),
             "io-threads" => self.io_threads.to_string(),
             "client-query-buffer-limit" => self.client_query_buffer_limit.to_string(),
+            "client-output-buffer-limit" => self
+                .client_output_buffer_limit
+                .iter()
+                .map(|(class, hard, soft, secs)| {
+                    let class = if class == "replica" { "slave" } else { class };
+                    format!("{class} {hard} {soft} {secs}")
+                })
+                .collect::<Vec<_>>()
+                .join(" "),
             _ => FIXED.iter().find(|(n, _)| *n == name)?.1.to_string(),
         })
     }
@@ -255,6 +280,35 @@ impl Config {
                 }
                 self.io_threads = n as usize;
             }
+            "client-output-buffer-limit" => {
+                let words: Vec<&str> = value.split_whitespace().collect();
+                if words.is_empty() || words.len() % 4 != 0 {
+                    return Err(bad(
+                        "Wrong number of arguments in buffer limit configuration.",
+                    ));
+                }
+                let mut next = self.client_output_buffer_limit.clone();
+                for w in words.chunks(4) {
+                    let class = match w[0].to_ascii_lowercase().as_str() {
+                        "normal" => 0,
+                        "replica" | "slave" => 1,
+                        "pubsub" => 2,
+                        _ => {
+                            return Err(bad(
+                                "Invalid client class specified in buffer limit configuration.",
+                            ))
+                        }
+                    };
+                    let size = |v: &str| {
+                        parse_size(v).ok_or_else(|| bad("Error in hard, soft or soft_seconds setting in buffer limit configuration."))
+                    };
+                    let secs = w[3].parse::<u64>().map_err(|_| bad("Error in hard, soft or soft_seconds setting in buffer limit configuration."))?;
+                    next[class].1 = size(w[1])?;
+                    next[class].2 = size(w[2])?;
+                    next[class].3 = secs;
+                }
+                self.client_output_buffer_limit = next;
+            }
             "client-query-buffer-limit" => {
                 let n = parse_size(value).ok_or_else(|| bad("argument must be a memory value"))?;
                 if n < 1024 * 1024 {
@@ -323,5 +377,19 @@ mod tests {
         assert!(matches!(c.set("nope", "1"), Err(ConfigError::Unknown(_))));
         assert!(c.set_at_runtime("port", "1").is_err());
         assert_eq!(c.get("save").unwrap(), "");
+    }
+
+    #[test]
+    fn output_buffer_limits_parse_like_redis() {
+        let mut c = Config::default();
+        assert_eq!(
+            c.get("client-output-buffer-limit").unwrap(),
+            "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60"
+        );
+        c.set("client-output-buffer-limit", "pubsub 1mb 512kb 10")
+            .unwrap();
+        assert_eq!(c.pubsub_output_limit(), 1 << 20);
+        assert!(c.set("client-output-buffer-limit", "pubsub 1mb").is_err());
+        assert!(c.set("client-output-buffer-limit", "bogus 1 1 1").is_err());
     }
 }

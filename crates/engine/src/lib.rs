@@ -30,7 +30,6 @@ pub mod table;
 mod testutil;
 pub mod types;
 
-pub use blocking::OUTPUT_LIMIT;
 pub use config::{Config, ConfigError};
 pub use engine::{Action, ConnInfo, Engine, Role, Session};
 pub use error::{CmdError, CmdResult};

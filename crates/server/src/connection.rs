@@ -281,13 +281,16 @@ impl Connection {
         shared: &Shared,
         handle: &ClientHandle,
     ) -> Result<(), Ended> {
-        let still_parked = {
+        let (still_parked, limit) = {
             let mut engine = shared.engine.lock();
             engine.take_outbox(self.session.id, &mut self.out);
-            engine.is_blocked(self.session.id)
+            (
+                engine.is_blocked(self.session.id),
+                engine.config().pubsub_output_limit(),
+            )
         };
         self.write_some()?;
-        if self.out.len() - self.sent > engine::OUTPUT_LIMIT {
+        if limit > 0 && self.out.len() - self.sent > limit {
             // A subscriber that does not read: the engine bounds its outbox,
             // this bounds what was already moved here.
             warn!(

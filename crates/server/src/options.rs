@@ -183,7 +183,10 @@ impl Settings {
                     .push(format!("option '{name}' is accepted but has no effect yet"));
                 Ok(())
             }
-            _ => self.engine_set(name, one(d)?),
+            // Values of several words (`client-output-buffer-limit pubsub
+            // 32mb 8mb 60`) reach the engine joined, as in redis.conf.
+            _ if d.values.is_empty() => Err(arity(d, "a value")),
+            _ => self.engine_set(name, &d.values.join(" ")),
         }
     }
 
