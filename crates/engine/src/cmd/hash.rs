@@ -16,11 +16,11 @@ use rand::SeedableRng;
 use resp::{Args, Out, Proto};
 
 use self::shared::{empty_scan, parse_cursor, sample_distinct, scan_head, RandCount, ScanOpts};
+use crate::cmd::agg;
 use crate::cmd::string::long_double::{self, LongDouble, Parsed};
 use crate::cmd::{eq_ic, int_arg, parse_i64};
 use crate::engine::{Engine, Session};
 use crate::error::{CmdError, CmdResult};
-use crate::keyspace::{Expiry, Value, ValueMut, ValueRef};
 use crate::table::{row, Command, DENYOOM, FAST, RANDOM, READONLY, WRITE};
 use crate::types::Hash;
 
@@ -46,74 +46,31 @@ pub(crate) const COMMANDS: &[Command] = &[
     row("hrandfield", -2, READONLY | RANDOM, (1, 1, 1), "hash", "Returns one or more random fields from a hash.", hrandfield),
 ];
 
-/// The lookup of a read: counts the hit or miss and hands the hash
-/// (`None` when absent) to `reply`. A key of another type counts as a hit
-/// and gives WRONGTYPE without calling `reply`.
+/// [`agg::read`] for this family's type.
 fn read_hash<T>(
     eng: &mut Engine,
     db: usize,
     key: &[u8],
     reply: impl FnOnce(Option<&Hash>) -> T,
 ) -> Result<T, CmdError> {
-    let (found, res) = match eng.read(db, key) {
-        None => (false, Ok(reply(None))),
-        Some(e) => match e.value {
-            ValueRef::Hash(h) => (true, Ok(reply(Some(h)))),
-            _ => (true, Err(CmdError::WrongType)),
-        },
-    };
-    eng.count_lookup(found);
-    res
+    agg::read(eng, db, key, reply)
 }
 
-/// The lookup of a write: deletes `key` if it has expired (logging the
-/// `DEL`), then gives its hash (`None`: absent) or WRONGTYPE.
+/// [`agg::prepare`] for this family's type.
 fn prepare_hash<'e>(
     eng: &'e mut Engine,
     db: usize,
     key: &[u8],
 ) -> Result<Option<&'e Hash>, CmdError> {
-    if !eng.prepare_write(db, key) {
-        return Ok(None);
-    }
-    match eng.dbs[db].get(key).map(|e| e.value) {
-        Some(ValueRef::Hash(h)) => Ok(Some(h)),
-        Some(_) => Err(CmdError::WrongType),
-        None => Ok(None),
-    }
+    agg::prepare(eng, db, key)
 }
 
-/// Runs `f` on the hash at `key`, creating an empty one first when the key
-/// is absent, and deletes the key if `f` left the hash empty. The caller
-/// has checked the key's type with [`prepare_hash`].
+/// [`agg::edit`] for this family's type.
 fn edit<R>(eng: &mut Engine, db: usize, key: &[u8], f: impl FnOnce(&mut Hash) -> R) -> R {
-    let mut fresh: Option<Hash> = None;
-    let mut obj = eng.dbs[db].get_obj_mut(key);
-    let h = match obj.as_mut().map(|o| o.value()) {
-        Some(ValueMut::Hash(h)) => h,
-        _ => fresh.insert(Hash::new()),
-    };
-    let r = f(h);
-    let emptied = h.is_empty();
-    drop(obj);
-    match fresh {
-        Some(h) if !h.is_empty() => {
-            eng.dbs[db].set(key, Value::Hash(Box::new(h)), Expiry::Set(None));
-        }
-        Some(_) => {}
-        None if emptied => {
-            eng.dbs[db].remove(key);
-        }
-        None => {}
-    }
-    r
+    agg::edit(eng, db, key, f)
 }
 
-/// The command changed nothing: only a `DEL` of an expired key it made (if
-/// any) is journaled, not the request.
-fn unchanged(eng: &mut Engine) {
-    eng.log_custom();
-}
+use agg::unchanged;
 
 /// `HSET`/`HMSET key field value [field value ...]`: the number of new
 /// fields. An odd pair count is an arity error, as in Redis.

@@ -14,6 +14,7 @@ mod tests;
 
 use resp::{Args, Out};
 
+use crate::cmd::agg;
 use crate::cmd::{eq_ic, int_arg, parse_i64};
 use crate::engine::{Engine, Session};
 use crate::error::{CmdError, CmdResult};
@@ -54,38 +55,19 @@ fn lmpop_keys(args: Args<'_>) -> Vec<usize> {
     numkeys_at(args, 1)
 }
 
-/// The lookup of a read: counts the hit or miss and hands the list
-/// (`None` when absent) to `reply`. A key of another type counts as a hit
-/// and gives WRONGTYPE without calling `reply`.
+/// [`agg::read`] for lists.
 fn read_list<T>(
     eng: &mut Engine,
     db: usize,
     key: &[u8],
     reply: impl FnOnce(Option<&List>) -> T,
 ) -> Result<T, CmdError> {
-    let (found, res) = match eng.read(db, key) {
-        None => (false, Ok(reply(None))),
-        Some(e) => match e.value {
-            ValueRef::List(l) => (true, Ok(reply(Some(l)))),
-            _ => (true, Err(CmdError::WrongType)),
-        },
-    };
-    eng.count_lookup(found);
-    res
+    agg::read(eng, db, key, reply)
 }
 
-/// The lookup of a write: deletes `key` if it has expired (logging the
-/// `DEL`), then says whether it holds a list (`false`: absent), or gives
-/// WRONGTYPE.
+/// [`agg::prepare`] for lists: whether `key` holds one (`false`: absent).
 fn prepare_list(eng: &mut Engine, db: usize, key: &[u8]) -> Result<bool, CmdError> {
-    if !eng.prepare_write(db, key) {
-        return Ok(false);
-    }
-    match eng.dbs[db].get(key).map(|e| e.value) {
-        Some(ValueRef::List(_)) => Ok(true),
-        Some(_) => Err(CmdError::WrongType),
-        None => Ok(false),
-    }
+    agg::prepare::<List>(eng, db, key).map(|l| l.is_some())
 }
 
 /// Runs `f` on the list at `key` and deletes the key if `f` emptied it.
@@ -127,11 +109,7 @@ fn edit_or_create<R>(
     r
 }
 
-/// The command changed nothing: only a `DEL` of an expired key it made (if
-/// any) is journaled, not the request.
-fn unchanged(eng: &mut Engine) {
-    eng.log_custom();
-}
+use agg::unchanged;
 
 /// A list end, as `LEFT`/`RIGHT` name it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,6 +1,7 @@
 //! Command handlers, one file per family, each with its table rows in a
 //! `COMMANDS` slice and its unit tests at the bottom.
 
+pub(crate) mod agg;
 pub(crate) mod connection;
 pub(crate) mod hash;
 pub(crate) mod keys;

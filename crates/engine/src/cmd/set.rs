@@ -16,12 +16,12 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use resp::{Args, Out};
 
+use crate::cmd::agg;
 use crate::cmd::hash::pick_indexes;
 use crate::cmd::hash::shared::{empty_scan, parse_cursor, scan_head, RandCount, ScanOpts};
 use crate::cmd::parse_i64;
 use crate::engine::{Engine, Session};
 use crate::error::{CmdError, CmdResult};
-use crate::keyspace::{Expiry, Value, ValueMut, ValueRef};
 use crate::table::{numkeys_at, row, Command, DENYOOM, FAST, RANDOM, READONLY, WRITE};
 use crate::types::set::Member;
 use crate::types::Set;
@@ -54,74 +54,31 @@ fn sintercard_keys(args: Args<'_>) -> Vec<usize> {
     numkeys_at(args, 1)
 }
 
-/// The lookup of a read: counts the hit or miss and hands the set (`None`
-/// when absent) to `reply`. A key of another type counts as a hit and
-/// gives WRONGTYPE without calling `reply`.
+/// [`agg::read`] for this family's type.
 fn read_set<T>(
     eng: &mut Engine,
     db: usize,
     key: &[u8],
     reply: impl FnOnce(Option<&Set>) -> T,
 ) -> Result<T, CmdError> {
-    let (found, res) = match eng.read(db, key) {
-        None => (false, Ok(reply(None))),
-        Some(e) => match e.value {
-            ValueRef::Set(x) => (true, Ok(reply(Some(x)))),
-            _ => (true, Err(CmdError::WrongType)),
-        },
-    };
-    eng.count_lookup(found);
-    res
+    agg::read(eng, db, key, reply)
 }
 
-/// The lookup of a write: deletes `key` if it has expired (logging the
-/// `DEL`), then gives its set (`None`: absent) or WRONGTYPE.
+/// [`agg::prepare`] for this family's type.
 fn prepare_set<'e>(
     eng: &'e mut Engine,
     db: usize,
     key: &[u8],
 ) -> Result<Option<&'e Set>, CmdError> {
-    if !eng.prepare_write(db, key) {
-        return Ok(None);
-    }
-    match eng.dbs[db].get(key).map(|e| e.value) {
-        Some(ValueRef::Set(x)) => Ok(Some(x)),
-        Some(_) => Err(CmdError::WrongType),
-        None => Ok(None),
-    }
+    agg::prepare(eng, db, key)
 }
 
-/// Runs `f` on the set at `key`, creating an empty one first when the key
-/// is absent, and deletes the key if `f` left the set empty. The caller
-/// has checked the key's type with [`prepare_set`].
+/// [`agg::edit`] for this family's type.
 fn edit<R>(eng: &mut Engine, db: usize, key: &[u8], f: impl FnOnce(&mut Set) -> R) -> R {
-    let mut fresh: Option<Set> = None;
-    let mut obj = eng.dbs[db].get_obj_mut(key);
-    let x = match obj.as_mut().map(|o| o.value()) {
-        Some(ValueMut::Set(x)) => x,
-        _ => fresh.insert(Set::new()),
-    };
-    let r = f(x);
-    let emptied = x.is_empty();
-    drop(obj);
-    match fresh {
-        Some(x) if !x.is_empty() => {
-            eng.dbs[db].set(key, Value::Set(Box::new(x)), Expiry::Set(None));
-        }
-        Some(_) => {}
-        None if emptied => {
-            eng.dbs[db].remove(key);
-        }
-        None => {}
-    }
-    r
+    agg::edit(eng, db, key, f)
 }
 
-/// The command changed nothing: only a `DEL` of an expired key it made (if
-/// any) is journaled, not the request.
-fn unchanged(eng: &mut Engine) {
-    eng.log_custom();
-}
+use agg::unchanged;
 
 /// Writes a member as a bulk string.
 fn bulk_member(out: &mut Out, m: Member<'_>) {

@@ -26,9 +26,10 @@ mod write;
 
 use resp::{Args, Out, Proto};
 
+use crate::cmd::agg;
 use crate::engine::Engine;
 use crate::error::CmdError;
-use crate::keyspace::{Expiry, Value, ValueMut, ValueRef};
+use crate::keyspace::{Expiry, Value};
 use crate::table::{numkeys_at, row, Command, BLOCKING, DENYOOM, FAST, RANDOM, READONLY, WRITE};
 use crate::types::ZSet;
 
@@ -100,67 +101,28 @@ fn numkeys_first(args: Args<'_>) -> Vec<usize> {
     numkeys_at(args, 1)
 }
 
-/// The lookup of a read: counts the hit or miss and hands the sorted set
-/// (`None` when absent) to `reply`. A key of another type counts as a hit
-/// and gives WRONGTYPE without calling `reply`.
+/// [`agg::read`] for this family's type.
 fn read_zset<T>(
     eng: &mut Engine,
     db: usize,
     key: &[u8],
     reply: impl FnOnce(Option<&ZSet>) -> T,
 ) -> Result<T, CmdError> {
-    let (found, res) = match eng.read(db, key) {
-        None => (false, Ok(reply(None))),
-        Some(e) => match e.value {
-            ValueRef::ZSet(z) => (true, Ok(reply(Some(z)))),
-            _ => (true, Err(CmdError::WrongType)),
-        },
-    };
-    eng.count_lookup(found);
-    res
+    agg::read(eng, db, key, reply)
 }
 
-/// The lookup of a write: deletes `key` if it has expired (logging the
-/// `DEL`), then gives its sorted set (`None`: absent) or WRONGTYPE.
+/// [`agg::prepare`] for this family's type.
 fn prepare_zset<'e>(
     eng: &'e mut Engine,
     db: usize,
     key: &[u8],
 ) -> Result<Option<&'e ZSet>, CmdError> {
-    if !eng.prepare_write(db, key) {
-        return Ok(None);
-    }
-    match eng.dbs[db].get(key).map(|e| e.value) {
-        Some(ValueRef::ZSet(z)) => Ok(Some(z)),
-        Some(_) => Err(CmdError::WrongType),
-        None => Ok(None),
-    }
+    agg::prepare(eng, db, key)
 }
 
-/// Runs `f` on the sorted set at `key`, creating an empty one first when
-/// the key is absent, and deletes the key if `f` left the set empty. The
-/// caller has checked the key's type with [`prepare_zset`].
+/// [`agg::edit`] for this family's type.
 fn edit<R>(eng: &mut Engine, db: usize, key: &[u8], f: impl FnOnce(&mut ZSet) -> R) -> R {
-    let mut fresh: Option<ZSet> = None;
-    let mut obj = eng.dbs[db].get_obj_mut(key);
-    let z = match obj.as_mut().map(|o| o.value()) {
-        Some(ValueMut::ZSet(z)) => z,
-        _ => fresh.insert(ZSet::new()),
-    };
-    let r = f(z);
-    let emptied = z.is_empty();
-    drop(obj);
-    match fresh {
-        Some(z) if !z.is_empty() => {
-            eng.dbs[db].set(key, Value::ZSet(Box::new(z)), Expiry::Set(None));
-        }
-        Some(_) => {}
-        None if emptied => {
-            eng.dbs[db].remove(key);
-        }
-        None => {}
-    }
-    r
+    agg::edit(eng, db, key, f)
 }
 
 /// Stores the result of a `*STORE` command at `dst`, replacing whatever
@@ -179,11 +141,7 @@ fn store(eng: &mut Engine, db: usize, dst: &[u8], z: ZSet) {
     }
 }
 
-/// The command changed nothing: only a `DEL` of an expired key it made (if
-/// any) is journaled, not the request.
-fn unchanged(eng: &mut Engine) {
-    eng.log_custom();
-}
+use agg::unchanged;
 
 /// How a list of elements is replied: members only, or with their scores
 /// (flat `member, score, ...` in RESP2; `[member, score]` pairs in RESP3,

@@ -2,6 +2,7 @@
 //! gives them (checked against Redis 7.0.15), every error string,
 //! WRONGTYPE, key deletion, expired keys, and the journal.
 
+use crate::keyspace::Value;
 use std::collections::HashSet;
 
 use resp::{Frame, Proto};

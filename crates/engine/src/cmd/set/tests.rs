@@ -3,6 +3,7 @@
 //! WRONGTYPE, key deletion, expired keys, and the journal (SPOP's
 //! rewrite included).
 
+use crate::keyspace::Value;
 use std::collections::HashSet;
 
 use resp::{Frame, Proto};
