@@ -44,3 +44,41 @@ impl Tester {
         self.run(&argv)
     }
 }
+
+/// The ops journaled since the last call, one `"CMD arg ..."` string each.
+pub(crate) fn ops(t: &mut Tester) -> Vec<String> {
+    t.eng
+        .take_units()
+        .into_iter()
+        .flat_map(|u| u.ops)
+        .map(|op| {
+            op.argv
+                .iter()
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect()
+}
+
+/// A bulk string reply.
+pub(crate) fn bulk(s: &str) -> String {
+    format!("${}\r\n{s}\r\n", s.len())
+}
+
+/// A RESP2 array of bulk strings.
+pub(crate) fn arr(items: &[&str]) -> String {
+    let mut r = format!("*{}\r\n", items.len());
+    items.iter().for_each(|s| r.push_str(&bulk(s)));
+    r
+}
+
+/// An integer reply.
+pub(crate) fn int(n: i64) -> String {
+    format!(":{n}\r\n")
+}
+
+/// An error reply; `msg` includes its code.
+pub(crate) fn err(msg: &str) -> String {
+    format!("-{msg}\r\n")
+}

@@ -635,31 +635,7 @@ mod tests {
     use super::*;
     use crate::engine::unix_ms;
     use crate::ops::{Op, Unit};
-    use crate::testutil::Tester;
-
-    /// The ops journaled since the last call, one string per op.
-    fn ops(t: &mut Tester) -> Vec<String> {
-        t.eng
-            .take_units()
-            .into_iter()
-            .flat_map(|u| u.ops)
-            .map(|op| {
-                op.argv
-                    .iter()
-                    .map(|a| String::from_utf8_lossy(a).into_owned())
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            })
-            .collect()
-    }
-
-    fn bulk(s: &str) -> String {
-        format!("${}\r\n{s}\r\n", s.len())
-    }
-
-    fn err(msg: &str) -> String {
-        format!("-{msg}\r\n")
-    }
+    use crate::testutil::{bulk, err, ops, Tester};
 
     fn expire_at(t: &Tester, key: &str) -> Option<u64> {
         t.eng.dbs[0].get(key.as_bytes()).and_then(|e| e.expire_at)

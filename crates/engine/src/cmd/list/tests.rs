@@ -5,42 +5,7 @@ use resp::{ArgvBuf, Out, Proto};
 
 use super::*;
 use crate::engine::ConnInfo;
-use crate::testutil::Tester;
-
-/// The ops journaled since the last call, one string per op.
-fn ops(t: &mut Tester) -> Vec<String> {
-    t.eng
-        .take_units()
-        .into_iter()
-        .flat_map(|u| u.ops)
-        .map(|op| {
-            op.argv
-                .iter()
-                .map(|a| String::from_utf8_lossy(a).into_owned())
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
-        .collect()
-}
-
-fn bulk(s: &str) -> String {
-    format!("${}\r\n{s}\r\n", s.len())
-}
-
-/// A RESP2 array of bulk strings.
-fn arr(items: &[&str]) -> String {
-    let mut r = format!("*{}\r\n", items.len());
-    items.iter().for_each(|s| r.push_str(&bulk(s)));
-    r
-}
-
-fn int(n: i64) -> String {
-    format!(":{n}\r\n")
-}
-
-fn err(msg: &str) -> String {
-    format!("-{msg}\r\n")
-}
+use crate::testutil::{arr, bulk, err, int, ops, Tester};
 
 fn exists(t: &Tester, key: &str) -> bool {
     t.eng.dbs[0].contains(key.as_bytes())

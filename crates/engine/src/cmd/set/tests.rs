@@ -10,35 +10,7 @@ use resp::{Frame, Proto};
 
 use super::*;
 use crate::engine::Role;
-use crate::testutil::Tester;
-
-/// The ops journaled since the last call, one string per op.
-fn ops(t: &mut Tester) -> Vec<String> {
-    t.eng
-        .take_units()
-        .into_iter()
-        .flat_map(|u| u.ops)
-        .map(|op| {
-            op.argv
-                .iter()
-                .map(|a| String::from_utf8_lossy(a).into_owned())
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
-        .collect()
-}
-
-fn bulk(s: &str) -> String {
-    format!("${}\r\n{s}\r\n", s.len())
-}
-
-fn int(n: i64) -> String {
-    format!(":{n}\r\n")
-}
-
-fn err(msg: &str) -> String {
-    format!("-{msg}\r\n")
-}
+use crate::testutil::{bulk, err, int, ops, Tester};
 
 /// The reply decoded.
 fn frame(reply: &str) -> Frame {

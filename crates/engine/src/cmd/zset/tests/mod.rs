@@ -10,34 +10,7 @@ mod ranges;
 use resp::{ArgvBuf, Out, Proto};
 
 use crate::engine::{ConnInfo, Engine, Session};
-use crate::testutil::Tester;
-
-/// The ops journaled since the last call, one string per op.
-fn ops(t: &mut Tester) -> Vec<String> {
-    t.eng
-        .take_units()
-        .into_iter()
-        .flat_map(|u| u.ops)
-        .map(|op| {
-            op.argv
-                .iter()
-                .map(|a| String::from_utf8_lossy(a).into_owned())
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
-        .collect()
-}
-
-fn bulk(s: &str) -> String {
-    format!("${}\r\n{s}\r\n", s.len())
-}
-
-/// A RESP2 array of bulk strings.
-fn arr(items: &[&str]) -> String {
-    let mut r = format!("*{}\r\n", items.len());
-    items.iter().for_each(|s| r.push_str(&bulk(s)));
-    r
-}
+use crate::testutil::{arr, bulk, err, int, ops, Tester};
 
 /// A RESP3 array of `[member, score]` pairs, scores as doubles.
 fn pairs3(items: &[(&str, &str)]) -> String {
@@ -46,14 +19,6 @@ fn pairs3(items: &[(&str, &str)]) -> String {
         r.push_str(&format!("*2\r\n{},{s}\r\n", bulk(m)));
     }
     r
-}
-
-fn int(n: i64) -> String {
-    format!(":{n}\r\n")
-}
-
-fn err(msg: &str) -> String {
-    format!("-{msg}\r\n")
 }
 
 fn exists(t: &Tester, key: &str) -> bool {
