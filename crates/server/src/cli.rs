@@ -1,4 +1,5 @@
-//! The command line: `meridian serve ...` and `meridian --version`.
+//! The command line: `meridian serve ...`, `meridian certs [DIR]` and
+//! `meridian --version`.
 //!
 //! `serve` declares the options it documents in `--help`; every other
 //! `--name value...` is collected as-is and read as a Redis-style option
@@ -24,6 +25,32 @@ pub struct Cli {
 pub enum Command {
     /// Run one standalone node that speaks the Redis protocol.
     Serve(ServeArgs),
+    /// Create the datastore CA and region certificates for a real
+    /// deployment (replication between regions uses mutual TLS).
+    Certs(CertsArgs),
+}
+
+/// `meridian certs`.
+#[derive(Debug, Args)]
+pub struct CertsArgs {
+    /// Directory to write `ca.pem`, `ca-key.pem`, `<region>.pem` and
+    /// `<region>-key.pem` into (created if missing).
+    #[arg(value_name = "DIR", default_value = "regions/certs")]
+    pub dir: PathBuf,
+    /// Regions to make certificates for, comma-separated.
+    #[arg(
+        long,
+        value_name = "REGION,...",
+        value_delimiter = ',',
+        default_value = "us-east-1,eu-west-1,ap-southeast-1"
+    )]
+    pub regions: Vec<String>,
+    /// Replace an existing CA and every listed region's certificate
+    /// (certificates of regions not listed stop being trusted). Without it
+    /// an existing CA is kept and only missing region certificates are
+    /// added.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// `meridian serve`.
@@ -119,7 +146,29 @@ mod tests {
         argv.extend_from_slice(args);
         match Cli::try_parse_from(argv).unwrap().command {
             Command::Serve(s) => s,
+            other => panic!("not serve: {other:?}"),
         }
+    }
+
+    fn certs(args: &[&str]) -> CertsArgs {
+        let mut argv = vec!["meridian", "certs"];
+        argv.extend_from_slice(args);
+        match Cli::try_parse_from(argv).unwrap().command {
+            Command::Certs(c) => c,
+            other => panic!("not certs: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn certs_defaults_and_region_list() {
+        let c = certs(&[]);
+        assert_eq!(c.dir, PathBuf::from("regions/certs"));
+        assert_eq!(c.regions, ["us-east-1", "eu-west-1", "ap-southeast-1"]);
+        assert!(!c.force);
+        let c = certs(&["out", "--regions", "a-1,b-2", "--force"]);
+        assert_eq!(c.dir, PathBuf::from("out"));
+        assert_eq!(c.regions, ["a-1", "b-2"]);
+        assert!(c.force);
     }
 
     #[test]

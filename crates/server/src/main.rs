@@ -11,6 +11,8 @@
 //!
 //! The engine and the protocol live in their own crates; this crate owns
 //! sockets, threads, signals and process exit codes, and no command logic.
+//! Certificates for replication are made by the `replication` crate;
+//! `meridian certs` only reports what it wrote.
 
 mod cli;
 mod config_file;
@@ -28,7 +30,7 @@ use clap::Parser;
 use tracing::info;
 use tracing_subscriber::EnvFilter;
 
-use crate::cli::{Cli, Command, ServeArgs};
+use crate::cli::{CertsArgs, Cli, Command, ServeArgs};
 use crate::options::Settings;
 
 fn main() -> ExitCode {
@@ -44,6 +46,7 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Serve(args) => serve(&args),
+        Command::Certs(args) => certs(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -95,6 +98,36 @@ fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     let result = runtime.block_on(listener::run(settings));
     runtime.shutdown_timeout(Duration::from_secs(1));
     result
+}
+
+/// `meridian certs [DIR]`: makes sure DIR holds the datastore CA and a
+/// certificate per region, and prints each file written or kept.
+fn certs(args: &CertsArgs) -> anyhow::Result<()> {
+    use replication::certs::{self, Overwrite};
+    let regions: Vec<&str> = args.regions.iter().map(String::as_str).collect();
+    let overwrite = if args.force {
+        Overwrite::Replace
+    } else {
+        Overwrite::Keep
+    };
+    let outcome = certs::ensure(&args.dir, &regions, overwrite)
+        .with_context(|| format!("certificates in {}", args.dir.display()))?;
+    if !outcome.ca_created {
+        println!(
+            "kept   {} (existing CA; --force replaces it)",
+            args.dir.join(certs::CA_CERT_FILE).display()
+        );
+    }
+    for region in &outcome.regions_kept {
+        println!(
+            "kept   {}",
+            certs::region_cert_path(&args.dir, region).display()
+        );
+    }
+    for path in &outcome.written {
+        println!("wrote  {}", path.display());
+    }
+    Ok(())
 }
 
 /// Logs go to stdout, filtered by `RUST_LOG` when set, else by the

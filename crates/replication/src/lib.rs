@@ -1,0 +1,23 @@
+//! Cross-region replication for Meridian's global datastore.
+//!
+//! This crate owns how regions reach each other: the datastore's certificate
+//! authority and per-region certificates, and QUIC endpoints that speak only
+//! mutual TLS between regions of one datastore. Later it also owns the sync
+//! protocol of DESIGN §3 (hello, continue-or-full-sync, acks) and the lag
+//! figures derived from acks.
+//!
+//! It must not speak the client protocol (RESP) or reach into the engine: it
+//! ships change-log entries (`changelog`) between regions and nothing else.
+//!
+//! - [`certs`]: generate, write and load the CA and region certificates.
+//! - [`tls`]: rustls (`ring` provider) and quinn configurations for mutual
+//!   TLS, and the transport tuning (BBR, window sizes).
+//! - [`endpoint`]: UDP sockets with raised buffers, server and client
+//!   endpoints, and the peer's region name from its certificate.
+
+pub mod certs;
+pub mod endpoint;
+mod error;
+pub mod tls;
+
+pub use error::Error;
