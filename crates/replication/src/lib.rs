@@ -2,9 +2,9 @@
 //!
 //! This crate owns how regions reach each other: the datastore's certificate
 //! authority and per-region certificates, and QUIC endpoints that speak only
-//! mutual TLS between regions of one datastore. Later it also owns the sync
-//! protocol of DESIGN §3 (hello, continue-or-full-sync, acks) and the lag
-//! figures derived from acks.
+//! mutual TLS between regions of one datastore. It also owns the sync
+//! protocol of DESIGN §3 (hello, continue-or-full-sync, acks) as sans-I/O
+//! state machines, and later the lag figures derived from acks.
 //!
 //! It must not speak the client protocol (RESP) or reach into the engine: it
 //! ships change-log entries (`changelog`) between regions and nothing else.
@@ -14,10 +14,14 @@
 //!   TLS, and the transport tuning (BBR, window sizes).
 //! - [`endpoint`]: UDP sockets with raised buffers, server and client
 //!   endpoints, and the peer's region name from its certificate.
+//! - [`protocol`]: the sync protocol as sans-I/O state machines (messages,
+//!   the primary's per-follower state, the secondary), driven by `now` and
+//!   bytes, with no sockets, tokio or clock of their own.
 
 pub mod certs;
 pub mod endpoint;
 mod error;
+pub mod protocol;
 pub mod tls;
 
 pub use error::Error;

@@ -1,0 +1,604 @@
+//! The primary's side: its [`Log`] (history, backlog, codec) and one
+//! [`Follower`] per connected secondary.
+//!
+//! A follower goes `AwaitHello` → (`Streaming` | `AwaitSnapshot` →
+//! `Snapshotting` → `Streaming`), and from any state to `Failed`. While
+//! streaming, [`Follower::poll_transmit`] sends the backlog's frames from the
+//! follower's next seq in batches of at most `batch_bytes` (always at least
+//! one frame), a heartbeat after `heartbeat_interval_ms` without sending,
+//! and notices when the next seq fell off the backlog: then it emits
+//! [`PrimaryEvent::FullSyncNeeded`] and waits for the caller to stream a
+//! snapshot ([`Follower::start_full_sync`], [`Follower::snapshot_chunk`],
+//! [`Follower::snapshot_done`]). The snapshot itself is the engine's
+//! business; this module only frames it.
+
+use std::collections::VecDeque;
+
+use changelog::{
+    Backlog, BacklogError, Codec, EncodeError, Entry, Epoch, History, Position, PushError,
+    Reconcile, Seq,
+};
+use thiserror::Error;
+
+use super::msg::{Body, FullSyncReason, Msg, RefuseReason, PROTOCOL_VERSION};
+use super::ProtocolError;
+
+/// Timers and sizes of the primary's side.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PrimaryConfig {
+    /// Send a heartbeat after this long without sending anything (ms).
+    pub heartbeat_interval_ms: u64,
+    /// The most frame bytes in one `Entries` message (one frame always goes,
+    /// however large).
+    pub batch_bytes: usize,
+}
+
+impl Default for PrimaryConfig {
+    fn default() -> PrimaryConfig {
+        PrimaryConfig {
+            heartbeat_interval_ms: 100,
+            batch_bytes: 256 << 10,
+        }
+    }
+}
+
+/// Why an entry could not be appended to the [`Log`]: a bug of the caller
+/// (the engine's write path owns the next seq), never a peer's fault.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+pub enum AppendError {
+    /// A heartbeat takes no seq and is never logged.
+    #[error("heartbeats are not logged")]
+    Heartbeat,
+    /// The entry's epoch is not the one our history gives its seq (for a
+    /// new write: our current epoch).
+    #[error("entry {got} is not on our history (which gives epoch {expected:?} there)")]
+    WrongEpoch {
+        /// The entry's position.
+        got: Position,
+        /// The epoch our history gives that seq.
+        expected: Option<Epoch>,
+    },
+    /// The entry could not be framed.
+    #[error(transparent)]
+    Encode(#[from] EncodeError),
+    /// The backlog refused the frame (wrong seq).
+    #[error(transparent)]
+    Push(#[from] PushError),
+}
+
+/// The primary's change log as the followers see it: its history, the
+/// backlog of recent frames and the codec that frames entries.
+#[derive(Debug)]
+pub struct Log {
+    /// Invariant: covers every seq in the backlog; its last epoch is ours.
+    history: History,
+    backlog: Backlog,
+    codec: Codec,
+    /// Reused frame buffer.
+    scratch: Vec<u8>,
+}
+
+impl Log {
+    /// A log with this history and backlog (whose next seq is the next
+    /// entry this primary writes).
+    #[must_use]
+    pub fn new(history: History, backlog: Backlog, codec: Codec) -> Log {
+        Log {
+            history,
+            backlog,
+            codec,
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Frames `entry` (which must be the next seq, of the epoch our history
+    /// gives it: our own for a new write, an older one when a secondary
+    /// fills the log it will serve from once promoted) and keeps it in the
+    /// backlog. Returns the frame length.
+    pub fn append(&mut self, entry: &Entry) -> Result<usize, AppendError> {
+        if !entry.takes_seq() {
+            return Err(AppendError::Heartbeat);
+        }
+        let expected = self.history.epoch_at(entry.seq);
+        if expected != Some(entry.epoch) {
+            return Err(AppendError::WrongEpoch {
+                got: entry.position(),
+                expected,
+            });
+        }
+        self.scratch.clear();
+        let len = self.codec.encode(entry, &mut self.scratch)?;
+        self.backlog
+            .push(entry.seq, entry.ts_nanos, &self.scratch)?;
+        Ok(len)
+    }
+
+    /// Our current epoch: the newest of our history.
+    #[must_use]
+    pub fn epoch(&self) -> Epoch {
+        self.history.last_epoch()
+    }
+
+    /// The position of our *last* entry (`Position::ZERO` if none).
+    #[must_use]
+    pub fn last(&self) -> Position {
+        let seq = self.backlog.next_seq().prev();
+        Position::new(self.history.epoch_at(seq).unwrap_or(Epoch::ZERO), seq)
+    }
+
+    /// Our history.
+    #[must_use]
+    pub fn history(&self) -> &History {
+        &self.history
+    }
+
+    /// The backlog.
+    #[must_use]
+    pub fn backlog(&self) -> &Backlog {
+        &self.backlog
+    }
+
+    /// The backlog, to expire old entries from a timer.
+    pub fn backlog_mut(&mut self) -> &mut Backlog {
+        &mut self.backlog
+    }
+
+    /// The codec frames are written with.
+    #[must_use]
+    pub fn codec(&self) -> &Codec {
+        &self.codec
+    }
+}
+
+/// Where a follower's connection stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FollowerState {
+    /// Connected; waiting for the secondary's Hello.
+    AwaitHello,
+    /// A full sync is needed; waiting for the caller's
+    /// [`Follower::start_full_sync`].
+    AwaitSnapshot,
+    /// Snapshot chunks are going out.
+    Snapshotting,
+    /// Entries and heartbeats are going out.
+    Streaming,
+    /// The connection is over (refused or broken); drop it.
+    Failed,
+}
+
+impl FollowerState {
+    fn name(self) -> &'static str {
+        match self {
+            FollowerState::AwaitHello => "AwaitHello",
+            FollowerState::AwaitSnapshot => "AwaitSnapshot",
+            FollowerState::Snapshotting => "Snapshotting",
+            FollowerState::Streaming => "Streaming",
+            FollowerState::Failed => "Failed",
+        }
+    }
+}
+
+/// What a follower tells the primary's caller.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PrimaryEvent {
+    /// The secondary continues from `from` (partial resync).
+    Continue {
+        /// Its region.
+        region: String,
+        /// The *next* seq it gets.
+        from: Seq,
+    },
+    /// The secondary needs a full sync: take a snapshot and call
+    /// [`Follower::start_full_sync`].
+    FullSyncNeeded {
+        /// Its region.
+        region: String,
+        /// Why (recorded for `meridian events`).
+        reason: FullSyncReason,
+    },
+    /// A peer knows a newer epoch: stop taking writes at once and follow.
+    StepDown {
+        /// The newer epoch.
+        epoch: Epoch,
+    },
+}
+
+/// How far a secondary is behind, from its acks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Lag {
+    /// Entries we hold that it has not acked as applied.
+    pub entries: u64,
+    /// Their frame bytes, if the backlog still holds them all.
+    pub bytes: Option<u64>,
+    /// Milliseconds since its last ack (`None`: no ack yet).
+    pub since_ack_ms: Option<u64>,
+}
+
+/// The primary's state machine for one secondary connection.
+#[derive(Debug)]
+pub struct Follower {
+    config: PrimaryConfig,
+    state: FollowerState,
+    /// The secondary's region, once its Hello arrived.
+    region: Option<String>,
+    /// The *next* seq to send. Meaningful from Continue or FullSync on.
+    next: Seq,
+    /// Acks below this seq (or off our history) predate this connection's
+    /// sync and are ignored: the *last* seq the sync started from.
+    floor: Seq,
+    /// The *last* position the secondary acked as applied.
+    applied: Position,
+    /// When it applied it, its unix ms.
+    applied_at_ms: u64,
+    /// The *last* position it acked as received. Invariant:
+    /// `applied <= received < next`.
+    received: Position,
+    /// Our clock at its last ack.
+    last_ack_ms: Option<u64>,
+    /// Our clock when we last produced a message.
+    last_sent_ms: u64,
+    /// Messages queued ahead of entries (handshake, snapshot, refusal).
+    out: VecDeque<Body>,
+    events: VecDeque<PrimaryEvent>,
+}
+
+impl Follower {
+    /// A new connection from a secondary, at `now` (unix ms).
+    #[must_use]
+    pub fn new(config: PrimaryConfig, now: u64) -> Follower {
+        Follower {
+            config,
+            state: FollowerState::AwaitHello,
+            region: None,
+            next: Seq::FIRST,
+            floor: Seq::ZERO,
+            applied: Position::ZERO,
+            applied_at_ms: 0,
+            received: Position::ZERO,
+            last_ack_ms: None,
+            last_sent_ms: now,
+            out: VecDeque::new(),
+            events: VecDeque::new(),
+        }
+    }
+
+    /// Where the connection stands.
+    #[must_use]
+    pub fn state(&self) -> FollowerState {
+        self.state
+    }
+
+    /// The secondary's region, once known.
+    #[must_use]
+    pub fn region(&self) -> Option<&str> {
+        self.region.as_deref()
+    }
+
+    /// The *last* position the secondary acked as applied, and when (its ms).
+    #[must_use]
+    pub fn applied(&self) -> (Position, u64) {
+        (self.applied, self.applied_at_ms)
+    }
+
+    /// The *last* position the secondary acked as received.
+    #[must_use]
+    pub fn received(&self) -> Position {
+        self.received
+    }
+
+    /// The *next* seq this follower sends.
+    #[must_use]
+    pub fn next_seq(&self) -> Seq {
+        self.next
+    }
+
+    /// Lag at `now` against `log`.
+    #[must_use]
+    pub fn lag(&self, now: u64, log: &Log) -> Lag {
+        let last = log.last().seq;
+        let bytes = log
+            .backlog()
+            .read_from(self.applied.seq.next())
+            .ok()
+            .map(|frames| frames.map(|f| f.len() as u64).sum());
+        Lag {
+            entries: last.entries_since(self.applied.seq),
+            bytes,
+            since_ack_ms: self.last_ack_ms.map(|t| now.saturating_sub(t)),
+        }
+    }
+
+    /// The next event, if any.
+    pub fn poll_event(&mut self) -> Option<PrimaryEvent> {
+        self.events.pop_front()
+    }
+
+    /// Handles one message from the secondary at `now`. An error means the
+    /// connection is over: send what [`Follower::poll_transmit`] still
+    /// returns (a Refuse), then close.
+    pub fn handle(&mut self, now: u64, log: &Log, msg: Msg) -> Result<(), ProtocolError> {
+        if self.state == FollowerState::Failed {
+            return Err(ProtocolError::Closed);
+        }
+        if msg.version != PROTOCOL_VERSION {
+            let detail = format!("protocol version {}", msg.version);
+            return Err(self.fail(
+                RefuseReason::Protocol { detail },
+                ProtocolError::UnsupportedVersion {
+                    version: msg.version,
+                },
+            ));
+        }
+        if msg.epoch > log.epoch() {
+            return Err(self.step_down(msg.epoch));
+        }
+        match msg.body {
+            Body::Hello {
+                region,
+                history,
+                last_applied,
+            } if self.state == FollowerState::AwaitHello => {
+                self.hello(log, region, &history, last_applied)
+            }
+            Body::Ack {
+                applied,
+                applied_at_ms,
+                received,
+            } if self.state != FollowerState::AwaitHello => {
+                self.ack(now, log, applied, applied_at_ms, received)
+            }
+            Body::Refuse { reason } => {
+                self.state = FollowerState::Failed;
+                Err(ProtocolError::Refused(reason))
+            }
+            other => Err(self.unexpected(other.name())),
+        }
+    }
+
+    fn hello(
+        &mut self,
+        log: &Log,
+        region: String,
+        history: &History,
+        last_applied: Position,
+    ) -> Result<(), ProtocolError> {
+        self.region = Some(region.clone());
+        let verdict = match log
+            .history()
+            .reconcile(log.last().seq, history, last_applied)
+        {
+            Ok(verdict) => verdict,
+            Err(e) => {
+                let detail = e.to_string();
+                return Err(self.fail(RefuseReason::BadHistory { detail }, e.into()));
+            }
+        };
+        match verdict {
+            Reconcile::PeerNewer { epoch } => return Err(self.step_down(epoch)),
+            Reconcile::Continue { next } => match log.backlog().read_from(next) {
+                Ok(_) => {
+                    self.state = FollowerState::Streaming;
+                    self.next = next;
+                    self.floor = next.prev();
+                    self.out.push_back(Body::Continue {
+                        from: next,
+                        history: log.history().clone(),
+                    });
+                    self.events
+                        .push_back(PrimaryEvent::Continue { region, from: next });
+                }
+                Err(BacklogError::Compacted { oldest }) => {
+                    let reason = if last_applied.seq == Seq::ZERO {
+                        FullSyncReason::Fresh
+                    } else {
+                        FullSyncReason::Compacted { oldest }
+                    };
+                    self.need_full_sync(reason);
+                }
+                Err(BacklogError::Future { last }) => {
+                    self.need_full_sync(FullSyncReason::PeerAhead { our_last: last });
+                }
+            },
+            Reconcile::Diverged { fork, peer_drops } => {
+                self.need_full_sync(FullSyncReason::Diverged {
+                    fork,
+                    dropped: peer_drops,
+                });
+            }
+            Reconcile::PeerAhead { our_last } => {
+                self.need_full_sync(FullSyncReason::PeerAhead { our_last });
+            }
+        }
+        Ok(())
+    }
+
+    fn ack(
+        &mut self,
+        now: u64,
+        log: &Log,
+        applied: Position,
+        applied_at_ms: u64,
+        received: Position,
+    ) -> Result<(), ProtocolError> {
+        self.last_ack_ms = Some(now);
+        let on_our_history =
+            |p: Position| p.seq == Seq::ZERO || log.history().epoch_at(p.seq) == Some(p.epoch);
+        let current = self.state == FollowerState::Streaming
+            && applied.seq >= self.floor
+            && on_our_history(applied)
+            && on_our_history(received);
+        if !current {
+            // An ack sent before the secondary saw this connection's
+            // Continue or SnapshotDone: only its timing counts.
+            return Ok(());
+        }
+        if received.seq >= self.next || applied.seq > received.seq {
+            return Err(self.unexpected("Ack beyond the entries sent"));
+        }
+        self.applied = applied;
+        self.applied_at_ms = applied_at_ms;
+        self.received = received;
+        Ok(())
+    }
+
+    /// Starts the full sync the last [`PrimaryEvent::FullSyncNeeded`] asked
+    /// for, with a snapshot consistent at `at` (which must be one of our
+    /// positions, no later than our last). Entries from `at.seq + 1` follow
+    /// [`Follower::snapshot_done`].
+    pub fn start_full_sync(
+        &mut self,
+        log: &Log,
+        at: Position,
+        keys_hint: u64,
+        reason: FullSyncReason,
+    ) -> Result<(), ProtocolError> {
+        if self.state != FollowerState::AwaitSnapshot {
+            return Err(ProtocolError::Unexpected {
+                msg: "start_full_sync",
+                state: self.state.name(),
+            });
+        }
+        let on_history = at.seq == Seq::ZERO || log.history().epoch_at(at.seq) == Some(at.epoch);
+        if at.seq > log.last().seq || !on_history {
+            return Err(ProtocolError::EpochMismatch {
+                got: at,
+                expected: log.history().epoch_at(at.seq),
+            });
+        }
+        self.state = FollowerState::Snapshotting;
+        self.next = at.seq.next();
+        self.floor = at.seq;
+        self.out.push_back(Body::FullSync {
+            at,
+            keys_hint,
+            reason,
+            history: log.history().clone(),
+        });
+        Ok(())
+    }
+
+    /// Queues one piece of the snapshot.
+    pub fn snapshot_chunk(&mut self, bytes: Vec<u8>) -> Result<(), ProtocolError> {
+        self.expect_snapshotting("snapshot_chunk")?;
+        self.out.push_back(Body::SnapshotChunk { bytes });
+        Ok(())
+    }
+
+    /// Ends the snapshot; entries follow.
+    pub fn snapshot_done(&mut self) -> Result<(), ProtocolError> {
+        self.expect_snapshotting("snapshot_done")?;
+        self.out.push_back(Body::SnapshotDone);
+        self.state = FollowerState::Streaming;
+        Ok(())
+    }
+
+    /// The next message to send at `now`, if any: queued handshake,
+    /// snapshot or refusal messages first, then a batch of entries, then a
+    /// heartbeat when idle. Poll events afterwards too: finding the
+    /// follower off the backlog here emits [`PrimaryEvent::FullSyncNeeded`].
+    pub fn poll_transmit(&mut self, now: u64, log: &Log) -> Option<Msg> {
+        let body = self.next_body(now, log)?;
+        self.last_sent_ms = now;
+        Some(Msg::new(log.epoch(), body))
+    }
+
+    fn next_body(&mut self, now: u64, log: &Log) -> Option<Body> {
+        if let Some(body) = self.out.pop_front() {
+            return Some(body);
+        }
+        if self.state != FollowerState::Streaming {
+            return None;
+        }
+        if self.next < log.backlog().next_seq() {
+            return self.entries(log);
+        }
+        (now >= self
+            .last_sent_ms
+            .saturating_add(self.config.heartbeat_interval_ms))
+        .then(|| Body::Heartbeat {
+            position: log.last(),
+            primary_time_ms: now,
+        })
+    }
+
+    fn entries(&mut self, log: &Log) -> Option<Body> {
+        match log.backlog().read_from(self.next) {
+            Ok(frames) => {
+                let mut batch = Vec::new();
+                for frame in frames {
+                    if !batch.is_empty() && batch.len() + frame.len() > self.config.batch_bytes {
+                        break;
+                    }
+                    batch.extend_from_slice(frame);
+                    self.next = self.next.next();
+                }
+                Some(Body::Entries { frames: batch })
+            }
+            Err(BacklogError::Compacted { oldest }) => {
+                self.need_full_sync(FullSyncReason::Compacted { oldest });
+                None
+            }
+            Err(BacklogError::Future { last }) => {
+                // Our log was cut back under a streaming follower (we
+                // stepped down): this connection cannot go on.
+                let detail = format!("primary log cut back to {last}");
+                let _ = self.fail(RefuseReason::Protocol { detail }, ProtocolError::Closed);
+                self.out.pop_front()
+            }
+        }
+    }
+
+    /// When [`Follower::poll_transmit`] next has something to say on its
+    /// own (a heartbeat), if no input comes first.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<u64> {
+        (self.state == FollowerState::Streaming).then(|| {
+            self.last_sent_ms
+                .saturating_add(self.config.heartbeat_interval_ms)
+        })
+    }
+
+    fn need_full_sync(&mut self, reason: FullSyncReason) {
+        self.state = FollowerState::AwaitSnapshot;
+        self.events.push_back(PrimaryEvent::FullSyncNeeded {
+            region: self.region.clone().unwrap_or_default(),
+            reason,
+        });
+    }
+
+    fn step_down(&mut self, epoch: Epoch) -> ProtocolError {
+        self.events.push_back(PrimaryEvent::StepDown { epoch });
+        self.fail(
+            RefuseReason::SteppingDown { epoch },
+            ProtocolError::SteppedDown { epoch },
+        )
+    }
+
+    fn unexpected(&mut self, msg: &'static str) -> ProtocolError {
+        let error = ProtocolError::Unexpected {
+            msg,
+            state: self.state.name(),
+        };
+        let detail = error.to_string();
+        self.fail(RefuseReason::Protocol { detail }, error)
+    }
+
+    fn expect_snapshotting(&self, call: &'static str) -> Result<(), ProtocolError> {
+        if self.state == FollowerState::Snapshotting {
+            Ok(())
+        } else {
+            Err(ProtocolError::Unexpected {
+                msg: call,
+                state: self.state.name(),
+            })
+        }
+    }
+
+    /// Ends the connection: the only message left to send is the refusal.
+    fn fail(&mut self, reason: RefuseReason, error: ProtocolError) -> ProtocolError {
+        self.state = FollowerState::Failed;
+        self.out.clear();
+        self.out.push_back(Body::Refuse { reason });
+        error
+    }
+}
