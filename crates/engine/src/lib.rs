@@ -9,6 +9,8 @@
 //! - [`config`]: the Redis-style settings (`CONFIG GET/SET`, flags, files).
 //! - [`ops`]: the change ops a write command becomes (the replication unit).
 //! - `engine`: the [`Engine`] itself: databases, clients, stats, dispatch.
+//! - [`snapshot`]: a whole engine as a chunked byte stream, and its loader
+//!   (full sync).
 //! - `table`: the command table, one row per command.
 //! - `cmd/`: the command handlers, one file per family.
 
@@ -25,6 +27,7 @@ pub mod ops;
 #[cfg(test)]
 mod replay_tests;
 mod signal;
+pub mod snapshot;
 pub mod table;
 #[cfg(test)]
 mod testutil;
