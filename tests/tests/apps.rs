@@ -150,6 +150,7 @@ fn allkeys_lru_keeps_hot_keys_under_the_limit() {
     let hot_alive = (0..20)
         .filter(|i| con.exists::<_, bool>(format!("hot:{i}")).unwrap())
         .count();
+    eprintln!("{hot_alive} of 20 hot keys survived");
     assert!(hot_alive >= 18, "only {hot_alive} of 20 hot keys survived");
 }
 

@@ -141,7 +141,7 @@ const FIXED: &[(&str, &str)] = &[
     ("slowlog-max-len", "128"),
     ("lfu-log-factor", "10"),
     ("lfu-decay-time", "1"),
-    ("maxmemory-samples", "5"),
+    ("maxmemory-samples", "10"),
     ("cluster-enabled", "no"),
     ("notify-keyspace-events", ""),
 ];

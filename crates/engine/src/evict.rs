@@ -1,7 +1,7 @@
 //! `maxmemory`: eviction by policy, access clocks for LRU and LFU, and the
 //! `-OOM` refusal.
 //!
-//! Sampled like Redis: each round draws `SAMPLES` random keys (from every
+//! Sampled like Redis: each round draws `SAMPLES` (ten) random keys (from every
 //! database with keys, or only keys with an expiry for the `volatile-*`
 //! policies) and evicts the best candidate of the round: the least recently
 //! used (LRU), the least frequently used (LFU), the nearest expiry (TTL),
@@ -11,7 +11,10 @@
 //! secondary never evicts on its own.
 //!
 //! Clocks live in the 24 bits of an entry's metadata: for LRU the time in
-//! seconds (wrapping after 194 days, as Redis's); for LFU, Redis's split:
+//! tenths of a second (wrapping after 19 days; Redis counts seconds, but at
+//! a second's resolution a key read a moment ago ties with every key
+//! written in the same second, and sampling then evicts hot keys as often
+//! as cold ones); for LFU, Redis's split:
 //! 16 bits of minutes since the counter last decayed, 8 bits of a
 //! logarithmic access counter that starts at 5.
 
@@ -19,8 +22,8 @@ use crate::engine::{Engine, Role};
 use crate::error::CmdError;
 use crate::ops::Op;
 
-/// Keys drawn per eviction round (`maxmemory-samples`).
-const SAMPLES: usize = 5;
+/// Keys drawn per eviction round (what `maxmemory-samples` reports).
+const SAMPLES: usize = 10;
 /// Evictions one command may cause before it lets the command run and
 /// leaves the rest to the periodic work: bounds the pause a write sees.
 const MAX_EVICTIONS_PER_COMMAND: usize = 1024;
@@ -77,9 +80,12 @@ impl Policy {
     }
 }
 
-/// The LRU clock now: seconds, 24 bits.
+/// Milliseconds per LRU clock tick.
+const LRU_TICK_MS: u64 = 100;
+
+/// The LRU clock now: tenths of a second, 24 bits.
 pub(crate) fn lru_now(now_ms: u64) -> u32 {
-    ((now_ms / 1000) & 0xFF_FFFF) as u32
+    ((now_ms / LRU_TICK_MS) & 0xFF_FFFF) as u32
 }
 
 /// Minutes, 16 bits, for LFU decay.
@@ -87,14 +93,19 @@ fn lfu_minutes(now_ms: u64) -> u32 {
     ((now_ms / 60_000) & 0xFFFF) as u32
 }
 
-/// Seconds since an LRU clock value, allowing for one wrap.
-pub(crate) fn idle_seconds(clock: u32, now_ms: u64) -> u64 {
+/// LRU ticks since an LRU clock value, allowing for one wrap.
+fn idle_ticks(clock: u32, now_ms: u64) -> u64 {
     let now = lru_now(now_ms);
     u64::from(if now >= clock {
         now - clock
     } else {
         now + (0x100_0000 - clock)
     })
+}
+
+/// Seconds since an LRU clock value (`OBJECT IDLETIME`).
+pub(crate) fn idle_seconds(clock: u32, now_ms: u64) -> u64 {
+    idle_ticks(clock, now_ms) * LRU_TICK_MS / 1000
 }
 
 /// The LFU counter after decay for the minutes elapsed since `clock`.
@@ -219,7 +230,7 @@ impl Engine {
             }
             let score = match policy {
                 // Older access → lower score.
-                Policy::Lru { .. } => u64::MAX - idle_seconds(clock, now),
+                Policy::Lru { .. } => u64::MAX - idle_ticks(clock, now),
                 Policy::Lfu { .. } => u64::from(lfu_decayed(clock, now)),
                 Policy::Ttl => entry.expire_at.unwrap_or(u64::MAX),
                 Policy::Random { .. } | Policy::NoEviction => 0,
@@ -271,8 +282,10 @@ mod tests {
 
     #[test]
     fn lru_idle_time_survives_the_wrap() {
-        assert_eq!(idle_seconds(0xFF_FFFF, 1000), 2);
-        assert_eq!(idle_seconds(5, 10_000), 5);
+        // 10 ticks now, the clock one tick before the wrap: 11 ticks idle.
+        assert_eq!(idle_ticks(0xFF_FFFF, 1000), 11);
+        assert_eq!(idle_seconds(0xFF_FFFF, 1000), 1);
+        assert_eq!(idle_seconds(50, 10_000), 5);
     }
 
     #[test]
