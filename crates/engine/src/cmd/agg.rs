@@ -116,6 +116,50 @@ pub(crate) fn edit<A: Aggregate, R>(
     r
 }
 
+/// [`prepare`] then [`edit`] in one keyspace lookup when `key` already
+/// holds a live value of this type (the common write); otherwise (absent,
+/// logically expired, or another type) it takes that two-step path, so
+/// expiry and WRONGTYPE behave exactly as there.
+pub(crate) fn update<A: Aggregate, R>(
+    eng: &mut Engine,
+    db: usize,
+    key: &[u8],
+    f: impl FnOnce(&mut A) -> R,
+) -> Result<R, CmdError> {
+    let (now, applying) = (eng.now_ms, eng.applying);
+    let mut f = Some(f);
+    // The guard lives only inside this `match`, so the keyspace is free
+    // again for the removal or the slow path below.
+    let fast: Option<Result<(R, bool), CmdError>> = match eng.dbs[db].get_obj_mut(key) {
+        Some(mut obj) if applying || obj.expire_at().is_none_or(|t| t > now) => {
+            match (A::from_mut(obj.value()), f.take()) {
+                (Some(a), Some(g)) => {
+                    let r = g(a);
+                    Some(Ok((r, a.is_empty())))
+                }
+                (None, _) => Some(Err(CmdError::WrongType)),
+                (Some(_), None) => None,
+            }
+        }
+        _ => None,
+    };
+    match (fast, f) {
+        (Some(Ok((r, emptied))), _) => {
+            if emptied {
+                eng.dbs[db].remove(key);
+            }
+            Ok(r)
+        }
+        (Some(Err(e)), _) => Err(e),
+        (None, Some(g)) => {
+            prepare::<A>(eng, db, key)?;
+            Ok(edit(eng, db, key, g))
+        }
+        // `f` is taken only on the fast path, which then returned above.
+        (None, None) => Err(CmdError::err("internal: aggregate update ran twice")),
+    }
+}
+
 /// The command changed nothing: only a `DEL` of an expired key it made (if
 /// any) is journaled, not the request.
 pub(crate) fn unchanged(eng: &mut Engine) {

@@ -79,16 +79,15 @@ fn set_pairs(eng: &mut Engine, s: &Session, args: Args<'_>, cmd: &str) -> Result
         return Err(CmdError::Arity(cmd.to_string()));
     }
     let (db, key) = (s.db, &args[1]);
-    prepare_hash(eng, db, key)?;
     let pairs = args.tail(2);
-    let created = edit(eng, db, key, |h| {
+    let created = agg::update(eng, db, key, |h: &mut Hash| {
         let mut it = pairs.iter();
         let mut created = 0;
         while let (Some(f), Some(v)) = (it.next(), it.next()) {
             created += i64::from(h.insert(f, v));
         }
         created
-    });
+    })?;
     eng.dirty += 1;
     Ok(created)
 }

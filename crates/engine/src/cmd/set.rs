@@ -100,11 +100,10 @@ fn reply_set(out: &mut Out, x: Option<&Set>) {
 
 fn sadd(eng: &mut Engine, s: &mut Session, args: Args<'_>, out: &mut Out) -> CmdResult {
     let (db, key) = (s.db, &args[1]);
-    prepare_set(eng, db, key)?;
     let members = args.tail(2);
-    let added = edit(eng, db, key, |x| {
+    let added = agg::update(eng, db, key, |x: &mut Set| {
         members.iter().filter(|m| x.insert(m)).count()
-    });
+    })?;
     if added > 0 {
         eng.dirty += 1;
     } else {
