@@ -11,6 +11,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use resp::{Args, Out};
 
+use crate::cmd::scan::{parse_cursor, ScanOpts};
 use crate::cmd::{eq_ic, int_arg};
 use crate::engine::{Engine, Role, Session};
 use crate::error::{CmdError, CmdResult};
@@ -172,98 +173,24 @@ fn keys(eng: &mut Engine, s: &mut Session, args: Args<'_>, out: &mut Out) -> Cmd
     Ok(())
 }
 
-/// The keys a `SCAN` call reports, besides its cursor.
-struct ScanFilter<'a> {
-    /// Visit about this many entries (`COUNT`, default 10).
-    count: usize,
-    /// Only keys matching this glob (`MATCH`).
-    pattern: Option<&'a [u8]>,
-    /// Only values of this type (`TYPE`), compared without case. An unknown
-    /// type name matches nothing, as in Redis 7.0.
-    type_name: Option<&'a [u8]>,
-}
-
-impl<'a> ScanFilter<'a> {
-    /// Reads `[MATCH pattern] [COUNT count] [TYPE type]`, each option any
-    /// number of times (the last wins), as Redis does.
-    fn parse(opts: Args<'a>) -> Result<Self, CmdError> {
-        let mut filter = ScanFilter {
-            count: 10,
-            pattern: None,
-            type_name: None,
-        };
-        let mut i = 0;
-        while i < opts.len() {
-            let (name, Some(val)) = (&opts[i], opts.get(i + 1)) else {
-                return Err(CmdError::Syntax);
-            };
-            if eq_ic(name, "count") {
-                let n = int_arg(val)?;
-                if n < 1 {
-                    return Err(CmdError::Syntax);
-                }
-                filter.count = usize::try_from(n).unwrap_or(usize::MAX);
-            } else if eq_ic(name, "match") {
-                // `*` matches everything: skip the per-key glob.
-                filter.pattern = (val != b"*").then_some(val);
-            } else if eq_ic(name, "type") {
-                filter.type_name = Some(val);
-            } else {
-                return Err(CmdError::Syntax);
-            }
-            i += 2;
-        }
-        Ok(filter)
-    }
-
-    /// True when a key and its value pass `MATCH` and `TYPE`.
-    fn wants(&self, key: &[u8], value: ValueRef<'_>) -> bool {
-        let name_ok = self
-            .pattern
-            .is_none_or(|p| crate::glob::matches(p, key, false));
-        let type_ok = self
+/// True when a key and its value pass `SCAN`'s `MATCH` and `TYPE`. An
+/// unknown type name matches nothing, as in Redis 7.0.
+fn scan_wants(opts: &ScanOpts<'_>, key: &[u8], value: ValueRef<'_>) -> bool {
+    opts.wants(key)
+        && opts
             .type_name
-            .is_none_or(|t| t.eq_ignore_ascii_case(type_name(value).as_bytes()));
-        name_ok && type_ok
-    }
-}
-
-/// Reads a `SCAN` cursor as Redis does, with C's `strtoul` in base 10: an
-/// optional sign then digits, a `-` negating modulo 2^64, and an empty
-/// argument read as 0. Leading spaces, other bytes and values past 2^64-1
-/// are refused. Clients echo back whatever cursor they were given, so any
-/// u64 must read back unchanged.
-fn parse_cursor(arg: &[u8]) -> Option<u64> {
-    if arg.is_empty() {
-        return Some(0);
-    }
-    let (neg, digits) = match arg[0] {
-        b'-' => (true, &arg[1..]),
-        b'+' => (false, &arg[1..]),
-        _ => (false, arg),
-    };
-    if digits.is_empty() {
-        return None;
-    }
-    let mut v: u64 = 0;
-    for &d in digits {
-        if !d.is_ascii_digit() {
-            return None;
-        }
-        v = v.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
-    }
-    Some(if neg { v.wrapping_neg() } else { v })
+            .is_none_or(|t| t.eq_ignore_ascii_case(type_name(value).as_bytes()))
 }
 
 /// `SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]`: the next
 /// cursor (a bulk string, `0` when done) and the live keys found.
 fn scan(eng: &mut Engine, s: &mut Session, args: Args<'_>, out: &mut Out) -> CmdResult {
-    let cursor = parse_cursor(&args[1]).ok_or_else(|| CmdError::err("invalid cursor"))?;
-    let filter = ScanFilter::parse(args.tail(2))?;
+    let cursor = parse_cursor(&args[1])?;
+    let filter = ScanOpts::parse_with(args.tail(2), true)?;
     let ks = &eng.dbs[s.db];
     let mut found: Vec<Vec<u8>> = Vec::new();
     let next = ks.scan(cursor, filter.count, |k, e| {
-        if !eng.is_expired(e.expire_at) && filter.wants(k, e.value) {
+        if !eng.is_expired(e.expire_at) && scan_wants(&filter, k, e.value) {
             found.push(k.to_vec());
         }
     });
@@ -899,15 +826,15 @@ mod tests {
 
     #[test]
     fn scan_cursors_read_like_strtoul() {
-        assert_eq!(parse_cursor(b""), Some(0));
-        assert_eq!(parse_cursor(b"00"), Some(0));
-        assert_eq!(parse_cursor(b"+5"), Some(5));
-        assert_eq!(parse_cursor(b"-1"), Some(u64::MAX));
-        assert_eq!(parse_cursor(b"-18446744073709551615"), Some(1));
-        assert_eq!(parse_cursor(b"18446744073709551615"), Some(u64::MAX));
-        assert_eq!(parse_cursor(b"-18446744073709551616"), None);
-        assert_eq!(parse_cursor(b"+"), None);
-        assert_eq!(parse_cursor(b"0x1"), None);
+        assert_eq!(parse_cursor(b"").ok(), Some(0));
+        assert_eq!(parse_cursor(b"00").ok(), Some(0));
+        assert_eq!(parse_cursor(b"+5").ok(), Some(5));
+        assert_eq!(parse_cursor(b"-1").ok(), Some(u64::MAX));
+        assert_eq!(parse_cursor(b"-18446744073709551615").ok(), Some(1));
+        assert_eq!(parse_cursor(b"18446744073709551615").ok(), Some(u64::MAX));
+        assert_eq!(parse_cursor(b"-18446744073709551616").ok(), None);
+        assert_eq!(parse_cursor(b"+").ok(), None);
+        assert_eq!(parse_cursor(b"0x1").ok(), None);
         let mut t = Tester::new();
         t.q("SET a 1");
         assert_eq!(t.run(&["SCAN", ""]), "*2\r\n$1\r\n0\r\n*1\r\n$1\r\na\r\n");

@@ -7,6 +7,7 @@ pub(crate) mod hash;
 pub(crate) mod keys;
 pub(crate) mod list;
 pub(crate) mod pubsub;
+pub(crate) mod scan;
 pub(crate) mod server;
 pub(crate) mod set;
 pub(crate) mod string;
