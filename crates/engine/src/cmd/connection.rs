@@ -395,17 +395,9 @@ fn client(eng: &mut Engine, s: &mut Session, args: Args<'_>, out: &mut Out) -> C
                 "KILL <option> <value> [<option> <value> [...]]",
                 "    Kill connections. Options: ID, ADDR, LADDR, SKIPME, TYPE, USER.",
             ];
-            out.array(lines.len());
-            for l in lines {
-                out.simple(l);
-            }
+            crate::cmd::help(out, lines);
         }
-        _ => {
-            return Err(CmdError::err(format!(
-                "unknown subcommand '{}'. Try CLIENT HELP.",
-                String::from_utf8_lossy(&args[1])
-            )))
-        }
+        _ => return Err(crate::cmd::unknown_subcommand(&args[1], "CLIENT")),
     }
     Ok(())
 }

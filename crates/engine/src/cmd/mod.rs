@@ -82,6 +82,22 @@ pub(crate) fn parse_f64(arg: &[u8]) -> Option<f64> {
     (!v.is_nan()).then_some(v)
 }
 
+/// Writes a `<CMD> HELP` reply: one simple string per line.
+pub(crate) fn help(out: &mut resp::Out, lines: &[&str]) {
+    out.array(lines.len());
+    for l in lines {
+        out.simple(l);
+    }
+}
+
+/// Redis's error for a subcommand a container command lacks.
+pub(crate) fn unknown_subcommand(sub: &[u8], command: &str) -> CmdError {
+    CmdError::err(format!(
+        "unknown subcommand '{}'. Try {command} HELP.",
+        String::from_utf8_lossy(sub)
+    ))
+}
+
 /// Case-insensitive comparison of an argument with an ASCII keyword.
 pub(crate) fn eq_ic(arg: &[u8], word: &str) -> bool {
     arg.eq_ignore_ascii_case(word.as_bytes())

@@ -316,10 +316,7 @@ fn pubsub(eng: &mut Engine, _: &mut Session, args: Args<'_>, out: &mut Out) -> C
             out.int(0);
         }
     } else {
-        return Err(CmdError::err(format!(
-            "unknown subcommand '{}'. Try PUBSUB HELP.",
-            String::from_utf8_lossy(sub)
-        )));
+        return Err(crate::cmd::unknown_subcommand(sub, "PUBSUB"));
     }
     Ok(())
 }

@@ -242,17 +242,9 @@ fn config(eng: &mut Engine, _: &mut Session, args: Args<'_>, out: &mut Out) -> C
                 "RESETSTAT",
                 "    Reset statistics reported by the INFO command.",
             ];
-            out.array(lines.len());
-            for l in lines {
-                out.simple(l);
-            }
+            crate::cmd::help(out, &lines);
         }
-        _ => {
-            return Err(CmdError::err(format!(
-                "unknown subcommand '{}'. Try CONFIG HELP.",
-                String::from_utf8_lossy(&args[1])
-            )))
-        }
+        _ => return Err(crate::cmd::unknown_subcommand(&args[1], "CONFIG")),
     }
     Ok(())
 }
@@ -365,12 +357,7 @@ fn command(_: &mut Engine, _: &mut Session, args: Args<'_>, out: &mut Out) -> Cm
                 out.bulk(&req[k]);
             }
         }
-        _ => {
-            return Err(CmdError::err(format!(
-                "unknown subcommand '{}'. Try COMMAND HELP.",
-                String::from_utf8_lossy(&args[1])
-            )))
-        }
+        _ => return Err(crate::cmd::unknown_subcommand(&args[1], "COMMAND")),
     }
     Ok(())
 }
@@ -433,17 +420,9 @@ fn debug(eng: &mut Engine, _: &mut Session, args: Args<'_>, out: &mut Out) -> Cm
                 "SET-ACTIVE-EXPIRE <0|1>",
                 "    Setting it to 0 disables expiring keys in background.",
             ];
-            out.array(lines.len());
-            for l in lines {
-                out.simple(l);
-            }
+            crate::cmd::help(out, &lines);
         }
-        _ => {
-            return Err(CmdError::err(format!(
-                "unknown subcommand '{}'. Try DEBUG HELP.",
-                String::from_utf8_lossy(&args[1])
-            )))
-        }
+        _ => return Err(crate::cmd::unknown_subcommand(&args[1], "DEBUG")),
     }
     Ok(())
 }
@@ -485,10 +464,7 @@ fn object(eng: &mut Engine, s: &mut Session, args: Args<'_>, out: &mut Out) -> C
             "REFCOUNT <key>",
             "    Return the number of references of the value associated with the <key>.",
         ];
-        out.array(lines.len());
-        for l in lines {
-            out.simple(l);
-        }
+        crate::cmd::help(out, &lines);
         return Ok(());
     }
     if args.len() != 3 {
@@ -523,12 +499,7 @@ fn object(eng: &mut Engine, s: &mut Session, args: Args<'_>, out: &mut Out) -> C
             let clock = eng.dbs[s.db].lru_clock(key).unwrap_or(0);
             out.int(evict::idle_seconds(clock, eng.now_ms) as i64);
         }
-        _ => {
-            return Err(CmdError::err(format!(
-                "unknown subcommand '{}'. Try OBJECT HELP.",
-                String::from_utf8_lossy(&args[1])
-            )))
-        }
+        _ => return Err(crate::cmd::unknown_subcommand(&args[1], "OBJECT")),
     }
     Ok(())
 }
@@ -575,10 +546,7 @@ fn memory(eng: &mut Engine, s: &mut Session, args: Args<'_>, out: &mut Out) -> C
         out.bulk(b"keys.count");
         out.int(keys);
     } else {
-        return Err(CmdError::err(format!(
-            "unknown subcommand '{}'. Try MEMORY HELP.",
-            String::from_utf8_lossy(sub)
-        )));
+        return Err(crate::cmd::unknown_subcommand(sub, "MEMORY"));
     }
     Ok(())
 }
