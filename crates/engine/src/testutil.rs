@@ -82,3 +82,26 @@ pub(crate) fn int(n: i64) -> String {
 pub(crate) fn err(msg: &str) -> String {
     format!("-{msg}\r\n")
 }
+
+/// Database 0 as sorted `(key, value, expiry)` triples, to compare two
+/// engines' raw contents.
+pub(crate) fn dump(eng: &Engine) -> Vec<(Vec<u8>, crate::keyspace::Value, Option<u64>)> {
+    let mut all: Vec<_> = eng.dbs[0]
+        .iter()
+        .map(|(k, e)| (k.to_vec(), e.value.to_value(), e.expire_at))
+        .collect();
+    all.sort_by(|a, b| a.0.cmp(&b.0));
+    all
+}
+
+/// A fresh secondary that applied every unit `t` journaled so far.
+pub(crate) fn replica_of(t: &mut Tester) -> Engine {
+    let mut replica = Engine::new(Config::default());
+    replica.set_role(crate::engine::Role::Secondary);
+    for unit in t.eng.take_units() {
+        if let Err(e) = replica.apply(&unit) {
+            panic!("op refused on replay: {unit:?}: {e}");
+        }
+    }
+    replica
+}

@@ -635,7 +635,7 @@ mod tests {
     use super::*;
     use crate::engine::unix_ms;
     use crate::ops::{Op, Unit};
-    use crate::testutil::{bulk, err, ops, Tester};
+    use crate::testutil::{bulk, dump, err, ops, replica_of, Tester};
 
     fn expire_at(t: &Tester, key: &str) -> Option<u64> {
         t.eng.dbs[0].get(key.as_bytes()).and_then(|e| e.expire_at)
@@ -1136,14 +1136,6 @@ mod tests {
     }
 
     /// Every key, value and expiry of database 0, sorted.
-    fn dump(eng: &Engine) -> Vec<(Vec<u8>, Value, Option<u64>)> {
-        let mut all: Vec<_> = eng.dbs[0]
-            .iter()
-            .map(|(k, e)| (k.to_vec(), e.value.to_value(), e.expire_at))
-            .collect();
-        all.sort_by(|a, b| a.0.cmp(&b.0));
-        all
-    }
 
     #[test]
     fn replaying_the_journal_rebuilds_the_same_data() {
@@ -1176,11 +1168,7 @@ mod tests {
             let reply = t.q(line);
             assert!(!reply.starts_with('-'), "{line}: {reply}");
         }
-        let mut replica = Engine::new(crate::config::Config::default());
-        replica.set_role(Role::Secondary);
-        for unit in t.eng.take_units() {
-            replica.apply(&unit).unwrap();
-        }
+        let replica = replica_of(&mut t);
         assert_eq!(dump(&replica), dump(&t.eng));
         assert_eq!(replica.dbsize(0), 8);
     }

@@ -2,14 +2,12 @@
 //! gives them (checked against Redis 7.0.15), every error string,
 //! WRONGTYPE, key deletion, expired keys, and the journal.
 
-use crate::keyspace::Value;
 use std::collections::HashSet;
 
 use resp::{Frame, Proto};
 
 use super::*;
-use crate::engine::Role;
-use crate::testutil::{arr, bulk, err, int, ops, Tester};
+use crate::testutil::{arr, bulk, dump, err, int, ops, replica_of, Tester};
 
 /// The reply decoded.
 fn frame(reply: &str) -> Frame {
@@ -488,14 +486,6 @@ fn hrandfield_errors() {
 }
 
 /// Every key, value and expiry of database 0, sorted.
-fn dump(eng: &Engine) -> Vec<(Vec<u8>, Value, Option<u64>)> {
-    let mut all: Vec<_> = eng.dbs[0]
-        .iter()
-        .map(|(k, e)| (k.to_vec(), e.value.to_value(), e.expire_at))
-        .collect();
-    all.sort_by(|a, b| a.0.cmp(&b.0));
-    all
-}
 
 #[test]
 fn replaying_the_journal_rebuilds_the_same_hashes() {
@@ -520,11 +510,7 @@ fn replaying_the_journal_rebuilds_the_same_hashes() {
         let reply = t.q(line);
         assert!(!reply.starts_with('-'), "{line}: {reply}");
     }
-    let mut replica = Engine::new(crate::config::Config::default());
-    replica.set_role(Role::Secondary);
-    for unit in t.eng.take_units() {
-        replica.apply(&unit).unwrap();
-    }
+    let replica = replica_of(&mut t);
     assert_eq!(dump(&replica), dump(&t.eng));
     assert_eq!(replica.dbsize(0), 2);
 }

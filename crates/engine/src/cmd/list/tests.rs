@@ -5,7 +5,7 @@ use resp::{ArgvBuf, Out, Proto};
 
 use super::*;
 use crate::engine::ConnInfo;
-use crate::testutil::{arr, bulk, err, int, ops, Tester};
+use crate::testutil::{arr, bulk, err, int, ops, replica_of, Tester};
 
 fn exists(t: &Tester, key: &str) -> bool {
     t.eng.dbs[0].contains(key.as_bytes())
@@ -651,11 +651,7 @@ fn replaying_the_journal_rebuilds_the_same_lists() {
             "{line}: {reply}"
         );
     }
-    let mut replica = Engine::new(crate::config::Config::default());
-    replica.set_role(crate::engine::Role::Secondary);
-    for unit in t.eng.take_units() {
-        replica.apply(&unit).unwrap();
-    }
+    let replica = replica_of(&mut t);
     let dump = |eng: &Engine| {
         let mut all: Vec<_> = eng.dbs[0]
             .iter()

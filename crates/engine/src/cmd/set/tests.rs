@@ -3,14 +3,12 @@
 //! WRONGTYPE, key deletion, expired keys, and the journal (SPOP's
 //! rewrite included).
 
-use crate::keyspace::Value;
 use std::collections::HashSet;
 
 use resp::{Frame, Proto};
 
 use super::*;
-use crate::engine::Role;
-use crate::testutil::{bulk, err, int, ops, Tester};
+use crate::testutil::{bulk, dump, err, int, ops, replica_of, Tester};
 
 /// The reply decoded.
 fn frame(reply: &str) -> Frame {
@@ -468,14 +466,6 @@ fn expired_sets_read_as_missing_and_writes_log_their_del() {
 }
 
 /// Every key, value and expiry of database 0, sorted.
-fn dump(eng: &Engine) -> Vec<(Vec<u8>, Value, Option<u64>)> {
-    let mut all: Vec<_> = eng.dbs[0]
-        .iter()
-        .map(|(k, e)| (k.to_vec(), e.value.to_value(), e.expire_at))
-        .collect();
-    all.sort_by(|a, b| a.0.cmp(&b.0));
-    all
-}
 
 #[test]
 fn replaying_the_journal_rebuilds_the_same_sets() {
@@ -501,11 +491,7 @@ fn replaying_the_journal_rebuilds_the_same_sets() {
         let reply = t.q(line);
         assert!(!reply.starts_with('-'), "{line}: {reply}");
     }
-    let mut replica = Engine::new(crate::config::Config::default());
-    replica.set_role(Role::Secondary);
-    for unit in t.eng.take_units() {
-        replica.apply(&unit).unwrap();
-    }
+    let replica = replica_of(&mut t);
     assert_eq!(dump(&replica), dump(&t.eng));
 }
 
