@@ -1,0 +1,1 @@
+//! A UDP relay between two QUIC endpoints that emulates a WAN link.
