@@ -56,6 +56,12 @@ pub struct Config {
     /// limit closes a subscriber that does not read; the soft limits are
     /// accepted and shown but not enforced.
     pub client_output_buffer_limit: [(String, u64, u64, u64); 3],
+    /// `repl-backlog-size`: bytes of recent change-log frames a primary
+    /// keeps for partial resyncs.
+    pub repl_backlog_size: u64,
+    /// `repl-backlog-ttl`: seconds a frame stays in the backlog at most
+    /// (0: no age limit).
+    pub repl_backlog_ttl: u64,
 }
 
 impl Default for Config {
@@ -81,6 +87,8 @@ impl Default for Config {
                 ("replica".into(), 256 << 20, 64 << 20, 60),
                 ("pubsub".into(), 32 << 20, 8 << 20, 60),
             ],
+            repl_backlog_size: 64 << 20,
+            repl_backlog_ttl: 3600,
         }
     }
 }
@@ -171,6 +179,8 @@ impl Config {
             "io-threads",
             "client-query-buffer-limit",
             "client-output-buffer-limit",
+            "repl-backlog-size",
+            "repl-backlog-ttl",
         ]
         .into_iter()
         .chain(FIXED.iter().map(|(n, _)| *n))
@@ -195,6 +205,8 @@ impl Config {
             "loglevel" => self.loglevel.clone(),
             "io-threads" => self.io_threads.to_string(),
             "client-query-buffer-limit" => self.client_query_buffer_limit.to_string(),
+            "repl-backlog-size" => self.repl_backlog_size.to_string(),
+            "repl-backlog-ttl" => self.repl_backlog_ttl.to_string(),
             "client-output-buffer-limit" => self
                 .client_output_buffer_limit
                 .iter()
@@ -273,6 +285,14 @@ impl Config {
                 self.maxclients = n;
             }
             "dir" => self.dir = value.to_string(),
+            "repl-backlog-size" => {
+                let n = parse_size(value).ok_or_else(|| bad("argument must be a memory value"))?;
+                if n < 16 * 1024 {
+                    return Err(bad("argument must be at least 16384 (16kb)"));
+                }
+                self.repl_backlog_size = n;
+            }
+            "repl-backlog-ttl" => self.repl_backlog_ttl = int(value)?,
             "io-threads" => {
                 let n = int(value)?;
                 if !(1..=128).contains(&n) {
