@@ -129,8 +129,24 @@ pub(crate) struct Journal {
     pub units: Vec<Unit>,
 }
 
+/// What the node around the engine reports and does that the engine cannot
+/// know itself: replication state for `INFO replication`, and node-level
+/// `DEBUG` subcommands. Called with the engine locked: an implementation
+/// must not lock the engine.
+pub trait NodeHooks: Send + Sync {
+    /// Appends the fields of `INFO replication` after its header, each
+    /// line ending in `\r\n`.
+    fn info_replication(&self, out: &mut String);
+    /// Handles `DEBUG <sub> ...` subcommands the engine does not know
+    /// (`args[0]` is the subcommand): `None` when unknown, else the reply
+    /// (`Ok` is a simple string, `Err` an error line without the `-`).
+    fn debug(&self, args: &[&[u8]]) -> Option<Result<String, String>>;
+}
+
 /// A region node's data and the machinery around it.
 pub struct Engine {
+    /// The node's hooks (none for a standalone node).
+    pub(crate) hooks: Option<std::sync::Arc<dyn NodeHooks>>,
     pub(crate) config: Config,
     pub(crate) dbs: Vec<Keyspace>,
     pub(crate) role: Role,
@@ -183,6 +199,7 @@ impl Engine {
             .map(|_| Keyspace::new())
             .collect();
         Engine {
+            hooks: None,
             config,
             dbs,
             role: Role::Primary,
@@ -224,6 +241,12 @@ impl Engine {
     /// `-READONLY` and stops expiring keys on its own.
     pub fn set_role(&mut self, role: Role) {
         self.role = role;
+    }
+
+    /// Installs the node's hooks (replication state, node `DEBUG`
+    /// subcommands).
+    pub fn set_hooks(&mut self, hooks: std::sync::Arc<dyn NodeHooks>) {
+        self.hooks = Some(hooks);
     }
 
     /// Starts or stops collecting change ops.

@@ -34,5 +34,5 @@ mod testutil;
 pub mod types;
 
 pub use config::{Config, ConfigError};
-pub use engine::{Action, ConnInfo, Engine, Role, Session};
+pub use engine::{Action, ConnInfo, Engine, NodeHooks, Role, Session};
 pub use error::{CmdError, CmdResult};

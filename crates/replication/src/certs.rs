@@ -172,23 +172,35 @@ impl Clone for RegionIdentity {
 /// Loads `region`'s identity (CA certificate, region certificate and key)
 /// from `dir`, as written by [`ensure`]. The CA private key is not read.
 pub fn load(dir: &Path, region: &str) -> Result<RegionIdentity, Error> {
+    load_files(
+        region,
+        &dir.join(CA_CERT_FILE),
+        &region_cert_path(dir, region),
+        &region_key_path(dir, region),
+    )
+}
+
+/// Loads `region`'s identity from explicit files: the datastore CA
+/// certificate, the region's certificate chain and its private key (PEM).
+pub fn load_files(
+    region: &str,
+    ca_path: &Path,
+    cert_path: &Path,
+    key_path: &Path,
+) -> Result<RegionIdentity, Error> {
     validate_region(region)?;
-    let ca_path = dir.join(CA_CERT_FILE);
-    let ca =
-        CertificateDer::from_pem_slice(&read(&ca_path)?).map_err(|e| pem_error(&ca_path, e))?;
-    let cert_path = region_cert_path(dir, region);
-    let chain = CertificateDer::pem_slice_iter(&read(&cert_path)?)
+    let ca = CertificateDer::from_pem_slice(&read(ca_path)?).map_err(|e| pem_error(ca_path, e))?;
+    let chain = CertificateDer::pem_slice_iter(&read(cert_path)?)
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| pem_error(&cert_path, e))?;
+        .map_err(|e| pem_error(cert_path, e))?;
     if chain.is_empty() {
         return Err(Error::Pem {
-            path: cert_path,
+            path: cert_path.to_owned(),
             reason: "no certificate found".into(),
         });
     }
-    let key_path = region_key_path(dir, region);
     let key =
-        PrivateKeyDer::from_pem_slice(&read(&key_path)?).map_err(|e| pem_error(&key_path, e))?;
+        PrivateKeyDer::from_pem_slice(&read(key_path)?).map_err(|e| pem_error(key_path, e))?;
     Ok(RegionIdentity {
         region: region.to_owned(),
         ca,

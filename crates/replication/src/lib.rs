@@ -17,10 +17,13 @@
 //! - [`protocol`]: the sync protocol as sans-I/O state machines (messages,
 //!   the primary's per-follower state, the secondary), driven by `now` and
 //!   bytes, with no sockets, tokio or clock of their own.
+//! - [`link`]: those machines on tokio and quinn: the primary's accept
+//!   loop and follower tasks, the secondary's dialler.
 
 pub mod certs;
 pub mod endpoint;
 mod error;
+pub mod link;
 pub mod protocol;
 pub mod tls;
 

@@ -422,7 +422,17 @@ fn debug(eng: &mut Engine, _: &mut Session, args: Args<'_>, out: &mut Out) -> Cm
             ];
             crate::cmd::help(out, &lines);
         }
-        _ => return Err(crate::cmd::unknown_subcommand(&args[1], "DEBUG")),
+        _ => {
+            let hooked = eng.hooks.as_ref().and_then(|h| {
+                let argv: Vec<&[u8]> = args.iter().skip(1).collect();
+                h.debug(&argv)
+            });
+            match hooked {
+                Some(Ok(reply)) => out.simple(&reply),
+                Some(Err(e)) => return Err(CmdError::Other(e)),
+                None => return Err(crate::cmd::unknown_subcommand(&args[1], "DEBUG")),
+            }
+        }
     }
     Ok(())
 }
@@ -695,9 +705,14 @@ fn info_section(eng: &Engine, section: &str, t: &mut String) {
                     "slave"
                 }
             );
-            f!("connected_slaves:0");
-            f!("master_replid:{}", eng.run_id);
-            f!("master_repl_offset:0");
+            match &eng.hooks {
+                Some(hooks) => hooks.info_replication(t),
+                None => {
+                    f!("connected_slaves:0");
+                    f!("master_replid:{}", eng.run_id);
+                    f!("master_repl_offset:0");
+                }
+            }
         }
         "cpu" => {
             let (user, sys) = cpu_seconds();

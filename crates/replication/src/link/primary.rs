@@ -1,0 +1,529 @@
+//! The primary's side: the shared [`PrimaryLink`] (the log every follower
+//! reads) and [`serve`], which accepts secondaries and runs one task per
+//! connection.
+//!
+//! Client writes never wait for a secondary: [`PrimaryLink::append`] only
+//! frames the entry into the backlog and bumps a watch channel. Each
+//! follower task copies frames out of the backlog under the log lock and
+//! writes them to its QUIC stream without the lock. A slow secondary only
+//! falls behind in the backlog; once its next entry is compacted away the
+//! follower asks for a snapshot and the secondary is full-synced.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use changelog::{Entry, Op, Position, Seq};
+use parking_lot::Mutex;
+use tokio::sync::{mpsc, watch};
+use tracing::{debug, info, warn};
+
+use crate::endpoint;
+use crate::protocol::{
+    Body, Follower, FollowerState, FullSyncReason, Lag, Log, Msg, PrimaryConfig, PrimaryEvent,
+};
+
+use super::io::MsgReader;
+use super::{unix_ms, unix_nanos, LinkError};
+
+/// The most bytes of messages a follower collects under the log lock
+/// before writing them out.
+const DRAIN_BYTES: usize = 4 << 20;
+/// How long a new connection may take to open its stream and say Hello.
+const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A consistent copy of the data at one log position.
+#[derive(Debug)]
+pub struct Snapshot {
+    /// The *last* entry the snapshot includes.
+    pub at: Position,
+    /// The snapshot bytes, in pieces (opaque here).
+    pub chunks: Vec<Vec<u8>>,
+    /// How many keys it holds.
+    pub keys: u64,
+}
+
+/// The node's way of taking a snapshot for a full sync.
+pub trait SnapshotSource: Send + Sync + 'static {
+    /// Takes a snapshot consistent with the log: every entry up to `at`
+    /// and none after it. Called on a blocking thread.
+    fn snapshot(&self) -> Snapshot;
+}
+
+/// Full and partial syncs served (or, on a secondary, made).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SyncCounters {
+    /// Full syncs.
+    pub full: u64,
+    /// Partial resyncs accepted.
+    pub partial_ok: u64,
+    /// Partial resyncs asked for (a non-empty position) but refused: a full
+    /// sync followed.
+    pub partial_err: u64,
+}
+
+/// One connected secondary, as `INFO replication` shows it.
+#[derive(Clone, Debug)]
+pub struct FollowerInfo {
+    /// Its region (from its certificate).
+    pub region: String,
+    /// Its UDP address.
+    pub addr: SocketAddr,
+    /// Where its connection stands.
+    pub state: FollowerState,
+    /// The last position it acked as applied.
+    pub applied: Position,
+    /// How far behind it is.
+    pub lag: Lag,
+    /// The last full-sync reason, if this connection needed one.
+    pub full_sync: Option<FullSyncReason>,
+}
+
+/// The backlog's extent, for `INFO replication`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BacklogInfo {
+    /// Its first seq (`None`: empty).
+    pub first: Option<Seq>,
+    /// Frame bytes held.
+    pub bytes: usize,
+    /// The byte bound.
+    pub max_bytes: usize,
+    /// Entries held.
+    pub len: usize,
+}
+
+/// The primary's change log and its followers, shared by the node's write
+/// path and the follower tasks.
+pub struct PrimaryLink {
+    /// Lock order: the node's engine lock (if any) before this.
+    log: Mutex<Log>,
+    /// The last seq appended; followers wait on it.
+    last: watch::Sender<Seq>,
+    followers: Mutex<BTreeMap<u64, FollowerInfo>>,
+    counters: Mutex<SyncCounters>,
+    config: PrimaryConfig,
+    next_id: AtomicU64,
+    /// Test hook: flip a bit in this many outgoing `Entries` messages.
+    corrupt: AtomicU32,
+}
+
+impl std::fmt::Debug for PrimaryLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PrimaryLink")
+            .field("last", &self.last())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PrimaryLink {
+    /// A link around `log`, whose next seq is the next entry written.
+    #[must_use]
+    pub fn new(log: Log, config: PrimaryConfig) -> Arc<PrimaryLink> {
+        let last = log.last().seq;
+        Arc::new(PrimaryLink {
+            log: Mutex::new(log),
+            last: watch::Sender::new(last),
+            followers: Mutex::new(BTreeMap::new()),
+            counters: Mutex::new(SyncCounters::default()),
+            config,
+            next_id: AtomicU64::new(1),
+            corrupt: AtomicU32::new(0),
+        })
+    }
+
+    /// Appends one entry per unit of ops, in order, stamped with the next
+    /// seqs, the current epoch and the wall clock. Call in execution order
+    /// (with the engine still locked). An append failure is a bug; it is
+    /// logged and the unit is lost to replication, so secondaries will
+    /// differ until their next full sync.
+    pub fn append<I>(&self, units: I)
+    where
+        I: IntoIterator<Item = Vec<Op>>,
+    {
+        let ts = unix_nanos();
+        let mut log = self.log.lock();
+        let mut last = log.last().seq;
+        for ops in units {
+            let entry = Entry::ops(log.epoch(), last.next(), ts, ops);
+            match log.append(&entry) {
+                Ok(_) => last = entry.seq,
+                Err(e) => warn!(error = %e, seq = %entry.seq, "change-log append failed"),
+            }
+        }
+        drop(log);
+        self.last.send_replace(last);
+    }
+
+    /// The position of the last entry.
+    #[must_use]
+    pub fn last(&self) -> Position {
+        self.log.lock().last()
+    }
+
+    /// Runs `f` on the log (locked).
+    pub fn with_log<R>(&self, f: impl FnOnce(&mut Log) -> R) -> R {
+        f(&mut self.log.lock())
+    }
+
+    /// The connected secondaries.
+    #[must_use]
+    pub fn followers(&self) -> Vec<FollowerInfo> {
+        self.followers.lock().values().cloned().collect()
+    }
+
+    /// Syncs served since start.
+    #[must_use]
+    pub fn counters(&self) -> SyncCounters {
+        *self.counters.lock()
+    }
+
+    /// The backlog's extent.
+    #[must_use]
+    pub fn backlog(&self) -> BacklogInfo {
+        let log = self.log.lock();
+        let b = log.backlog();
+        BacklogInfo {
+            first: b.first_seq(),
+            bytes: b.bytes(),
+            max_bytes: b.config().max_bytes,
+            len: b.len(),
+        }
+    }
+
+    /// Fault injection for tests: flips one bit inside the frames of each
+    /// of the next `n` `Entries` messages sent to any secondary. The
+    /// frame checksum must catch it and the secondary must resync.
+    pub fn corrupt_next(&self, n: u32) {
+        self.corrupt.store(n, Ordering::Relaxed);
+    }
+
+    fn take_corruption(&self) -> bool {
+        self.corrupt
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+            .is_ok()
+    }
+}
+
+/// Accepts secondaries on `endpoint` until `shutdown` turns true, one task
+/// per connection, and expires old backlog entries once a second.
+pub async fn serve(
+    endpoint: quinn::Endpoint,
+    link: Arc<PrimaryLink>,
+    source: Arc<dyn SnapshotSource>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut expire = tokio::time::interval(Duration::from_secs(1));
+    // The live connection per region: a reconnecting secondary replaces
+    // its stale connection at once instead of waiting for its idle timeout.
+    let current: Arc<Mutex<BTreeMap<String, quinn::Connection>>> = Arc::default();
+    loop {
+        tokio::select! {
+            incoming = endpoint.accept() => {
+                let Some(incoming) = incoming else { break };
+                let (link, source, current) = (link.clone(), source.clone(), current.clone());
+                let shutdown = shutdown.clone();
+                tokio::spawn(async move {
+                    let remote = incoming.remote_address();
+                    if let Err(e) = follow(incoming, &link, source, &current, shutdown).await {
+                        info!(%remote, error = %e, "replication connection to a secondary ended");
+                    }
+                });
+            }
+            _ = expire.tick() => {
+                link.with_log(|log| log.backlog_mut().expire(unix_nanos()));
+            }
+            _ = shutdown.changed() => break,
+        }
+    }
+    endpoint.close(0u32.into(), b"stopping");
+}
+
+/// One secondary's connection, from handshake to close.
+async fn follow(
+    incoming: quinn::Incoming,
+    link: &PrimaryLink,
+    source: Arc<dyn SnapshotSource>,
+    current: &Mutex<BTreeMap<String, quinn::Connection>>,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), LinkError> {
+    let conn = incoming.await?;
+    let region = endpoint::peer_region(&conn).map_err(|e| LinkError::Identity(e.to_string()))?;
+    let addr = conn.remote_address();
+    if let Some(old) = current.lock().insert(region.clone(), conn.clone()) {
+        old.close(0u32.into(), b"replaced by a new connection");
+    }
+    let id = link.next_id.fetch_add(1, Ordering::Relaxed);
+    info!(%region, %addr, "secondary connected");
+    let result = drive(&conn, &region, id, link, source, &mut shutdown).await;
+    link.followers.lock().remove(&id);
+    {
+        let mut current = current.lock();
+        if current
+            .get(&region)
+            .is_some_and(|c| c.stable_id() == conn.stable_id())
+        {
+            current.remove(&region);
+        }
+    }
+    conn.close(0u32.into(), b"bye");
+    info!(%region, %addr, "secondary disconnected");
+    result
+}
+
+async fn drive(
+    conn: &quinn::Connection,
+    region: &str,
+    id: u64,
+    link: &PrimaryLink,
+    source: Arc<dyn SnapshotSource>,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Result<(), LinkError> {
+    let recv = tokio::time::timeout(HELLO_TIMEOUT, conn.accept_uni())
+        .await
+        .map_err(|_| LinkError::Timeout(HELLO_TIMEOUT.as_millis() as u64))??;
+    // A reader task turns the secondary's stream into messages, so acks
+    // keep arriving while this task is busy writing.
+    let (tx, mut rx) = mpsc::channel::<Result<Msg, LinkError>>(256);
+    let mut reader = MsgReader::new(recv);
+    let reader_task = tokio::spawn(async move {
+        loop {
+            let next = reader.next().await;
+            let end = !matches!(next, Ok(Some(_)));
+            let item = match next {
+                Ok(Some(msg)) => Ok(msg),
+                Ok(None) => Err(LinkError::Truncated),
+                Err(e) => Err(e),
+            };
+            if tx.send(item).await.is_err() || end {
+                break;
+            }
+        }
+    });
+    let result = async {
+        let mut follower = Follower::new(link.config, unix_ms());
+        let mut out: Option<quinn::SendStream> = None;
+        let mut last_rx = link.last.subscribe();
+        let mut msgs: Vec<Msg> = Vec::new();
+        let mut wbuf: Vec<u8> = Vec::new();
+        let mut full_sync: Option<FullSyncReason> = None;
+        let mut checked_hello = false;
+        loop {
+            // Everything that arrived, then everything there is to send.
+            while let Ok(item) = rx.try_recv() {
+                let msg = item?;
+                if !checked_hello {
+                    check_hello(region, &msg)?;
+                    checked_hello = true;
+                }
+                let now = unix_ms();
+                let handled = follower.handle(now, &link.log.lock(), msg);
+                if let Err(e) = handled {
+                    flush_refusal(link, &mut follower, conn, &mut out).await;
+                    return Err(e.into());
+                }
+            }
+            while let Some(event) = follower.poll_event() {
+                match event {
+                    PrimaryEvent::Continue { region, from } => {
+                        link.counters.lock().partial_ok += 1;
+                        info!(%region, %from, "partial resync");
+                    }
+                    PrimaryEvent::FullSyncNeeded { region, reason } => {
+                        {
+                            let mut c = link.counters.lock();
+                            c.full += 1;
+                            if reason != FullSyncReason::Fresh {
+                                c.partial_err += 1;
+                            }
+                        }
+                        info!(%region, ?reason, "full sync: taking a snapshot");
+                        let started = Instant::now();
+                        let src = source.clone();
+                        let snap = tokio::task::spawn_blocking(move || src.snapshot())
+                            .await
+                            .map_err(|e| LinkError::Apply(format!("snapshot task: {e}")))?;
+                        let bytes: usize = snap.chunks.iter().map(Vec::len).sum();
+                        info!(
+                            %region, at = %snap.at, keys = snap.keys, bytes,
+                            ms = started.elapsed().as_millis() as u64,
+                            "snapshot taken; streaming it"
+                        );
+                        let log = link.log.lock();
+                        follower.start_full_sync(&log, snap.at, snap.keys, reason)?;
+                        for chunk in snap.chunks {
+                            follower.snapshot_chunk(chunk)?;
+                        }
+                        follower.snapshot_done()?;
+                        full_sync = Some(reason);
+                    }
+                    PrimaryEvent::StepDown { epoch } => {
+                        warn!(%region, %epoch, "a secondary knows a newer epoch; this primary must step down");
+                    }
+                }
+            }
+            // Collect under the lock, write without it.
+            let more = {
+                let log = link.log.lock();
+                last_rx.borrow_and_update();
+                let now = unix_ms();
+                let mut bytes = 0;
+                let mut more = false;
+                while bytes < DRAIN_BYTES {
+                    match follower.poll_transmit(now, &log) {
+                        Some(msg) => {
+                            bytes += body_len(&msg.body);
+                            msgs.push(msg);
+                        }
+                        None => break,
+                    }
+                    more = true;
+                }
+                more && bytes >= DRAIN_BYTES
+            };
+            // A follower may find itself off the backlog while sending.
+            let pending_event = follower_has_events(&follower);
+            for mut msg in msgs.drain(..) {
+                if let Body::Entries { frames } = &mut msg.body {
+                    if link.take_corruption() {
+                        if let Some(last) = frames.last_mut() {
+                            *last ^= 0x01;
+                        }
+                        warn!(%region, "fault injection: flipped a bit in an outgoing frame");
+                    }
+                }
+                if matches!(msg.body, Body::FullSync { .. }) {
+                    write_out(&mut out, &mut wbuf).await?;
+                    if let Some(mut old) = out.take() {
+                        let _ = old.finish();
+                    }
+                }
+                if out.is_none() {
+                    out = Some(conn.open_uni().await?);
+                }
+                msg.encode(&mut wbuf)?;
+                if wbuf.len() >= DRAIN_BYTES {
+                    write_out(&mut out, &mut wbuf).await?;
+                }
+            }
+            write_out(&mut out, &mut wbuf).await?;
+            if follower.state() == FollowerState::Failed {
+                return Ok(());
+            }
+            let now = unix_ms();
+            let info = FollowerInfo {
+                region: region.to_owned(),
+                addr: conn.remote_address(),
+                state: follower.state(),
+                applied: follower.applied().0,
+                lag: follower.lag(now, &link.log.lock()),
+                full_sync,
+            };
+            link.followers.lock().insert(id, info);
+            if more || pending_event {
+                tokio::task::yield_now().await;
+                continue;
+            }
+            let wait = follower
+                .poll_timeout()
+                .map_or(Duration::from_secs(1), |t| {
+                    Duration::from_millis(t.saturating_sub(now))
+                });
+            tokio::select! {
+                item = rx.recv() => {
+                    let Some(item) = item else { return Err(LinkError::Truncated) };
+                    let msg = item?;
+                    if !checked_hello {
+                        check_hello(region, &msg)?;
+                        checked_hello = true;
+                    }
+                    let handled = follower.handle(unix_ms(), &link.log.lock(), msg);
+                    if let Err(e) = handled {
+                        flush_refusal(link, &mut follower, conn, &mut out).await;
+                        return Err(e.into());
+                    }
+                }
+                changed = last_rx.changed() => {
+                    if changed.is_err() {
+                        return Ok(());
+                    }
+                }
+                () = tokio::time::sleep(wait) => {}
+                _ = shutdown.changed() => return Ok(()),
+                e = conn.closed() => return Err(e.into()),
+            }
+        }
+    }
+    .await;
+    reader_task.abort();
+    result
+}
+
+fn follower_has_events(f: &Follower) -> bool {
+    // Events are queued by poll_transmit (off the backlog): the state says so.
+    f.state() == FollowerState::AwaitSnapshot
+}
+
+/// The Hello's region must be the one the certificate names.
+fn check_hello(region: &str, msg: &Msg) -> Result<(), LinkError> {
+    match &msg.body {
+        Body::Hello { region: said, .. } if said != region => Err(LinkError::Identity(format!(
+            "certificate names region {region:?} but the Hello says {said:?}"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Sends what a failed follower still has to say (its refusal), best effort.
+async fn flush_refusal(
+    link: &PrimaryLink,
+    follower: &mut Follower,
+    conn: &quinn::Connection,
+    out: &mut Option<quinn::SendStream>,
+) {
+    let mut wbuf = Vec::new();
+    {
+        let log = link.log.lock();
+        while let Some(msg) = follower.poll_transmit(unix_ms(), &log) {
+            let _ = msg.encode(&mut wbuf);
+        }
+    }
+    if wbuf.is_empty() {
+        return;
+    }
+    if out.is_none() {
+        match conn.open_uni().await {
+            Ok(s) => *out = Some(s),
+            Err(_) => return,
+        }
+    }
+    if let Some(s) = out {
+        let _ = s.write_all(&wbuf).await;
+        let _ = s.finish();
+    }
+    debug!("refusal sent");
+}
+
+async fn write_out(
+    out: &mut Option<quinn::SendStream>,
+    wbuf: &mut Vec<u8>,
+) -> Result<(), LinkError> {
+    if wbuf.is_empty() {
+        return Ok(());
+    }
+    if let Some(s) = out {
+        s.write_all(wbuf).await?;
+    }
+    wbuf.clear();
+    Ok(())
+}
+
+/// Roughly how many bytes a message takes on the wire.
+fn body_len(body: &Body) -> usize {
+    match body {
+        Body::Entries { frames } => frames.len(),
+        Body::SnapshotChunk { bytes } => bytes.len(),
+        _ => 64,
+    }
+}
