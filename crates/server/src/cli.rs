@@ -1,5 +1,5 @@
-//! The command line: `meridian serve ...`, `meridian certs [DIR]` and
-//! `meridian --version`.
+//! The command line: `meridian serve ...`, `meridian up [DIR]`,
+//! `meridian certs [DIR]` and `meridian --version`.
 //!
 //! `serve` declares the options it documents in `--help`; every other
 //! `--name value...` is collected as-is and read as a Redis-style option
@@ -23,8 +23,12 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run one standalone node that speaks the Redis protocol.
+    /// Run one node that speaks the Redis protocol: standalone, or one
+    /// region of a datastore (`--region FILE`).
     Serve(ServeArgs),
+    /// Run the whole local datastore: every region file in DIR, each as a
+    /// supervised child process; Ctrl-C stops them all.
+    Up(UpArgs),
     /// Create the datastore CA and region certificates for a real
     /// deployment (replication between regions uses mutual TLS).
     Certs(CertsArgs),
@@ -53,6 +57,23 @@ pub struct CertsArgs {
     pub force: bool,
 }
 
+/// `meridian up`.
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Directory of region files (`*.toml`); certificates go to DIR/certs
+    /// and each region's output to DIR/logs/<region>.log.
+    #[arg(value_name = "DIR", default_value = "regions")]
+    pub dir: PathBuf,
+    /// Print the table as soon as every region answers PING, without
+    /// waiting for the secondaries' replication links to come up.
+    #[arg(long)]
+    pub no_wait: bool,
+    /// Restarts of one region within a minute after which `up` gives up on
+    /// that region (the others keep running).
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    pub max_restarts: u32,
+}
+
 /// `meridian serve`.
 #[derive(Debug, Args)]
 #[command(after_help = SERVE_AFTER_HELP)]
@@ -67,6 +88,11 @@ pub struct ServeArgs {
     /// A redis.conf-style file, read before the command-line options.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Run as one region of a datastore, as described by a region file
+    /// (e.g. regions/us-east-1.toml); its addresses replace --port and
+    /// --bind.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["port", "bind", "config"])]
+    pub region: Option<PathBuf>,
     /// Worker threads for client I/O [default: every CPU this process may
     /// use].
     #[arg(long, value_name = "N")]
@@ -82,6 +108,10 @@ pub struct ServeArgs {
 }
 
 const SERVE_AFTER_HELP: &str = "\
+With --region FILE, the region file sets bind and port ([listen] client) and
+its [memory], [replication] and [options] keys are applied first; the Redis
+options below then apply over them.
+
 Redis options (applied over --config FILE, in the order given):
   --maxmemory SIZE              memory limit: 100mb, 1gb, 512k (k=1000, kb=1024); 0 = none
   --maxmemory-policy POLICY     noeviction, allkeys-lru, allkeys-lfu, allkeys-random,
@@ -93,6 +123,8 @@ Redis options (applied over --config FILE, in the order given):
   --maxclients N                most clients at once (default 10000)
   --proto-max-bulk-len SIZE     largest bulk string in a request (default 512mb)
   --client-query-buffer-limit SIZE  largest unparsed input per client (default 1gb)
+  --repl-backlog-size SIZE      change-log bytes kept for partial resyncs (default 64mb)
+  --repl-backlog-ttl SECONDS    longest a frame stays in the backlog; 0 = no limit
   --appendonly yes|no           accepted; persistence is not implemented yet
   --dir DIR                     working directory
   --loglevel LEVEL              debug, verbose, notice, warning, nothing (RUST_LOG wins)
@@ -118,6 +150,13 @@ impl ServeArgs {
             out.push(Directive::cli("io-threads", n.to_string()));
         }
         for d in options::split_cli(&self.redis_options)? {
+            if self.region.is_some() && matches!(d.name.as_str(), "port" | "bind" | "config") {
+                return Err(OptionError::Conflict {
+                    name: d.name,
+                    with: "region",
+                    reason: "the region file sets the node's addresses and options",
+                });
+            }
             if d.name != "config" {
                 out.push(d);
                 continue;
@@ -190,6 +229,42 @@ mod tests {
         assert_eq!(config, Some(PathBuf::from("r.conf")));
         let (config, _) = serve(&["--save", "", "--config=x.conf"]).options().unwrap();
         assert_eq!(config, Some(PathBuf::from("x.conf")));
+    }
+
+    #[test]
+    fn region_conflicts_with_addresses_and_config() {
+        let s = serve(&["--region", "r.toml", "--maxmemory", "1mb"]);
+        assert_eq!(s.region, Some(PathBuf::from("r.toml")));
+        let (config, ds) = s.options().unwrap();
+        assert_eq!((config, ds.len()), (None, 1));
+        for flag in ["--port", "--bind", "--config"] {
+            let argv = ["meridian", "serve", "--region", "r.toml", flag, "1"];
+            assert!(Cli::try_parse_from(argv).is_err(), "{flag}");
+            // After an undeclared option, clap hands the flag to the
+            // Redis-style options; it is refused there.
+            let s = serve(&["--region", "r.toml", "--hz", "5", flag, "1"]);
+            assert!(
+                matches!(s.options(), Err(OptionError::Conflict { .. })),
+                "{flag}"
+            );
+        }
+    }
+
+    #[test]
+    fn up_defaults() {
+        let Command::Up(up) = Cli::try_parse_from(["meridian", "up"]).unwrap().command else {
+            panic!("not up");
+        };
+        assert_eq!(up.dir, PathBuf::from("regions"));
+        assert!(!up.no_wait);
+        let Command::Up(up) = Cli::try_parse_from(["meridian", "up", "x", "--no-wait"])
+            .unwrap()
+            .command
+        else {
+            panic!("not up");
+        };
+        assert_eq!(up.dir, PathBuf::from("x"));
+        assert!(up.no_wait);
     }
 
     #[test]

@@ -58,7 +58,7 @@ fn read_into(path: &Path, depth: usize, out: &mut Vec<Directive>) -> Result<(), 
         }
         let line = match directive.origin {
             Origin::File { line, .. } => line,
-            Origin::CommandLine => 0,
+            Origin::CommandLine | Origin::Region { .. } => 0,
         };
         let syntax = |reason| FileError::Syntax {
             path: path.to_path_buf(),

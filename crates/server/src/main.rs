@@ -4,6 +4,8 @@
 //! - `options`: Redis-style options applied over the defaults; sizes and
 //!   booleans as `redis.conf` writes them.
 //! - `config_file`: reading a `redis.conf`-style file into options.
+//! - `region`: region files (`regions/*.toml`): one region of a datastore.
+//! - `up`: `meridian up`, the local datastore as supervised child processes.
 //! - `listener`: binding, accepting, the periodic cron, graceful stop.
 //! - `connection`: one client: read, run the batch under one lock, write.
 //! - `shared`: the state those tasks share (engine, client registry, clock,
@@ -19,7 +21,9 @@ mod config_file;
 mod connection;
 mod listener;
 mod options;
+mod region;
 mod shared;
+mod up;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -32,6 +36,7 @@ use tracing_subscriber::EnvFilter;
 
 use crate::cli::{CertsArgs, Cli, Command, ServeArgs};
 use crate::options::Settings;
+use crate::region::RegionConfig;
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -46,6 +51,7 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Serve(args) => serve(&args),
+        Command::Up(args) => up::run(&args),
         Command::Certs(args) => certs(&args),
     };
     match result {
@@ -61,7 +67,10 @@ fn main() -> ExitCode {
 /// until it is stopped.
 fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     let (config_file, directives) = args.options()?;
-    let settings = Settings::load(config_file.as_deref(), &directives)?;
+    let settings = match &args.region {
+        Some(file) => Settings::load_region(RegionConfig::load(file)?, &directives)?,
+        None => Settings::load(config_file.as_deref(), &directives)?,
+    };
     init_logging(&settings.engine.loglevel);
     let dir = &settings.engine.dir;
     if dir != "." {
@@ -81,6 +90,15 @@ fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         io_threads = threads,
         "Meridian starting"
     );
+    if let Some(region) = &settings.region {
+        info!(
+            region = %region.name,
+            role = %region.role,
+            primary = ?region.primary_addr(),
+            file = %region.file.display(),
+            "Running as a region of a datastore"
+        );
+    }
     // On one core a current-thread runtime: no work stealing, no
     // cross-thread wake-ups, the tight loop Redis's event loop is.
     let mut builder = if threads <= 1 {

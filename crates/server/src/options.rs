@@ -12,6 +12,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use crate::config_file;
+use crate::region::RegionConfig;
 
 /// Where a directive came from, for error messages.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -25,6 +26,13 @@ pub enum Origin {
         /// The line number, counting from 1.
         line: usize,
     },
+    /// A key of a region file (`[memory] maxmemory`).
+    Region {
+        /// The region file.
+        path: PathBuf,
+        /// The table and key, as `[table] key`.
+        key: String,
+    },
 }
 
 impl fmt::Display for Origin {
@@ -32,6 +40,7 @@ impl fmt::Display for Origin {
         match self {
             Origin::CommandLine => f.write_str("command line"),
             Origin::File { path, line } => write!(f, "{}:{}", path.display(), line),
+            Origin::Region { path, key } => write!(f, "{} {}", path.display(), key),
         }
     }
 }
@@ -84,6 +93,16 @@ pub enum OptionError {
         /// Why it was refused.
         reason: String,
     },
+    /// The option cannot be combined with another one given.
+    #[error("option '--{name}' cannot be used with '--{with}': {reason}")]
+    Conflict {
+        /// The option's name.
+        name: String,
+        /// The option it conflicts with.
+        with: &'static str,
+        /// Why, in words.
+        reason: &'static str,
+    },
     /// A command-line value came before any `--name`.
     #[error("expected an option starting with '--' before '{0}'")]
     Stray(String),
@@ -114,6 +133,9 @@ pub struct Settings {
     /// Options accepted for compatibility that have no effect yet, to be
     /// logged once logging is up.
     pub notes: Vec<String>,
+    /// The region this node runs as (`serve --region FILE`); `None` for a
+    /// standalone node.
+    pub region: Option<RegionConfig>,
 }
 
 /// The options Meridian accepts from Redis's list without acting on them
@@ -146,6 +168,35 @@ impl Settings {
         for directive in cli {
             settings.apply_at(directive)?;
         }
+        Ok(settings)
+    }
+
+    /// The settings of one region of a datastore: `bind` and `port` from
+    /// the file's `[listen] client`, then the file's own options
+    /// ([`RegionConfig::directives`]), then the command-line directives
+    /// over them, in order.
+    pub fn load_region(region: RegionConfig, cli: &[Directive]) -> Result<Settings, LoadError> {
+        let mut settings = Settings::default();
+        let origin = |key: &str| Origin::Region {
+            path: region.file.clone(),
+            key: key.to_string(),
+        };
+        let listen = [
+            Directive {
+                name: "bind".into(),
+                values: vec![region.client.ip().to_string()],
+                origin: origin("[listen] client"),
+            },
+            Directive {
+                name: "port".into(),
+                values: vec![region.client.port().to_string()],
+                origin: origin("[listen] client"),
+            },
+        ];
+        for directive in listen.iter().chain(&region.directives).chain(cli) {
+            settings.apply_at(directive)?;
+        }
+        settings.region = Some(region);
         Ok(settings)
     }
 
@@ -364,6 +415,56 @@ mod tests {
             apply(&["--proto-max-bulk-len", "1k"]),
             Err(OptionError::Invalid { .. })
         ));
+    }
+
+    #[test]
+    fn a_region_file_applies_before_the_command_line() {
+        let text = r#"
+            [region]
+            name = "eu-west-1"
+            role = "secondary"
+            [listen]
+            client = "127.0.0.2:7380"
+            replication = "127.0.0.1:7480"
+            [memory]
+            maxmemory = "1mb"
+            maxmemory-policy = "allkeys-lru"
+            [replication]
+            repl-backlog-size = "2mb"
+            repl-backlog-ttl = 60
+            primary = "us-east-1"
+            [peers]
+            us-east-1 = "127.0.0.1:7479"
+            [tls]
+            ca = "ca.pem"
+            cert = "eu-west-1.pem"
+            key = "eu-west-1-key.pem"
+            [options]
+            maxmemory = "3mb"
+            hz = 20
+        "#;
+        let region = RegionConfig::parse(text, Path::new("/r/eu-west-1.toml")).unwrap();
+        let cli = split_cli(&words(&["--hz", "30"])).unwrap();
+        let s = Settings::load_region(region, &cli).unwrap();
+        assert_eq!(s.engine.bind, "127.0.0.2");
+        assert_eq!(s.engine.port, 7380);
+        assert_eq!(s.engine.maxmemory, 3 * 1024 * 1024);
+        assert_eq!(s.engine.maxmemory_policy, "allkeys-lru");
+        assert_eq!(s.engine.repl_backlog_size, 2 * 1024 * 1024);
+        assert_eq!(s.engine.repl_backlog_ttl, 60);
+        assert_eq!(s.engine.hz, 30);
+        assert_eq!(
+            s.region.as_ref().map(|r| r.name.as_str()),
+            Some("eu-west-1")
+        );
+
+        let bad = text.replace("\"allkeys-lru\"", "\"lru\"");
+        let region = RegionConfig::parse(&bad, Path::new("/r/eu-west-1.toml")).unwrap();
+        let e = Settings::load_region(region, &[]).unwrap_err().to_string();
+        assert!(
+            e.starts_with("/r/eu-west-1.toml [memory] maxmemory-policy: invalid value 'lru'"),
+            "{e}"
+        );
     }
 
     #[test]
