@@ -62,6 +62,10 @@ pub struct Config {
     /// `repl-backlog-ttl`: seconds a frame stays in the backlog at most
     /// (0: no age limit).
     pub repl_backlog_ttl: u64,
+    /// `repl-timeout`: seconds without a message from the primary (which
+    /// sends a heartbeat every 100 ms when idle) before a secondary drops
+    /// the link and dials again. Redis's default is 60; Meridian's is 5.
+    pub repl_timeout: u64,
 }
 
 impl Default for Config {
@@ -89,6 +93,7 @@ impl Default for Config {
             ],
             repl_backlog_size: 64 << 20,
             repl_backlog_ttl: 3600,
+            repl_timeout: 5,
         }
     }
 }
@@ -181,6 +186,7 @@ impl Config {
             "client-output-buffer-limit",
             "repl-backlog-size",
             "repl-backlog-ttl",
+            "repl-timeout",
         ]
         .into_iter()
         .chain(FIXED.iter().map(|(n, _)| *n))
@@ -207,6 +213,7 @@ impl Config {
             "client-query-buffer-limit" => self.client_query_buffer_limit.to_string(),
             "repl-backlog-size" => self.repl_backlog_size.to_string(),
             "repl-backlog-ttl" => self.repl_backlog_ttl.to_string(),
+            "repl-timeout" => self.repl_timeout.to_string(),
             "client-output-buffer-limit" => self
                 .client_output_buffer_limit
                 .iter()
@@ -293,6 +300,13 @@ impl Config {
                 self.repl_backlog_size = n;
             }
             "repl-backlog-ttl" => self.repl_backlog_ttl = int(value)?,
+            "repl-timeout" => {
+                let n = int(value)?;
+                if n == 0 {
+                    return Err(bad("argument must be between 1 and 2147483647 inclusive"));
+                }
+                self.repl_timeout = n;
+            }
             "io-threads" => {
                 let n = int(value)?;
                 if !(1..=128).contains(&n) {

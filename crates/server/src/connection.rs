@@ -13,14 +13,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use engine::{Action, ConnInfo, Engine, Session};
-use parking_lot::MutexGuard;
+use engine::{Action, ConnInfo, Session};
 use resp::{Limits, Out, RequestParser};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
-use crate::shared::{ClientHandle, CloseReason, Shared};
+use crate::shared::{ClientHandle, CloseReason, EngineGuard, Shared};
 
 /// Size of a new connection's read buffer (Redis reads 16 KB at a time).
 const INITIAL_READ_BUF: usize = 16 * 1024;
@@ -98,7 +97,7 @@ pub async fn serve(
         .map(|a| a.to_string())
         .unwrap_or_default();
     let (session, max_bulk) = {
-        let mut engine = shared.engine.lock();
+        let mut engine = shared.lock();
         let session = engine.connect(ConnInfo {
             addr: peer.to_string(),
             laddr,
@@ -144,7 +143,7 @@ pub async fn serve(
         other => debug!(id, addr = %peer, reason = ?other, "Client closed connection"),
     }
     shared.unregister(id);
-    shared.engine.lock().disconnect(&mut conn.session);
+    shared.lock().disconnect(&mut conn.session);
 }
 
 /// A connection's buffers and session.
@@ -282,7 +281,7 @@ impl Connection {
         handle: &ClientHandle,
     ) -> Result<(), Ended> {
         let (still_parked, limit) = {
-            let mut engine = shared.engine.lock();
+            let mut engine = shared.lock();
             engine.take_outbox(self.session.id, &mut self.out);
             (
                 engine.is_blocked(self.session.id),
@@ -312,7 +311,7 @@ impl Connection {
         handle: &ClientHandle,
     ) -> Result<(), Ended> {
         let still_parked = {
-            let mut engine = shared.engine.lock();
+            let mut engine = shared.lock();
             engine.unblock_timeout(self.session.id, false, &mut self.out);
             // Served in the same instant: the reply is in the outbox.
             engine.take_outbox(self.session.id, &mut self.out);
@@ -364,7 +363,7 @@ impl Connection {
     /// `SHUTDOWN`, a kill of this connection, or a protocol error, whose
     /// `-ERR` reply it writes.
     fn run_batch(&mut self, shared: &Shared, handle: &ClientHandle) -> Step {
-        let mut engine: Option<MutexGuard<'_, Engine>> = None;
+        let mut engine: Option<EngineGuard<'_>> = None;
         let mut step = Step::Continue;
         while step == Step::Continue {
             match self.parser.parse(&self.buf[self.start..self.end]) {
@@ -379,7 +378,7 @@ impl Connection {
                         continue;
                     }
                     let engine = engine.get_or_insert_with(|| {
-                        let mut guard = shared.engine.lock();
+                        let mut guard = shared.lock();
                         guard.begin_batch();
                         guard
                     });
@@ -399,7 +398,7 @@ impl Connection {
         }
         if let Some(mut engine) = engine {
             engine.end_batch();
-            shared.dispatch(&mut engine);
+            drop(engine);
             handle.set_exempt(self.session.is_subscribed());
         }
         step

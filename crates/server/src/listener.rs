@@ -61,6 +61,9 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         usize::try_from(settings.engine.client_query_buffer_limit).unwrap_or(usize::MAX),
     ));
     shared.tick_clock();
+    if let Some(region) = &settings.region {
+        crate::repl::start(&shared, region)?;
+    }
     tokio::spawn(on_signals(Arc::clone(&shared), term, int));
     tokio::spawn(cron(Arc::clone(&shared)));
     let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
@@ -154,7 +157,7 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, done: mpsc::Sen
 
 /// True when a new client fits under `maxclients`.
 fn admit(shared: &Shared) -> bool {
-    let max = shared.engine.lock().config().maxclients;
+    let max = shared.lock().config().maxclients;
     (shared.client_count() as u64) < max
 }
 
@@ -172,7 +175,7 @@ async fn cron(shared: Arc<Shared>) {
     if shared.shutdown_requested() {
         return;
     }
-    let mut hz = shared.engine.lock().config().hz.clamp(1, 500);
+    let mut hz = shared.lock().config().hz.clamp(1, 500);
     let mut ticker = cron_interval(hz);
     let mut last_sweep = 0;
     loop {
@@ -182,7 +185,7 @@ async fn cron(shared: Arc<Shared>) {
         }
         let now = shared.tick_clock();
         let (new_hz, timeout) = {
-            let mut engine = shared.engine.lock();
+            let mut engine = shared.lock();
             engine.cron();
             let config = engine.config();
             (config.hz.clamp(1, 500), config.timeout)

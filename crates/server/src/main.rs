@@ -22,6 +22,7 @@ mod connection;
 mod listener;
 mod options;
 mod region;
+mod repl;
 mod shared;
 mod up;
 

@@ -8,7 +8,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use engine::Engine;
-use parking_lot::Mutex;
+use parking_lot::{Mutex, MutexGuard};
+use replication::link::PrimaryLink;
+use std::ops::{Deref, DerefMut};
+use std::sync::OnceLock;
 use std::task::{Context, Poll};
 
 use atomic_waker::AtomicWaker;
@@ -124,8 +127,13 @@ impl ClientHandle {
 /// signal handler.
 pub struct Shared {
     /// The engine. A plain (`parking_lot`) mutex, not tokio's: it is held
-    /// for one batch of requests, never across an `.await`.
-    pub engine: Mutex<Engine>,
+    /// for one batch of requests, never across an `.await`. Reached only
+    /// through [`Shared::lock`], whose guard hands the batch's change ops
+    /// to the change log before it unlocks.
+    engine: Mutex<Engine>,
+    /// The change log and its followers, when this node is a primary of a
+    /// datastore. Lock order: `engine`, then the log.
+    primary: OnceLock<Arc<PrimaryLink>>,
     /// `client-query-buffer-limit`, in bytes.
     pub query_buffer_limit: usize,
     /// Open connections by client id. Lock order: `engine` before
@@ -145,12 +153,32 @@ impl Shared {
     pub fn new(engine: Engine, query_buffer_limit: usize) -> Self {
         Shared {
             engine: Mutex::new(engine),
+            primary: OnceLock::new(),
             query_buffer_limit,
             clients: Mutex::new(HashMap::new()),
             started: Instant::now(),
             clock_ms: AtomicU64::new(0),
             shutdown: watch::Sender::new(false),
         }
+    }
+
+    /// Locks the engine. When the guard drops, the units of change ops the
+    /// engine completed meanwhile go to the change log (in the order they
+    /// were executed, since the engine is still locked), and connections
+    /// the engine left replies for are woken.
+    pub fn lock(&self) -> EngineGuard<'_> {
+        EngineGuard {
+            shared: self,
+            engine: self.engine.lock(),
+        }
+    }
+
+    /// Makes this node a primary of a datastore: from now on every write
+    /// is journaled and appended to `link`'s change log. Once only.
+    pub fn attach_primary(&self, link: Arc<PrimaryLink>) {
+        let mut engine = self.engine.lock();
+        engine.set_journal(true);
+        let _ = self.primary.set(link);
     }
 
     /// The coarse clock: milliseconds since start, as of the last cron tick.
@@ -258,6 +286,45 @@ impl Shared {
     /// requested before the subscription does not show as a change.
     pub fn subscribe_shutdown(&self) -> watch::Receiver<bool> {
         self.shutdown.subscribe()
+    }
+}
+
+/// The locked engine; see [`Shared::lock`].
+pub struct EngineGuard<'a> {
+    shared: &'a Shared,
+    engine: MutexGuard<'a, Engine>,
+}
+
+impl Deref for EngineGuard<'_> {
+    type Target = Engine;
+    fn deref(&self) -> &Engine {
+        &self.engine
+    }
+}
+
+impl DerefMut for EngineGuard<'_> {
+    fn deref_mut(&mut self) -> &mut Engine {
+        &mut self.engine
+    }
+}
+
+impl Drop for EngineGuard<'_> {
+    fn drop(&mut self) {
+        if let Some(link) = self.shared.primary.get() {
+            let units = self.engine.take_units();
+            if !units.is_empty() {
+                link.append(units.into_iter().map(|unit| {
+                    unit.ops
+                        .into_iter()
+                        .map(|op| changelog::Op {
+                            db: op.db,
+                            argv: op.argv,
+                        })
+                        .collect()
+                }));
+            }
+        }
+        self.shared.dispatch(&mut self.engine);
     }
 }
 

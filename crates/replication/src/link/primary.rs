@@ -31,6 +31,8 @@ use super::{unix_ms, unix_nanos, LinkError};
 /// The most bytes of messages a follower collects under the log lock
 /// before writing them out.
 const DRAIN_BYTES: usize = 4 << 20;
+/// How often a follower refreshes its [`FollowerInfo`].
+const INFO_EVERY: Duration = Duration::from_millis(100);
 /// How long a new connection may take to open its stream and say Hello.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -309,6 +311,7 @@ async fn drive(
         let mut wbuf: Vec<u8> = Vec::new();
         let mut full_sync: Option<FullSyncReason> = None;
         let mut checked_hello = false;
+        let mut info_at: Option<Instant> = None;
         loop {
             // Everything that arrived, then everything there is to send.
             while let Ok(item) = rx.try_recv() {
@@ -412,15 +415,22 @@ async fn drive(
                 return Ok(());
             }
             let now = unix_ms();
-            let info = FollowerInfo {
+            // Lag in bytes walks the frames behind the secondary: refresh
+            // the shown figures a few times a second, not per message.
+            if info_at.is_some_and(|at: Instant| at.elapsed() < INFO_EVERY) {
+                // Fresh enough.
+            } else {
+                info_at = Some(Instant::now());
+                let info = FollowerInfo {
                 region: region.to_owned(),
                 addr: conn.remote_address(),
                 state: follower.state(),
                 applied: follower.applied().0,
                 lag: follower.lag(now, &link.log.lock()),
-                full_sync,
-            };
-            link.followers.lock().insert(id, info);
+                    full_sync,
+                };
+                link.followers.lock().insert(id, info);
+            }
             if more || pending_event {
                 tokio::task::yield_now().await;
                 continue;

@@ -1,0 +1,397 @@
+//! A region node's replication: wires the engine to the `replication`
+//! crate's links.
+//!
+//! - A **primary** journals every write; [`Shared::lock`]'s guard appends
+//!   each unit to the change log ([`PrimaryLink`]); [`replication::link::serve`]
+//!   accepts secondaries and streams it. Full syncs take a snapshot under
+//!   the engine lock ([`Source`]): every unit executed before it is in the
+//!   log, none after, so the snapshot is exactly at the log's last position.
+//! - A **secondary** refuses client writes (`-READONLY`), and
+//!   [`replication::link::run`] follows the primary, applying entries
+//!   through [`Apply`] under the engine lock, one batch per message.
+//!   Blocked clients and watchers are woken by the applied writes as by
+//!   local ones (the guard dispatches wake-ups).
+//!
+//! Both install [`Hooks`] for `INFO replication` and the node's `DEBUG`
+//! subcommands.
+
+use std::fmt::Write as _;
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use changelog::{Backlog, BacklogConfig, Codec, Entry, Epoch, History, Payload, Seq};
+use engine::ops::{Op, Unit};
+use engine::snapshot::SnapshotLoader;
+use engine::{NodeHooks, Role};
+use replication::link::{
+    self, Applier, PrimaryLink, SecondaryLink, SecondaryOptions, Snapshot, SnapshotSink,
+    SnapshotSource,
+};
+use replication::protocol::{FollowerState, Log, PrimaryConfig};
+use tracing::info;
+
+use crate::region::{RegionConfig, RegionRole};
+use crate::shared::Shared;
+
+/// Starts this node's part of the datastore `region` describes: binds the
+/// replication endpoint and spawns the link tasks, which stop when the node
+/// stops.
+pub fn start(shared: &Arc<Shared>, region: &RegionConfig) -> anyhow::Result<()> {
+    let identity = replication::certs::load_files(
+        &region.name,
+        &region.tls.ca,
+        &region.tls.cert,
+        &region.tls.key,
+    )
+    .with_context(|| format!("loading the TLS identity of region {}", region.name))?;
+    let config = shared.lock().config().clone();
+    match region.role {
+        RegionRole::Primary => {
+            let mut history = History::new();
+            history
+                .begin(Epoch::FIRST, Seq::FIRST)
+                .context("starting the history")?;
+            let backlog = Backlog::new(
+                BacklogConfig {
+                    max_bytes: usize::try_from(config.repl_backlog_size).unwrap_or(usize::MAX),
+                    max_age_nanos: (config.repl_backlog_ttl > 0)
+                        .then(|| config.repl_backlog_ttl.saturating_mul(1_000_000_000)),
+                    ..BacklogConfig::default()
+                },
+                Seq::FIRST,
+            );
+            let log = Log::new(history, backlog, Codec::default());
+            let link = PrimaryLink::new(log, PrimaryConfig::default());
+            let endpoint = replication::endpoint::server(region.replication, &identity)
+                .with_context(|| format!("binding replication on {}", region.replication))?;
+            shared.attach_primary(Arc::clone(&link));
+            shared.lock().set_hooks(Arc::new(Hooks {
+                region: region.name.clone(),
+                started: Instant::now(),
+                link: Node::Primary(Arc::clone(&link)),
+            }));
+            let source = Arc::new(Source {
+                shared: Arc::downgrade(shared),
+                link: Arc::clone(&link),
+            });
+            info!(region = %region.name, addr = %region.replication, "primary: serving the change log");
+            tokio::spawn(link::serve(
+                endpoint,
+                link,
+                source,
+                shared.subscribe_shutdown(),
+            ));
+        }
+        RegionRole::Secondary => {
+            let addr = region
+                .primary_addr()
+                .context("a secondary region needs its primary's address in [peers]")?;
+            let endpoint = replication::endpoint::client(addr, &identity)
+                .context("creating the replication client endpoint")?;
+            let link = SecondaryLink::new(SecondaryOptions {
+                region: region.name.clone(),
+                primary_region: region.primary.clone(),
+                primary_addr: addr,
+                link_timeout: Duration::from_secs(config.repl_timeout.max(1)),
+            });
+            {
+                let mut engine = shared.lock();
+                engine.set_role(Role::Secondary);
+                engine.set_hooks(Arc::new(Hooks {
+                    region: region.name.clone(),
+                    started: Instant::now(),
+                    link: Node::Secondary(Arc::clone(&link)),
+                }));
+            }
+            let applier = Arc::new(Apply {
+                shared: Arc::downgrade(shared),
+            });
+            info!(region = %region.name, primary = %region.primary, %addr, "secondary: following the primary");
+            tokio::spawn(link::run(
+                endpoint,
+                link,
+                applier,
+                shared.subscribe_shutdown(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Full-sync snapshots of the primary's engine.
+struct Source {
+    shared: Weak<Shared>,
+    link: Arc<PrimaryLink>,
+}
+
+impl SnapshotSource for Source {
+    fn snapshot(&self) -> Snapshot {
+        let Some(shared) = self.shared.upgrade() else {
+            return Snapshot {
+                at: self.link.last(),
+                chunks: Vec::new(),
+                keys: 0,
+            };
+        };
+        let engine = shared.lock();
+        // The guard appended every unit executed so far; none can run
+        // until it unlocks: the log's last position is the snapshot's.
+        let at = self.link.last();
+        let keys = (0..engine.config().databases)
+            .map(|db| engine.dbsize(db) as u64)
+            .sum();
+        let chunks = engine.snapshot_writer().collect();
+        Snapshot { at, chunks, keys }
+    }
+}
+
+/// Applies the primary's entries to this secondary's engine.
+struct Apply {
+    shared: Weak<Shared>,
+}
+
+fn engine_unit(ops: Vec<changelog::Op>) -> Unit {
+    Unit {
+        ops: ops
+            .into_iter()
+            .map(|op| Op {
+                db: op.db,
+                argv: op.argv,
+            })
+            .collect(),
+    }
+}
+
+impl Applier for Apply {
+    fn apply(&self, entries: Vec<Entry>) -> Result<(), String> {
+        let shared = self.shared.upgrade().ok_or("the node is stopping")?;
+        let mut engine = shared.lock();
+        engine.begin_batch();
+        let mut result = Ok(());
+        for entry in entries {
+            let seq = entry.seq;
+            let unit = match entry.payload {
+                Payload::Ops(ops) => engine_unit(ops),
+                Payload::Publish { channel, message } => Unit {
+                    ops: vec![Op {
+                        db: 0,
+                        argv: vec![b"PUBLISH".to_vec(), channel, message],
+                    }],
+                },
+                Payload::Heartbeat | Payload::Fence => continue,
+            };
+            if let Err(e) = engine.apply(&unit) {
+                result = Err(format!("entry {seq}: {e}"));
+                break;
+            }
+        }
+        engine.end_batch();
+        result
+    }
+
+    fn snapshot_sink(&self) -> Box<dyn SnapshotSink> {
+        let loader = self
+            .shared
+            .upgrade()
+            .map(|shared| shared.lock().snapshot_loader());
+        Box::new(Sink {
+            shared: self.shared.clone(),
+            loader,
+        })
+    }
+}
+
+/// A full sync's snapshot being loaded beside the live data.
+struct Sink {
+    shared: Weak<Shared>,
+    loader: Option<SnapshotLoader>,
+}
+
+impl SnapshotSink for Sink {
+    fn feed(&mut self, chunk: &[u8]) -> Result<(), String> {
+        let loader = self.loader.as_mut().ok_or("the node is stopping")?;
+        loader.feed(chunk).map_err(|e| e.to_string())
+    }
+
+    fn finish(self: Box<Self>) -> Result<u64, String> {
+        let loader = self.loader.ok_or("the node is stopping")?;
+        let loaded = loader.finish().map_err(|e| e.to_string())?;
+        let keys = loaded.keys;
+        let shared = self.shared.upgrade().ok_or("the node is stopping")?;
+        shared
+            .lock()
+            .install_snapshot(loaded)
+            .map_err(|e| e.to_string())?;
+        Ok(keys)
+    }
+}
+
+enum Node {
+    Primary(Arc<PrimaryLink>),
+    Secondary(Arc<SecondaryLink>),
+}
+
+/// `INFO replication` and `DEBUG` for a region node.
+struct Hooks {
+    region: String,
+    started: Instant,
+    link: Node,
+}
+
+/// Redis's replica states, from a follower's.
+fn slave_state(state: FollowerState) -> &'static str {
+    match state {
+        FollowerState::AwaitHello => "connected",
+        FollowerState::AwaitSnapshot => "wait_bgsave",
+        FollowerState::Snapshotting => "send_bulk",
+        FollowerState::Streaming => "online",
+        FollowerState::Failed => "disconnected",
+    }
+}
+
+impl NodeHooks for Hooks {
+    fn info_replication(&self, t: &mut String) {
+        macro_rules! f {
+            ($($arg:tt)*) => {{ let _ = write!(t, $($arg)*); t.push_str("\r\n"); }};
+        }
+        // Offsets are change-log seqs (entries), not bytes as in Redis:
+        // they grow the same way and compare the same way.
+        match &self.link {
+            Node::Primary(link) => {
+                let followers = link.followers();
+                let last = link.last();
+                f!("connected_slaves:{}", followers.len());
+                for (i, fl) in followers.iter().enumerate() {
+                    let lag = fl.lag.since_ack_ms.map_or(0, |ms| ms / 1000);
+                    f!(
+                        "slave{i}:ip={},port={},state={},offset={},lag={},region={},lag_entries={}",
+                        fl.addr.ip(),
+                        fl.addr.port(),
+                        slave_state(fl.state),
+                        fl.applied.seq,
+                        lag,
+                        fl.region,
+                        fl.lag.entries
+                    );
+                }
+                f!("master_failover_state:no-failover");
+                f!("master_replid:{}", replid(&self.region, last.epoch));
+                f!("master_replid2:{}", "0".repeat(40));
+                f!("master_repl_offset:{}", last.seq);
+                f!("second_repl_offset:-1");
+                let b = link.backlog();
+                f!("repl_backlog_active:1");
+                f!("repl_backlog_size:{}", b.max_bytes);
+                f!(
+                    "repl_backlog_first_byte_offset:{}",
+                    b.first.map_or(0, |s| s.0)
+                );
+                f!("repl_backlog_histlen:{}", b.len);
+                f!("repl_backlog_bytes:{}", b.bytes);
+                f!("region:{}", self.region);
+                f!("epoch:{}", last.epoch);
+                f!("applied_seq:{}", last.seq);
+                let c = link.counters();
+                f!("sync_full:{}", c.full);
+                f!("sync_partial_ok:{}", c.partial_ok);
+                f!("sync_partial_err:{}", c.partial_err);
+            }
+            Node::Secondary(link) => {
+                let st = link.status();
+                let opts = link.options();
+                f!("master_host:{}", opts.primary_addr.ip());
+                f!("master_port:{}", opts.primary_addr.port());
+                f!(
+                    "master_link_status:{}",
+                    if st.link_up { "up" } else { "down" }
+                );
+                match st.last_io {
+                    Some(at) => f!("master_last_io_seconds_ago:{}", at.elapsed().as_secs()),
+                    None => f!("master_last_io_seconds_ago:-1"),
+                }
+                f!("master_sync_in_progress:{}", u8::from(st.sync_in_progress));
+                f!("slave_read_repl_offset:{}", st.applied.seq);
+                f!("slave_repl_offset:{}", st.applied.seq);
+                if let Some(since) = st.down_since {
+                    let since = since.max(self.started);
+                    f!(
+                        "master_link_down_since_seconds:{}",
+                        since.elapsed().as_secs()
+                    );
+                }
+                f!("slave_priority:100");
+                f!("slave_read_only:1");
+                f!("replica_announced:1");
+                f!("connected_slaves:0");
+                f!("master_failover_state:no-failover");
+                f!(
+                    "master_replid:{}",
+                    replid(&opts.primary_region, st.applied.epoch)
+                );
+                f!("master_replid2:{}", "0".repeat(40));
+                f!("master_repl_offset:{}", st.applied.seq);
+                f!("second_repl_offset:-1");
+                f!("repl_backlog_active:0");
+                f!("region:{}", self.region);
+                f!("primary_region:{}", opts.primary_region);
+                f!("epoch:{}", st.applied.epoch);
+                f!("applied_seq:{}", st.applied.seq);
+                f!("primary_seq:{}", st.primary_last.seq);
+                f!(
+                    "lag_entries:{}",
+                    st.primary_last.seq.entries_since(st.applied.seq)
+                );
+                f!("sync_full:{}", st.syncs.full);
+                f!("sync_partial_ok:{}", st.syncs.partial_ok);
+                f!("sync_partial_err:{}", st.syncs.partial_err);
+                if let Some(reason) = &st.last_full_sync {
+                    f!("last_full_sync_reason:{reason:?}");
+                }
+                if let Some(e) = &st.last_error {
+                    f!("last_link_error:{}", e.replace(['\r', '\n'], " "));
+                }
+            }
+        }
+    }
+
+    fn debug(&self, args: &[&[u8]]) -> Option<Result<String, String>> {
+        let sub = args.first()?.to_ascii_lowercase();
+        match sub.as_slice() {
+            // Fault injection for tests: the next N `Entries` messages to
+            // secondaries carry a flipped bit, which their frame checksum
+            // must catch.
+            b"corrupt-repl-frames" => {
+                let Node::Primary(link) = &self.link else {
+                    return Some(Err("ERR not a primary".into()));
+                };
+                let n = args
+                    .get(1)
+                    .and_then(|a| std::str::from_utf8(a).ok())
+                    .and_then(|a| a.parse::<u32>().ok());
+                Some(match n {
+                    Some(n) => {
+                        link.corrupt_next(n);
+                        Ok("OK".into())
+                    }
+                    None => Err("ERR value is not an integer or out of range".into()),
+                })
+            }
+            _ => None,
+        }
+    }
+}
+
+/// A 40-hex replication id for Redis tools: the region that writes and
+/// its epoch.
+fn replid(region: &str, epoch: Epoch) -> String {
+    let mut id = String::with_capacity(40);
+    for b in region.bytes().chain(epoch.0.to_be_bytes()) {
+        let _ = write!(id, "{b:02x}");
+    }
+    id.truncate(40);
+    while id.len() < 40 {
+        id.push('0');
+    }
+    id
+}
