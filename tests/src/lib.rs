@@ -1,6 +1,9 @@
 //! Helpers for end-to-end tests: start a real `meridian serve` process on a
 //! free port, talk to it with real clients (the `redis` crate, raw TCP,
-//! `redis-cli`), and stop it.
+//! `redis-cli`), and stop it. [`Datastore`] starts three regions of a
+//! global datastore (`meridian serve --region FILE` each) in a temporary
+//! folder, optionally with a [`relay::Relay`] on each secondary's link to
+//! the primary.
 //!
 //! # Finding the binary
 //!
@@ -22,9 +25,10 @@
 //! checked against the real thing. Tests of Meridian-only behaviour call
 //! [`meridian_only`] and pass trivially in that mode.
 
+use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{ErrorKind, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::{TcpListener, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -155,10 +159,27 @@ pub fn redis_cli() -> PathBuf {
 /// two threads that bind port 0 one after the other, and two servers
 /// started on one port would each answer the other's start-up PING.
 pub fn free_port() -> u16 {
+    fresh_port(|| {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("binding 127.0.0.1:0");
+        listener.local_addr().expect("local address").port()
+    })
+}
+
+/// A UDP port on 127.0.0.1 that was free a moment ago and that no other
+/// test of this process was given (for a region's QUIC endpoint).
+pub fn free_udp_port() -> u16 {
+    fresh_port(|| {
+        let socket = UdpSocket::bind("127.0.0.1:0").expect("binding 127.0.0.1:0/udp");
+        socket.local_addr().expect("local address").port()
+    })
+}
+
+/// A port from `bind` not handed out before by this process (TCP and UDP
+/// share the list: a port given for one is not given for the other).
+fn fresh_port(bind: impl Fn() -> u16) -> u16 {
     static GIVEN: Mutex<Vec<u16>> = Mutex::new(Vec::new());
     for _ in 0..100 {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("binding 127.0.0.1:0");
-        let port = listener.local_addr().expect("local address").port();
+        let port = bind();
         let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
         if !given.contains(&port) {
             given.push(port);
@@ -192,13 +213,7 @@ impl Server {
     /// answer PING within 100 tries 50 ms apart.
     pub fn try_start_with(args: &[&str]) -> anyhow::Result<Server> {
         let port = free_port();
-        let dir = std::env::temp_dir().join("meridian-tests");
-        std::fs::create_dir_all(&dir).context("creating the log directory")?;
-        static STARTED: AtomicUsize = AtomicUsize::new(0);
-        let n = STARTED.fetch_add(1, Ordering::Relaxed);
-        let log = dir.join(format!("server-{}-{n}-{port}.log", std::process::id()));
-        let out = File::create(&log).context("creating the server log")?;
-        let err = out.try_clone().context("cloning the log handle")?;
+        let dir = log_dir()?;
         let port_text = port.to_string();
         let mut cmd = match peer() {
             Peer::Meridian => {
@@ -215,8 +230,27 @@ impl Server {
                 cmd
             }
         };
-        cmd.args(args)
-            .stdin(Stdio::null())
+        cmd.args(args);
+        Server::spawn(cmd, port)
+    }
+
+    /// Starts `meridian <args>` (e.g. `serve --region FILE`) and waits
+    /// until it answers PING on `port`, as [`Server::try_start_with`] does.
+    pub fn try_start_meridian<S: AsRef<OsStr>>(args: &[S], port: u16) -> anyhow::Result<Server> {
+        let mut cmd = Command::new(meridian_bin());
+        cmd.args(args);
+        Server::spawn(cmd, port)
+    }
+
+    /// Runs `cmd` with its output in a fresh log file and waits until
+    /// `port` answers PING.
+    fn spawn(mut cmd: Command, port: u16) -> anyhow::Result<Server> {
+        static STARTED: AtomicUsize = AtomicUsize::new(0);
+        let n = STARTED.fetch_add(1, Ordering::Relaxed);
+        let log = log_dir()?.join(format!("server-{}-{n}-{port}.log", std::process::id()));
+        let out = File::create(&log).context("creating the server log")?;
+        let err = out.try_clone().context("cloning the log handle")?;
+        cmd.stdin(Stdio::null())
             .stdout(Stdio::from(out))
             .stderr(Stdio::from(err));
         let child = cmd.spawn().context("starting the server")?;
@@ -349,8 +383,16 @@ pub fn wait_child(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
     }
 }
 
-/// True when something on `port` answered a PING with a reply line.
-fn ping_answered(port: u16) -> bool {
+/// Where server logs go: `<tmp>/meridian-tests`.
+fn log_dir() -> anyhow::Result<PathBuf> {
+    let dir = std::env::temp_dir().join("meridian-tests");
+    std::fs::create_dir_all(&dir).context("creating the log directory")?;
+    Ok(dir)
+}
+
+/// True when something on 127.0.0.1:`port` answers a PING with a reply
+/// line (`+PONG`, or an error such as `-NOAUTH`).
+pub fn ping_answered(port: u16) -> bool {
     let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
         return false;
     };
@@ -478,4 +520,382 @@ impl Raw {
             }
         }
     }
+}
+
+/// The regions of a test datastore, the primary first (the names of the
+/// default `regions/` folder).
+pub const REGION_NAMES: [&str; 3] = ["us-east-1", "eu-west-1", "ap-southeast-1"];
+
+/// How long [`Datastore`] waits for `meridian certs`.
+const CERTS_LIMIT: Duration = Duration::from_secs(30);
+
+/// The ports of one region of a test datastore, all on 127.0.0.1.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RegionPorts {
+    /// The region's name.
+    pub name: String,
+    /// Redis clients (TCP).
+    pub client: u16,
+    /// Replication (QUIC over UDP).
+    pub replication: u16,
+    /// Metrics (HTTP over TCP).
+    pub metrics: u16,
+}
+
+/// Three regions on free ports, written out as region files.
+#[derive(Clone, Debug)]
+pub struct Layout {
+    /// The regions in [`REGION_NAMES`] order: the primary first.
+    pub regions: Vec<RegionPorts>,
+    /// Where a secondary dials the primary when not at the primary's own
+    /// replication port (a relay), by secondary name.
+    pub primary_via: Vec<(String, std::net::SocketAddr)>,
+    /// Extra `[options]` lines for every region file, e.g. `hz = 50`.
+    pub options: Vec<String>,
+}
+
+impl Layout {
+    /// The three regions of [`REGION_NAMES`] on fresh free ports.
+    pub fn free() -> Layout {
+        let regions = REGION_NAMES
+            .iter()
+            .map(|name| RegionPorts {
+                name: name.to_string(),
+                client: free_port(),
+                replication: free_udp_port(),
+                metrics: free_port(),
+            })
+            .collect();
+        Layout {
+            regions,
+            primary_via: Vec::new(),
+            options: Vec::new(),
+        }
+    }
+
+    /// The primary region's name.
+    pub fn primary(&self) -> &str {
+        &self.regions[0].name
+    }
+
+    /// Writes `<dir>/<region>.toml` for every region (TLS paths point at
+    /// `<dir>/certs`) and returns their paths in region order.
+    pub fn write(&self, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+        let mut files = Vec::new();
+        for region in &self.regions {
+            let path = dir.join(format!("{}.toml", region.name));
+            std::fs::write(&path, self.region_file(region))
+                .with_context(|| format!("writing {}", path.display()))?;
+            files.push(path);
+        }
+        Ok(files)
+    }
+
+    /// The text of `region`'s region file.
+    pub fn region_file(&self, region: &RegionPorts) -> String {
+        let name = &region.name;
+        let primary = self.primary();
+        let role = if name == primary {
+            "primary"
+        } else {
+            "secondary"
+        };
+        let mut peers = String::new();
+        for other in self.regions.iter().filter(|r| r.name != *name) {
+            let via = self
+                .primary_via
+                .iter()
+                .find(|(secondary, _)| secondary == name && other.name == primary)
+                .map(|(_, addr)| addr.to_string());
+            let addr = via.unwrap_or_else(|| format!("127.0.0.1:{}", other.replication));
+            peers.push_str(&format!("{} = \"{addr}\"\n", other.name));
+        }
+        let options = self.options.join("\n");
+        format!(
+            "[region]\nname = \"{name}\"\nrole = \"{role}\"\n\n\
+             [listen]\nclient = \"127.0.0.1:{}\"\nreplication = \"127.0.0.1:{}\"\n\
+             metrics = \"127.0.0.1:{}\"\n\n\
+             [replication]\nprimary = \"{primary}\"\n\n\
+             [peers]\n{peers}\n\
+             [tls]\nca = \"certs/ca.pem\"\ncert = \"certs/{name}.pem\"\nkey = \"certs/{name}-key.pem\"\n\n\
+             [options]\n{options}\n",
+            region.client, region.replication, region.metrics
+        )
+    }
+}
+
+/// How [`Datastore::start_with`] sets up the datastore.
+#[derive(Clone, Debug, Default)]
+pub struct DatastoreOptions {
+    /// Extra `serve` arguments for every region, e.g.
+    /// `["--repl-backlog-size", "1mb"]`.
+    pub args: Vec<String>,
+    /// Extra `serve` arguments for one region (after [`Self::args`]), by
+    /// region name.
+    pub region_args: Vec<(String, Vec<String>)>,
+    /// Route each secondary's link to the primary through its own
+    /// [`relay::Relay`] (see [`Datastore::relay`]).
+    pub via_relay: bool,
+}
+
+/// A three-region datastore: one `meridian serve --region FILE` process per
+/// region, with its region files and certificates in a temporary folder.
+/// Every process is killed when it is dropped.
+pub struct Datastore {
+    /// In [`REGION_NAMES`] order; a killed region keeps its (dead) entry
+    /// until [`Datastore::restart_region`].
+    servers: Vec<Server>,
+    /// One per secondary, in secondary order, when `via_relay`.
+    relays: Vec<relay::Relay>,
+    layout: Layout,
+    files: Vec<PathBuf>,
+    options: DatastoreOptions,
+    /// Dropped last: the folder the files live in.
+    dir: tempfile::TempDir,
+}
+
+impl Datastore {
+    /// Starts a datastore with default options; panics (with the logs) if a
+    /// region does not start.
+    pub fn start() -> Datastore {
+        Datastore::start_with(DatastoreOptions::default())
+    }
+
+    /// Starts a datastore with `options`; panics if a region does not start.
+    pub fn start_with(options: DatastoreOptions) -> Datastore {
+        Datastore::try_start_with(options).unwrap_or_else(|e| panic!("{e:#}"))
+    }
+
+    /// Writes the region files, makes the certificates with `meridian
+    /// certs`, starts the relays if asked, then the primary and the
+    /// secondaries, each answering PING before the next starts.
+    pub fn try_start_with(options: DatastoreOptions) -> anyhow::Result<Datastore> {
+        let dir = tempfile::Builder::new()
+            .prefix("meridian-datastore-")
+            .tempdir()
+            .context("creating the datastore folder")?;
+        let mut layout = Layout::free();
+        let mut relays = Vec::new();
+        if options.via_relay {
+            let primary: std::net::SocketAddr =
+                ([127, 0, 0, 1], layout.regions[0].replication).into();
+            for secondary in &layout.regions[1..] {
+                let relay = relay::Relay::start(([127, 0, 0, 1], 0).into(), primary)
+                    .context("starting a relay")?;
+                layout
+                    .primary_via
+                    .push((secondary.name.clone(), relay.local_addr()));
+                relays.push(relay);
+            }
+        }
+        let files = layout.write(dir.path())?;
+        make_certs(&dir.path().join("certs"))?;
+        let mut store = Datastore {
+            servers: Vec::new(),
+            relays,
+            layout,
+            files,
+            options,
+            dir,
+        };
+        for i in 0..REGION_NAMES.len() {
+            let server = store.start_region(i)?;
+            store.servers.push(server);
+        }
+        Ok(store)
+    }
+
+    fn start_region(&self, i: usize) -> anyhow::Result<Server> {
+        let name = &self.layout.regions[i].name;
+        let mut args: Vec<std::ffi::OsString> = vec![
+            "serve".into(),
+            "--region".into(),
+            self.files[i].clone().into(),
+        ];
+        args.extend(self.options.args.iter().map(Into::into));
+        for (region, extra) in &self.options.region_args {
+            if region == name {
+                args.extend(extra.iter().map(Into::into));
+            }
+        }
+        Server::try_start_meridian(&args, self.layout.regions[i].client)
+            .with_context(|| format!("starting region {name}"))
+    }
+
+    fn index(&self, name: &str) -> usize {
+        self.layout
+            .regions
+            .iter()
+            .position(|r| r.name == name)
+            .unwrap_or_else(|| panic!("no region {name} in this datastore"))
+    }
+
+    /// The region that was primary at start.
+    pub fn primary(&self) -> &Server {
+        &self.servers[0]
+    }
+
+    /// The regions that were secondaries at start.
+    pub fn secondaries(&self) -> [&Server; 2] {
+        [&self.servers[1], &self.servers[2]]
+    }
+
+    /// A region by name (one of [`REGION_NAMES`]).
+    pub fn region(&self, name: &str) -> &Server {
+        &self.servers[self.index(name)]
+    }
+
+    /// The relay on secondary `secondary_index`'s link to the primary (0
+    /// or 1, as in [`Datastore::secondaries`]). Panics unless started with
+    /// `via_relay`.
+    pub fn relay(&self, secondary_index: usize) -> &relay::Relay {
+        assert!(
+            self.options.via_relay,
+            "this datastore was started without via_relay"
+        );
+        &self.relays[secondary_index]
+    }
+
+    /// The ports and names of the regions.
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    /// The folder holding the region files and `certs/`.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// A region's region file.
+    pub fn region_file(&self, name: &str) -> &Path {
+        &self.files[self.index(name)]
+    }
+
+    /// Kills a region's process with SIGKILL and waits for it to exit.
+    pub fn kill_region(&mut self, name: &str) {
+        let i = self.index(name);
+        let server = &mut self.servers[i];
+        if server.wait_exit(Duration::ZERO).is_none() {
+            server.signal(libc::SIGKILL);
+        }
+        assert!(
+            server.wait_exit(Duration::from_secs(10)).is_some(),
+            "region {name} did not exit after SIGKILL"
+        );
+    }
+
+    /// Starts a region again with the same file and arguments (killing it
+    /// first if it still runs); panics if it does not answer PING in time.
+    pub fn restart_region(&mut self, name: &str) {
+        self.kill_region(name);
+        let i = self.index(name);
+        let server = self.start_region(i).unwrap_or_else(|e| panic!("{e:#}"));
+        self.servers[i] = server;
+    }
+
+    /// Waits up to `limit` until every secondary reports
+    /// `master_link_status:up` and the same `DEBUG DIGEST` as the primary;
+    /// panics with each region's `INFO replication` otherwise.
+    pub fn wait_in_sync(&self, limit: Duration) {
+        if let Err(e) = self.try_wait_in_sync(limit) {
+            panic!("{e:#}");
+        }
+    }
+
+    /// Like [`Datastore::wait_in_sync`], returning an error instead.
+    pub fn try_wait_in_sync(&self, limit: Duration) -> anyhow::Result<()> {
+        let deadline = Instant::now() + limit;
+        loop {
+            if self.in_sync() {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                let mut report = String::new();
+                for (r, server) in self.layout.regions.iter().zip(&self.servers) {
+                    let info = query(server.port(), &["INFO", "replication"])
+                        .unwrap_or_else(|e| format!("(INFO failed: {e:#})"));
+                    let digest = query(server.port(), &["DEBUG", "DIGEST"])
+                        .unwrap_or_else(|e| format!("(DEBUG DIGEST failed: {e:#})"));
+                    report.push_str(&format!(
+                        "--- {} (port {}): digest {digest}\n{info}\n",
+                        r.name,
+                        server.port()
+                    ));
+                }
+                bail!(
+                    "the datastore is not in sync after {:.1}s:\n{report}",
+                    limit.as_secs_f64()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn in_sync(&self) -> bool {
+        let Ok(primary) = query(self.primary().port(), &["DEBUG", "DIGEST"]) else {
+            return false;
+        };
+        self.secondaries().iter().all(|s| {
+            let linked = query(s.port(), &["INFO", "replication"])
+                .is_ok_and(|info| info.lines().any(|l| l.trim() == "master_link_status:up"));
+            linked && query(s.port(), &["DEBUG", "DIGEST"]).is_ok_and(|d| d == primary)
+        })
+    }
+
+    /// `DEBUG DIGEST` of every region, in [`REGION_NAMES`] order.
+    pub fn digests(&self) -> Vec<String> {
+        self.servers
+            .iter()
+            .map(|s| {
+                query(s.port(), &["DEBUG", "DIGEST"])
+                    .unwrap_or_else(|e| panic!("DEBUG DIGEST on port {}: {e:#}", s.port()))
+            })
+            .collect()
+    }
+}
+
+/// Runs `meridian certs DIR --regions ...` for [`REGION_NAMES`].
+fn make_certs(dir: &Path) -> anyhow::Result<()> {
+    let mut child = Command::new(meridian_bin())
+        .arg("certs")
+        .arg(dir)
+        .args(["--regions", &REGION_NAMES.join(",")])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("running meridian certs")?;
+    let Some(status) = wait_child(&mut child, CERTS_LIMIT) else {
+        let _ = child.kill();
+        let _ = child.wait();
+        bail!("meridian certs did not finish in {CERTS_LIMIT:?}");
+    };
+    if !status.success() {
+        let mut err = String::new();
+        if let Some(mut stderr) = child.stderr.take() {
+            let _ = stderr.read_to_string(&mut err);
+        }
+        bail!("meridian certs failed ({status}): {err}");
+    }
+    Ok(())
+}
+
+/// One command on a fresh connection to 127.0.0.1:`port`, its reply read
+/// as a string (bulk, simple or integer).
+pub fn query(port: u16, args: &[&str]) -> anyhow::Result<String> {
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}/"))?;
+    let mut con = client.get_connection_with_timeout(Duration::from_secs(1))?;
+    con.set_read_timeout(Some(Duration::from_secs(2)))?;
+    let mut cmd = redis::cmd(args[0]);
+    for arg in &args[1..] {
+        cmd.arg(*arg);
+    }
+    let value: redis::Value = cmd.query(&mut con)?;
+    Ok(match value {
+        redis::Value::BulkString(b) => String::from_utf8_lossy(&b).into_owned(),
+        redis::Value::SimpleString(s) => s,
+        redis::Value::Int(n) => n.to_string(),
+        redis::Value::VerbatimString { text, .. } => text,
+        other => bail!("unexpected reply {other:?}"),
+    })
 }
