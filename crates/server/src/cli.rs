@@ -124,7 +124,7 @@ Redis options (applied over --config FILE, in the order given):
   --proto-max-bulk-len SIZE     largest bulk string in a request (default 512mb)
   --client-query-buffer-limit SIZE  largest unparsed input per client (default 1gb)
   --repl-backlog-size SIZE      change-log bytes kept for partial resyncs (default 64mb)
-  --repl-backlog-ttl SECONDS    longest a frame stays in the backlog; 0 = no limit
+  --repl-backlog-ttl SECONDS    longest a frame stays in the backlog (default 3600; 0 = no limit)
   --appendonly yes|no           accepted; persistence is not implemented yet
   --dir DIR                     working directory
   --loglevel LEVEL              debug, verbose, notice, warning, nothing (RUST_LOG wins)

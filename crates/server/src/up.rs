@@ -273,7 +273,11 @@ fn wait_in_sync(sup: &mut Supervisor) {
         "meridian up: waiting up to {}s for the secondaries' replication links (--no-wait skips this)",
         SYNC_LIMIT.as_secs()
     );
-    if wait(sup, SYNC_LIMIT, |s| s.regions.iter().all(linked)) == Wait::TimedOut {
+    let waited = wait(sup, SYNC_LIMIT, |s| s.regions.iter().all(linked));
+    if waited == Wait::Done {
+        println!("meridian up: every secondary's replication link is up");
+    }
+    if waited == Wait::TimedOut {
         for r in sup.regions.iter().filter(|r| !linked(r)) {
             warn(&format!(
                 "{}: replication link to {} is not up after {}s (INFO replication on {}); \
