@@ -908,6 +908,35 @@ mod tests {
     }
 
     #[test]
+    fn a_region_that_keeps_dying_is_given_up_on() {
+        let dir = TempDir::new("restarts");
+        three(&dir);
+        let regions = load_dir(&dir.0).unwrap();
+        let mut sup = Supervisor::new(PathBuf::from("meridian"), regions, &dir.0, 3);
+        let mut delays = Vec::new();
+        for _ in 0..3 {
+            sup.exited(1, Duration::ZERO);
+            let State::Waiting { at } = sup.regions[1].state else {
+                panic!("not waiting to restart");
+            };
+            delays.push(
+                at.saturating_duration_since(Instant::now())
+                    .as_secs_f64()
+                    .round(),
+            );
+        }
+        assert_eq!(delays, [1.0, 2.0, 4.0]);
+        sup.exited(1, Duration::ZERO);
+        assert!(matches!(sup.regions[1].state, State::GaveUp));
+        // The others are untouched, so supervision goes on.
+        assert!(sup.poll());
+        // A region that ran for a while starts again from the first delay.
+        sup.regions[2].backoff = MAX_BACKOFF;
+        sup.exited(2, RESTART_WINDOW);
+        assert_eq!(sup.regions[2].backoff, FIRST_BACKOFF * 2);
+    }
+
+    #[test]
     fn replies_parse() {
         let input: &[u8] = b"+PONG\r\n-ERR x\r\n:12\r\n$5\r\na\r\nbc\r\n$-1\r\n*0\r\n";
         let mut c = Resp {
