@@ -145,6 +145,9 @@ pub trait NodeHooks: Send + Sync {
 
 /// A region node's data and the machinery around it.
 pub struct Engine {
+    /// Buffers [`Engine::apply_op`] reuses: the argument vector and the
+    /// discarded reply.
+    apply_scratch: (resp::ArgvBuf, Out),
     /// The node's hooks (none for a standalone node).
     pub(crate) hooks: Option<std::sync::Arc<dyn NodeHooks>>,
     pub(crate) config: Config,
@@ -199,6 +202,7 @@ impl Engine {
             .map(|_| Keyspace::new())
             .collect();
         Engine {
+            apply_scratch: Default::default(),
             hooks: None,
             config,
             dbs,
@@ -464,23 +468,38 @@ impl Engine {
     /// already deterministic; they are journaled again as this node's own
     /// log so a promoted secondary continues the same history.
     pub fn apply(&mut self, unit: &Unit) -> Result<(), CmdError> {
+        for op in &unit.ops {
+            self.apply_op(op.db, &op.argv)?;
+        }
+        Ok(())
+    }
+
+    /// Applies one op of the primary's change log (part of a unit: apply
+    /// a unit's ops back to back under one lock). Reuses its buffers: no
+    /// allocation per op once they have grown.
+    pub fn apply_op<A: AsRef<[u8]>>(&mut self, db: u32, argv: &[A]) -> Result<(), CmdError> {
+        let (mut buf, mut sink) = std::mem::take(&mut self.apply_scratch);
+        buf.clear();
+        for arg in argv {
+            buf.push(arg.as_ref());
+        }
+        sink.clear();
         let mut session = Session {
+            db: db as usize,
             authenticated: true,
             is_primary_link: true,
             ..Session::default()
         };
-        let mut sink = Out::default();
-        for op in &unit.ops {
-            session.db = op.db as usize;
-            let argv = resp::ArgvBuf::from_iter(&op.argv);
-            sink.clear();
-            self.execute(&mut session, argv.args(), &mut sink);
-            if sink.as_bytes().first() == Some(&b'-') {
+        self.execute(&mut session, buf.args(), &mut sink);
+        let result = match sink.as_bytes().first() {
+            Some(&b'-') => {
                 let text = String::from_utf8_lossy(&sink.as_bytes()[1..]);
-                return Err(CmdError::Other(text.trim_end().to_string()));
+                Err(CmdError::Other(text.trim_end().to_string()))
             }
-        }
-        Ok(())
+            _ => Ok(()),
+        };
+        self.apply_scratch = (buf, sink);
+        result
     }
 
     /// The periodic work, `hz` times a second: active expiry on a primary.

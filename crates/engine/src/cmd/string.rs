@@ -260,7 +260,14 @@ fn store(
     log: bool,
 ) -> bool {
     let db = s.db;
-    let exists = eng.prepare_write(db, key);
+    // Applying the primary's log, an unconditional store needs no lookup
+    // first: nothing expires here, and the store replaces whatever is
+    // there (one hash lookup per replicated SET instead of two).
+    let exists = if cond == Cond::Always && eng.applying {
+        true
+    } else {
+        eng.prepare_write(db, key)
+    };
     let go = match cond {
         Cond::Always => true,
         Cond::IfAbsent => !exists,
