@@ -493,3 +493,45 @@ fn a_full_sync_of_a_million_keys_under_writes_converges() {
     let size: u64 = query(s.port(), &["DBSIZE"]).unwrap().parse().unwrap();
     assert!(size >= 1_000_000);
 }
+
+/// A slow, lossy link (the relay adds 20 ms each way and drops 1 % of
+/// datagrams) delays only its own secondary: the primary keeps taking
+/// writes, the other secondary keeps up, and both converge.
+#[test]
+fn a_slow_lossy_link_delays_only_its_own_secondary() {
+    let ds = Datastore::start_with(DatastoreOptions {
+        via_relay: true,
+        ..DatastoreOptions::default()
+    });
+    ds.wait_in_sync(SYNC_LIMIT);
+    ds.relay(0)
+        .set_delay(Duration::from_millis(20), Duration::from_millis(5));
+    ds.relay(0).set_loss(0.01);
+    let mut p = ds.primary().conn();
+    for batch in 0..20 {
+        let mut pipe = redis::pipe();
+        for i in 0..500 {
+            pipe.set(format!("wan:{batch}:{i}"), "v".repeat(64))
+                .ignore();
+        }
+        let _: () = pipe.query(&mut p).unwrap();
+    }
+    let last = repl_field(ds.primary(), "master_repl_offset");
+    // The fast secondary has everything long before the slow link could.
+    let fast = ds.secondaries()[1];
+    wait_until(SYNC_LIMIT, "the fast secondary", || {
+        repl_field(fast, "applied_seq") == last
+    });
+    ds.wait_in_sync(SYNC_LIMIT);
+    let slow = ds.secondaries()[0];
+    assert_eq!(
+        repl_field(slow, "sync_full"),
+        0,
+        "loss is not a reason to full-sync"
+    );
+    let stats = ds.relay(0).stats();
+    assert!(
+        stats.to_client.dropped_loss + stats.to_target.dropped_loss > 0,
+        "the relay dropped nothing: the test tested nothing"
+    );
+}
