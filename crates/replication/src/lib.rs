@@ -19,10 +19,13 @@
 //!   bytes, with no sockets, tokio or clock of their own.
 //! - [`link`]: those machines on tokio and quinn: the primary's accept
 //!   loop and follower tasks, the secondary's dialler.
+//! - [`lag`]: lag distributions (hdrhistogram, sliding window) and how
+//!   clock skew is handled.
 
 pub mod certs;
 pub mod endpoint;
 mod error;
+pub mod lag;
 pub mod link;
 pub mod protocol;
 pub mod tls;

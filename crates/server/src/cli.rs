@@ -32,6 +32,27 @@ pub enum Command {
     /// Create the datastore CA and region certificates for a real
     /// deployment (replication between regions uses mutual TLS).
     Certs(CertsArgs),
+    /// Replication lag of every region of a datastore (from each region's
+    /// `INFO replication`): a table, JSON, or a live view.
+    Lag(LagArgs),
+}
+
+/// `meridian lag`.
+#[derive(Debug, Args)]
+pub struct LagArgs {
+    /// Directory of region files (`*.toml`) describing the datastore.
+    #[arg(long, value_name = "DIR", default_value = "regions")]
+    pub regions: PathBuf,
+    /// Print JSON (one object per region) instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Refresh every second with a sparkline of recent p99 lag per
+    /// region, until Ctrl-C.
+    #[arg(long, conflicts_with = "json")]
+    pub watch: bool,
+    /// With --watch: stop after this many refreshes (0: until Ctrl-C).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub count: u64,
 }
 
 /// `meridian certs`.

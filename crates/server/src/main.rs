@@ -19,7 +19,9 @@
 mod cli;
 mod config_file;
 mod connection;
+mod lag_cmd;
 mod listener;
+mod metrics;
 mod options;
 mod region;
 mod repl;
@@ -54,6 +56,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve(&args),
         Command::Up(args) => up::run(&args),
         Command::Certs(args) => certs(&args),
+        Command::Lag(args) => lag_cmd::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

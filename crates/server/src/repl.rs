@@ -66,6 +66,11 @@ pub fn start(shared: &Arc<Shared>, region: &RegionConfig) -> anyhow::Result<()> 
             let endpoint = replication::endpoint::server(region.replication, &identity)
                 .with_context(|| format!("binding replication on {}", region.replication))?;
             shared.attach_primary(Arc::clone(&link));
+            crate::metrics::start(
+                shared,
+                region,
+                crate::metrics::Link::Primary(Arc::clone(&link)),
+            );
             shared.lock().set_hooks(Arc::new(Hooks {
                 region: region.name.clone(),
                 started: Instant::now(),
@@ -104,6 +109,11 @@ pub fn start(shared: &Arc<Shared>, region: &RegionConfig) -> anyhow::Result<()> 
                     link: Node::Secondary(Arc::clone(&link)),
                 }));
             }
+            crate::metrics::start(
+                shared,
+                region,
+                crate::metrics::Link::Secondary(Arc::clone(&link)),
+            );
             let applier = Arc::new(Apply {
                 shared: Arc::downgrade(shared),
             });
@@ -261,18 +271,26 @@ impl NodeHooks for Hooks {
             Node::Primary(link) => {
                 let followers = link.followers();
                 let last = link.last();
+                let ack_lag = link.ack_lag(replication::link::unix_ms());
                 f!("connected_slaves:{}", followers.len());
                 for (i, fl) in followers.iter().enumerate() {
                     let lag = fl.lag.since_ack_ms.map_or(0, |ms| ms / 1000);
+                    let ack = ack_lag
+                        .iter()
+                        .find(|(r, _)| *r == fl.region)
+                        .map(|(_, s)| s.window)
+                        .unwrap_or_default();
                     f!(
-                        "slave{i}:ip={},port={},state={},offset={},lag={},region={},lag_entries={}",
+                        "slave{i}:ip={},port={},state={},offset={},lag={},region={},lag_entries={},lag_bytes={},lag_ms_p99={:.3}",
                         fl.addr.ip(),
                         fl.addr.port(),
                         slave_state(fl.state),
                         fl.applied.seq,
                         lag,
                         fl.region,
-                        fl.lag.entries
+                        fl.lag.entries,
+                        fl.lag.bytes.unwrap_or(0),
+                        ack.p99 as f64 / 1000.0
                     );
                 }
                 f!("master_failover_state:no-failover");
@@ -296,6 +314,25 @@ impl NodeHooks for Hooks {
                 f!("sync_full:{}", c.full);
                 f!("sync_partial_ok:{}", c.partial_ok);
                 f!("sync_partial_err:{}", c.partial_err);
+                // The slowest secondary's lag, timed from its acks on this
+                // node's clock (see replication::lag).
+                f!("lag_kind:ack");
+                crate::metrics::info_lag_fields(
+                    t,
+                    &crate::metrics::worst(ack_lag.iter().map(|(_, s)| s.window)),
+                );
+                f!(
+                    "lag_entries:{}",
+                    followers.iter().map(|f| f.lag.entries).max().unwrap_or(0)
+                );
+                f!(
+                    "lag_bytes:{}",
+                    followers
+                        .iter()
+                        .map(|f| f.lag.bytes.unwrap_or(0))
+                        .max()
+                        .unwrap_or(0)
+                );
             }
             Node::Secondary(link) => {
                 let st = link.status();
@@ -338,10 +375,26 @@ impl NodeHooks for Hooks {
                 f!("epoch:{}", st.applied.epoch);
                 f!("applied_seq:{}", st.applied.seq);
                 f!("primary_seq:{}", st.primary_last.seq);
+                let lag_entries = st.primary_last.seq.entries_since(st.applied.seq);
+                f!("lag_entries:{lag_entries}");
+                // Apply lag over the last minute: this node's clock at apply
+                // minus the primary's commit time (see replication::lag).
+                let (apply, receive, mean) = link.with_lag(|l| {
+                    let now = replication::link::unix_ms();
+                    (
+                        l.apply.summary(now),
+                        l.receive.summary(now),
+                        l.mean_entry_bytes(),
+                    )
+                });
+                f!("lag_bytes:{}", lag_entries.saturating_mul(mean));
+                f!("lag_kind:apply");
+                crate::metrics::info_lag_fields(t, &apply.window);
                 f!(
-                    "lag_entries:{}",
-                    st.primary_last.seq.entries_since(st.applied.seq)
+                    "receive_lag_ms_p99:{:.3}",
+                    receive.window.p99 as f64 / 1000.0
                 );
+                f!("lag_ms_total_p99:{:.3}", apply.total.p99 as f64 / 1000.0);
                 f!("sync_full:{}", st.syncs.full);
                 f!("sync_partial_ok:{}", st.syncs.partial_ok);
                 f!("sync_partial_err:{}", st.syncs.partial_err);

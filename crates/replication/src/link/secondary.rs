@@ -19,13 +19,15 @@ use parking_lot::Mutex;
 use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 
+use crate::lag::LinkLag;
 use crate::protocol::{
-    FullSyncReason, Msg, ProtocolError, Secondary, SecondaryConfig, SecondaryEvent, SecondaryState,
+    Body, FullSyncReason, Msg, ProtocolError, Secondary, SecondaryConfig, SecondaryEvent,
+    SecondaryState,
 };
 
 use super::io::MsgReader;
 use super::primary::SyncCounters;
-use super::{unix_ms, LinkError};
+use super::{unix_ms, unix_nanos, LinkError};
 
 /// How long one dial may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -95,6 +97,8 @@ pub struct SecondaryStatus {
 pub struct SecondaryLink {
     status: Mutex<SecondaryStatus>,
     options: SecondaryOptions,
+    /// Receive and apply lag, recorded per applied batch.
+    lag: Mutex<LinkLag>,
 }
 
 impl SecondaryLink {
@@ -107,7 +111,13 @@ impl SecondaryLink {
                 ..SecondaryStatus::default()
             }),
             options,
+            lag: Mutex::new(LinkLag::default()),
         })
+    }
+
+    /// Runs `f` on the link's lag figures (locked: keep it short).
+    pub fn with_lag<R>(&self, f: impl FnOnce(&LinkLag) -> R) -> R {
+        f(&self.lag.lock())
     }
 
     /// A copy of the status.
@@ -258,6 +268,10 @@ async fn session(
                     while let Some(item) = next.take() {
                         let msg = item?;
                         last_io = Instant::now();
+                        let arrived = unix_nanos();
+                        if let Body::Entries { frames } = &msg.body {
+                            link.lag.lock().frame_bytes += frames.len() as u64;
+                        }
                         if let Err(e) = sec.handle(unix_ms(), msg) {
                             // Send the refusal, then resync on a new connection.
                             while let Some(msg) = sec.poll_transmit(unix_ms()) {
@@ -266,7 +280,7 @@ async fn session(
                             let _ = send.write_all(&wbuf).await;
                             return Err(e.into());
                         }
-                        take_events(sec, link, applier, &mut sink, had_position, streamed)?;
+                        take_events(sec, link, applier, &mut sink, had_position, streamed, arrived)?;
                         handled += 1;
                         if handled < BATCH_MSGS {
                             next = rx.try_recv().ok();
@@ -297,22 +311,31 @@ fn take_events(
     sink: &mut Option<Box<dyn SnapshotSink>>,
     had_position: bool,
     streamed: &mut bool,
+    arrived: u64,
 ) -> Result<(), LinkError> {
     let mut batch: Vec<Entry> = Vec::new();
-    let flush = |batch: &mut Vec<Entry>| -> Result<(), LinkError> {
+    // The entries' primary timestamps, for lag once they are applied.
+    let mut stamps: Vec<u64> = Vec::new();
+    let flush = |batch: &mut Vec<Entry>, stamps: &mut Vec<u64>| -> Result<(), LinkError> {
         if batch.is_empty() {
             return Ok(());
         }
         applier
             .apply(std::mem::take(batch))
-            .map_err(LinkError::Apply)
+            .map_err(LinkError::Apply)?;
+        let mut lag = link.lag.lock();
+        lag.record_batch(unix_ms(), stamps, arrived, unix_nanos());
+        lag.entries += stamps.len() as u64;
+        stamps.clear();
+        Ok(())
     };
     while let Some(event) = sec.poll_event() {
         if let SecondaryEvent::Apply(entry) = event {
+            stamps.push(entry.ts_nanos);
             batch.push(entry);
             continue;
         }
-        flush(&mut batch)?;
+        flush(&mut batch, &mut stamps)?;
         match event {
             SecondaryEvent::Apply(_) => {}
             SecondaryEvent::Continue { from } => {
@@ -366,10 +389,14 @@ fn take_events(
             }
             SecondaryEvent::Heartbeat { position, .. } => {
                 link.status.lock().primary_last = position;
+                // Idle and caught up: nothing is waiting, lag is zero.
+                if position.seq <= sec.applied().seq {
+                    link.lag.lock().record_idle(unix_ms());
+                }
             }
         }
     }
-    flush(&mut batch)?;
+    flush(&mut batch, &mut stamps)?;
     let applied = sec.applied();
     let mut st = link.status.lock();
     st.applied = applied;
