@@ -391,4 +391,18 @@ fn lag_json_lists_every_region() {
     for region in &layout.regions {
         assert!(table.contains(&region.name), "{table}");
     }
+    // --watch refreshes with a sparkline per region; --count bounds it.
+    let out = std::process::Command::new(meridian_bin())
+        .args(["lag", "--watch", "--count", "2", "--regions"])
+        .arg(ds.dir())
+        .output()
+        .expect("run meridian lag --watch");
+    let view = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{view}");
+    assert_eq!(view.matches("P99 (recent)").count(), 2, "{view}");
+    let spark_rows = view
+        .lines()
+        .filter(|l| l.chars().any(|c| ('▁'..='█').contains(&c)))
+        .count();
+    assert_eq!(spark_rows, 6, "{view}");
 }
