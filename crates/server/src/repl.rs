@@ -21,7 +21,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use changelog::{Backlog, BacklogConfig, Codec, Entry, Epoch, History, Payload, Seq};
-use engine::ops::{Op, Unit};
 use engine::snapshot::SnapshotLoader;
 use engine::{NodeHooks, Role};
 use replication::link::{
@@ -161,39 +160,31 @@ struct Apply {
     shared: Weak<Shared>,
 }
 
-fn engine_unit(ops: Vec<changelog::Op>) -> Unit {
-    Unit {
-        ops: ops
-            .into_iter()
-            .map(|op| Op {
-                db: op.db,
-                argv: op.argv,
-            })
-            .collect(),
-    }
-}
-
 impl Applier for Apply {
     fn apply(&self, entries: Vec<Entry>) -> Result<(), String> {
         let shared = self.shared.upgrade().ok_or("the node is stopping")?;
         let mut engine = shared.lock();
         engine.begin_batch();
         let mut result = Ok(());
-        for entry in entries {
+        'entries: for entry in entries {
             let seq = entry.seq;
-            let unit = match entry.payload {
-                Payload::Ops(ops) => engine_unit(ops),
-                Payload::Publish { channel, message } => Unit {
-                    ops: vec![Op {
-                        db: 0,
-                        argv: vec![b"PUBLISH".to_vec(), channel, message],
-                    }],
-                },
-                Payload::Heartbeat | Payload::Fence => continue,
-            };
-            if let Err(e) = engine.apply(&unit) {
-                result = Err(format!("entry {seq}: {e}"));
-                break;
+            match entry.payload {
+                Payload::Ops(ops) => {
+                    for op in &ops {
+                        if let Err(e) = engine.apply_op(op.db, &op.argv) {
+                            result = Err(format!("entry {seq}: {e}"));
+                            break 'entries;
+                        }
+                    }
+                }
+                Payload::Publish { channel, message } => {
+                    let argv = [&b"PUBLISH"[..], &channel, &message];
+                    if let Err(e) = engine.apply_op(0, &argv) {
+                        result = Err(format!("entry {seq}: {e}"));
+                        break;
+                    }
+                }
+                Payload::Heartbeat | Payload::Fence => {}
             }
         }
         engine.end_batch();
