@@ -28,12 +28,6 @@ mod repl;
 mod shared;
 mod up;
 
-/// mimalloc rather than glibc's malloc: a secondary applying the change log
-/// frees many small argument vectors and large batch buffers, and glibc
-/// spent about a quarter of its CPU consolidating them.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::Duration;

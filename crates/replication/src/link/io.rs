@@ -24,16 +24,25 @@ impl MsgReader {
         }
     }
 
+    /// A message already buffered, without reading the stream.
+    pub(crate) fn try_next(&mut self) -> Result<Option<Msg>, LinkError> {
+        let Some((msg, used)) = Msg::decode(&self.buf[self.pos..])? else {
+            return Ok(None);
+        };
+        self.pos += used;
+        if self.pos == self.buf.len() {
+            self.buf.clear();
+            self.pos = 0;
+        }
+        Ok(Some(msg))
+    }
+
     /// The next message, or `None` when the stream ended cleanly between
-    /// messages.
+    /// messages. Cancel-safe: bytes are kept only after a read completed,
+    /// before the next await.
     pub(crate) async fn next(&mut self) -> Result<Option<Msg>, LinkError> {
         loop {
-            if let Some((msg, used)) = Msg::decode(&self.buf[self.pos..])? {
-                self.pos += used;
-                if self.pos == self.buf.len() {
-                    self.buf.clear();
-                    self.pos = 0;
-                }
+            if let Some(msg) = self.try_next()? {
                 return Ok(Some(msg));
             }
             if self.pos > 0 {

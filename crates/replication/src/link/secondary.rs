@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use changelog::{Entry, History, Position};
 use parking_lot::Mutex;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tracing::{info, warn};
 
 use crate::lag::LinkLag;
@@ -210,35 +210,9 @@ async fn session(
         .await
         .map_err(|_| LinkError::Timeout(CONNECT_TIMEOUT.as_millis() as u64))??;
     let mut send = conn.open_uni().await?;
-    let (tx, mut rx) = mpsc::channel::<Result<Msg, LinkError>>(BATCH_MSGS * 2);
-    let reader_conn = conn.clone();
-    // The primary's streams, in the order it opened them.
-    let reader_task = tokio::spawn(async move {
-        loop {
-            let stream = match reader_conn.accept_uni().await {
-                Ok(s) => s,
-                Err(e) => {
-                    let _ = tx.send(Err(e.into())).await;
-                    return;
-                }
-            };
-            let mut reader = MsgReader::new(stream);
-            loop {
-                match reader.next().await {
-                    Ok(Some(msg)) => {
-                        if tx.send(Ok(msg)).await.is_err() {
-                            return;
-                        }
-                    }
-                    Ok(None) => break,
-                    Err(e) => {
-                        let _ = tx.send(Err(e)).await;
-                        return;
-                    }
-                }
-            }
-        }
-    });
+    // The primary's streams, read in the order it opened them, on this
+    // task: no hand-off between a reader task and the one that applies.
+    let mut reader: Option<MsgReader> = None;
     let result = async {
         let had_position = sec.applied() != Position::ZERO;
         let mut sink: Option<Box<dyn SnapshotSink>> = None;
@@ -261,12 +235,10 @@ async fn session(
             });
             let timeout_in = opts.link_timeout.saturating_sub(last_io.elapsed());
             tokio::select! {
-                item = rx.recv() => {
-                    let Some(item) = item else { return Err(LinkError::Truncated) };
+                item = next_msg(&conn, &mut reader) => {
                     let mut handled = 0;
-                    let mut next = Some(item);
-                    while let Some(item) = next.take() {
-                        let msg = item?;
+                    let mut next = Some(item?);
+                    while let Some(msg) = next.take() {
                         last_io = Instant::now();
                         let arrived = unix_nanos();
                         if let Body::Entries { frames } = &msg.body {
@@ -283,7 +255,11 @@ async fn session(
                         take_events(sec, link, applier, &mut sink, had_position, streamed, arrived)?;
                         handled += 1;
                         if handled < BATCH_MSGS {
-                            next = rx.try_recv().ok();
+                            // More already buffered: handle it before acking.
+                            next = match reader.as_mut() {
+                                Some(r) => r.try_next()?,
+                                None => None,
+                            };
                         }
                     }
                     link.status.lock().last_io = Some(last_io);
@@ -297,9 +273,27 @@ async fn session(
         }
     }
     .await;
-    reader_task.abort();
     conn.close(0u32.into(), b"bye");
     result
+}
+
+/// The next message from the primary: from the current stream, or, when it
+/// ended, from the next stream the primary opened. Cancel-safe (a pending
+/// accept or read loses nothing when dropped).
+async fn next_msg(
+    conn: &quinn::Connection,
+    reader: &mut Option<MsgReader>,
+) -> Result<Msg, LinkError> {
+    loop {
+        let current = match reader {
+            Some(r) => r,
+            None => reader.insert(MsgReader::new(conn.accept_uni().await?)),
+        };
+        match current.next().await? {
+            Some(msg) => return Ok(msg),
+            None => *reader = None,
+        }
+    }
 }
 
 /// Acts on the machine's events: entries are applied in batches, snapshot
