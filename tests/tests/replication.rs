@@ -332,8 +332,12 @@ fn a_cut_longer_than_the_backlog_ends_in_a_full_sync() {
 #[test]
 fn a_corrupted_frame_forces_a_resync_and_is_never_applied() {
     let ds = Datastore::start();
-    ds.wait_in_sync(SYNC_LIMIT);
     let mut p = ds.primary().conn();
+    // Something applied first, so the resync can be partial.
+    for i in 0..10 {
+        let _: () = p.set(format!("before-flip:{i}"), i).unwrap();
+    }
+    ds.wait_in_sync(SYNC_LIMIT);
     let before: Vec<u64> = ds
         .secondaries()
         .iter()
@@ -396,6 +400,9 @@ fn a_killed_secondary_restarts_empty_and_converges_under_load() {
     let written = load.stop();
     assert!(written > 100);
     ds.wait_in_sync(SYNC_LIMIT);
+    // It came back with nothing (no disk state yet): a full sync.
+    assert_eq!(repl_field(ds.region("eu-west-1"), "sync_full"), 1);
+    assert_eq!(repl_field(ds.region("eu-west-1"), "sync_partial_ok"), 0);
 }
 
 /// A secondary whose certificate another CA signed is refused before any
