@@ -84,6 +84,16 @@ pub fn client(peer: SocketAddr, identity: &RegionIdentity) -> Result<quinn::Endp
     Ok(endpoint)
 }
 
+/// A region's replication endpoint on `addr` that both accepts peers (as
+/// [`server`]) and dials them (as [`client`]), so every region listens on
+/// its replication address whatever its role, and a promotion needs no new
+/// socket. Must be called inside a tokio runtime.
+pub fn node(addr: SocketAddr, identity: &RegionIdentity) -> Result<quinn::Endpoint, Error> {
+    let mut endpoint = endpoint(bind_udp(addr)?, Some(tls::server_config(identity)?))?;
+    endpoint.set_default_client_config(tls::client_config(identity)?);
+    Ok(endpoint)
+}
+
 /// The region named by the peer's certificate (its subject common name),
 /// which the TLS handshake has already checked against the datastore CA.
 ///

@@ -45,67 +45,70 @@ pub fn start(shared: &Arc<Shared>, region: &RegionConfig) -> anyhow::Result<()> 
     )
     .with_context(|| format!("loading the TLS identity of region {}", region.name))?;
     let config = shared.lock().config().clone();
+    // Every region keeps the change log and listens on its replication
+    // address whatever its role: a secondary's log is the entries it
+    // applied (same seqs and epochs), not served until it is promoted.
+    let mut history = History::new();
+    if region.role == RegionRole::Primary {
+        history
+            .begin(Epoch::FIRST, Seq::FIRST)
+            .context("starting the history")?;
+    }
+    let backlog = Backlog::new(
+        BacklogConfig {
+            max_bytes: usize::try_from(config.repl_backlog_size).unwrap_or(usize::MAX),
+            max_age_nanos: (config.repl_backlog_ttl > 0)
+                .then(|| config.repl_backlog_ttl.saturating_mul(1_000_000_000)),
+            ..BacklogConfig::default()
+        },
+        Seq::FIRST,
+    );
+    let log = PrimaryLink::new(
+        Log::new(history, backlog, Codec::default()),
+        PrimaryConfig::default(),
+    );
+    let endpoint = replication::endpoint::node(region.replication, &identity)
+        .with_context(|| format!("binding replication on {}", region.replication))?;
+    let source = Arc::new(Source {
+        shared: Arc::downgrade(shared),
+        link: Arc::clone(&log),
+    });
     match region.role {
         RegionRole::Primary => {
-            let mut history = History::new();
-            history
-                .begin(Epoch::FIRST, Seq::FIRST)
-                .context("starting the history")?;
-            let backlog = Backlog::new(
-                BacklogConfig {
-                    max_bytes: usize::try_from(config.repl_backlog_size).unwrap_or(usize::MAX),
-                    max_age_nanos: (config.repl_backlog_ttl > 0)
-                        .then(|| config.repl_backlog_ttl.saturating_mul(1_000_000_000)),
-                    ..BacklogConfig::default()
-                },
-                Seq::FIRST,
-            );
-            let log = Log::new(history, backlog, Codec::default());
-            let link = PrimaryLink::new(log, PrimaryConfig::default());
-            let endpoint = replication::endpoint::server(region.replication, &identity)
-                .with_context(|| format!("binding replication on {}", region.replication))?;
-            shared.attach_primary(Arc::clone(&link));
+            shared.attach_primary(Arc::clone(&log));
             crate::metrics::start(
                 shared,
                 region,
-                crate::metrics::Link::Primary(Arc::clone(&link)),
+                crate::metrics::Link::Primary(Arc::clone(&log)),
             );
             shared.lock().set_hooks(Arc::new(Hooks {
                 region: region.name.clone(),
                 started: Instant::now(),
-                link: Node::Primary(Arc::clone(&link)),
+                link: Node::Primary(Arc::clone(&log)),
             }));
-            let source = Arc::new(Source {
-                shared: Arc::downgrade(shared),
-                link: Arc::clone(&link),
-            });
             info!(region = %region.name, addr = %region.replication, "primary: serving the change log");
-            tokio::spawn(link::serve(
-                endpoint,
-                link,
-                source,
-                shared.subscribe_shutdown(),
-            ));
         }
         RegionRole::Secondary => {
+            log.set_serving(false);
             let addr = region
                 .primary_addr()
                 .context("a secondary region needs its primary's address in [peers]")?;
-            let endpoint = replication::endpoint::client(addr, &identity)
-                .context("creating the replication client endpoint")?;
-            let link = SecondaryLink::new(SecondaryOptions {
-                region: region.name.clone(),
-                primary_region: region.primary.clone(),
-                primary_addr: addr,
-                link_timeout: Duration::from_secs(config.repl_timeout.max(1)),
-            });
+            let link = SecondaryLink::new(
+                SecondaryOptions {
+                    region: region.name.clone(),
+                    primary_region: region.primary.clone(),
+                    primary_addr: addr,
+                    link_timeout: Duration::from_secs(config.repl_timeout.max(1)),
+                },
+                Some(Arc::clone(&log)),
+            );
             {
                 let mut engine = shared.lock();
                 engine.set_role(Role::Secondary);
                 engine.set_hooks(Arc::new(Hooks {
                     region: region.name.clone(),
                     started: Instant::now(),
-                    link: Node::Secondary(Arc::clone(&link)),
+                    link: Node::Secondary(Arc::clone(&link), Arc::clone(&log)),
                 }));
             }
             crate::metrics::start(
@@ -118,13 +121,19 @@ pub fn start(shared: &Arc<Shared>, region: &RegionConfig) -> anyhow::Result<()> 
             });
             info!(region = %region.name, primary = %region.primary, %addr, "secondary: following the primary");
             tokio::spawn(link::run(
-                endpoint,
+                endpoint.clone(),
                 link,
                 applier,
                 shared.subscribe_shutdown(),
             ));
         }
     }
+    tokio::spawn(link::serve(
+        endpoint,
+        log,
+        source,
+        shared.subscribe_shutdown(),
+    ));
     Ok(())
 }
 
@@ -161,16 +170,16 @@ struct Apply {
 }
 
 impl Applier for Apply {
-    fn apply(&self, entries: Vec<Entry>) -> Result<(), String> {
+    fn apply(&self, entries: &[Entry]) -> Result<(), String> {
         let shared = self.shared.upgrade().ok_or("the node is stopping")?;
         let mut engine = shared.lock();
         engine.begin_batch();
         let mut result = Ok(());
         'entries: for entry in entries {
             let seq = entry.seq;
-            match entry.payload {
+            match &entry.payload {
                 Payload::Ops(ops) => {
-                    for op in &ops {
+                    for op in ops {
                         if let Err(e) = engine.apply_op(op.db, &op.argv) {
                             result = Err(format!("entry {seq}: {e}"));
                             break 'entries;
@@ -178,7 +187,7 @@ impl Applier for Apply {
                     }
                 }
                 Payload::Publish { channel, message } => {
-                    let argv = [&b"PUBLISH"[..], &channel, &message];
+                    let argv = [&b"PUBLISH"[..], channel, message];
                     if let Err(e) = engine.apply_op(0, &argv) {
                         result = Err(format!("entry {seq}: {e}"));
                         break;
@@ -230,7 +239,8 @@ impl SnapshotSink for Sink {
 
 enum Node {
     Primary(Arc<PrimaryLink>),
-    Secondary(Arc<SecondaryLink>),
+    /// The link to the primary, and this node's own copy of the log.
+    Secondary(Arc<SecondaryLink>, Arc<PrimaryLink>),
 }
 
 /// `INFO replication` and `DEBUG` for a region node.
@@ -298,6 +308,7 @@ impl NodeHooks for Hooks {
                 );
                 f!("repl_backlog_histlen:{}", b.len);
                 f!("repl_backlog_bytes:{}", b.bytes);
+                f!("log_last_seq:{}", last.seq);
                 f!("region:{}", self.region);
                 f!("epoch:{}", last.epoch);
                 f!("applied_seq:{}", last.seq);
@@ -325,7 +336,7 @@ impl NodeHooks for Hooks {
                         .unwrap_or(0)
                 );
             }
-            Node::Secondary(link) => {
+            Node::Secondary(link, log) => {
                 let st = link.status();
                 let opts = link.options();
                 f!("master_host:{}", opts.primary_addr.ip());
@@ -337,6 +348,11 @@ impl NodeHooks for Hooks {
                 match st.last_io {
                     Some(at) => f!("master_last_io_seconds_ago:{}", at.elapsed().as_secs()),
                     None => f!("master_last_io_seconds_ago:-1"),
+                }
+                // Meridian: the same in ms, so lag is seen growing while cut.
+                match st.last_io {
+                    Some(at) => f!("master_last_io_ms:{}", at.elapsed().as_millis()),
+                    None => f!("master_last_io_ms:-1"),
                 }
                 f!("master_sync_in_progress:{}", u8::from(st.sync_in_progress));
                 f!("slave_read_repl_offset:{}", st.applied.seq);
@@ -360,7 +376,17 @@ impl NodeHooks for Hooks {
                 f!("master_replid2:{}", "0".repeat(40));
                 f!("master_repl_offset:{}", st.applied.seq);
                 f!("second_repl_offset:-1");
-                f!("repl_backlog_active:0");
+                // This node's copy of the log (served once promoted).
+                let b = log.backlog();
+                f!("repl_backlog_active:1");
+                f!("repl_backlog_size:{}", b.max_bytes);
+                f!(
+                    "repl_backlog_first_byte_offset:{}",
+                    b.first.map_or(0, |s| s.0)
+                );
+                f!("repl_backlog_histlen:{}", b.len);
+                f!("repl_backlog_bytes:{}", b.bytes);
+                f!("log_last_seq:{}", log.last().seq);
                 f!("region:{}", self.region);
                 f!("primary_region:{}", opts.primary_region);
                 f!("epoch:{}", st.applied.epoch);

@@ -11,7 +11,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -32,6 +32,9 @@ use super::{unix_ms, unix_nanos, LinkError};
 /// The most bytes of messages a follower collects under the log lock
 /// before writing them out.
 const DRAIN_BYTES: usize = 4 << 20;
+/// The QUIC close code a secondary answers a dial with.
+pub const NOT_PRIMARY: u32 = 0x4e50;
+
 /// How often a follower refreshes its [`FollowerInfo`].
 const INFO_EVERY: Duration = Duration::from_millis(100);
 /// How long a new connection may take to open its stream and say Hello.
@@ -117,6 +120,11 @@ pub struct PrimaryLink {
     ack_lag: Mutex<BTreeMap<String, LagTracker>>,
     /// Test hook: flip a bit in this many outgoing `Entries` messages.
     corrupt: AtomicU32,
+    /// True while this node is the primary and serves its log to
+    /// secondaries; a secondary keeps the same log (the entries it applied,
+    /// with their seqs and epochs) without serving it, so that once
+    /// promoted it continues the same history.
+    serving: AtomicBool,
 }
 
 impl std::fmt::Debug for PrimaryLink {
@@ -142,7 +150,40 @@ impl PrimaryLink {
             appended: Mutex::new(AppendTimes::new(APPEND_TIMES, last.0)),
             ack_lag: Mutex::new(BTreeMap::new()),
             corrupt: AtomicU32::new(0),
+            serving: AtomicBool::new(true),
         })
+    }
+
+    /// Whether this node serves its log (is the primary).
+    #[must_use]
+    pub fn is_serving(&self) -> bool {
+        self.serving.load(Ordering::Acquire)
+    }
+
+    /// Starts or stops serving the log: a secondary's copy of the log is
+    /// not served; promotion turns it on.
+    pub fn set_serving(&self, serving: bool) {
+        self.serving.store(serving, Ordering::Release);
+    }
+
+    /// Appends entries a secondary applied, as its primary framed them
+    /// (same seq, epoch and timestamp), so its log stays the primary's log.
+    /// An entry that does not fit (wrong seq or epoch) is a bug of the
+    /// caller; it is logged and the log is left as it was from there on.
+    pub fn append_applied(&self, entries: &[Entry]) {
+        let mut log = self.log.lock();
+        let mut last = log.last().seq;
+        for entry in entries.iter().filter(|e| e.takes_seq()) {
+            match log.append(entry) {
+                Ok(_) => last = entry.seq,
+                Err(e) => {
+                    warn!(error = %e, seq = %entry.seq, "copying an applied entry into the log failed");
+                    break;
+                }
+            }
+        }
+        drop(log);
+        self.last.send_replace(last);
     }
 
     /// Appends one entry per unit of ops, in order, stamped with the next
@@ -303,6 +344,14 @@ async fn follow(
     let conn = incoming.await?;
     let region = endpoint::peer_region(&conn).map_err(|e| LinkError::Identity(e.to_string()))?;
     let addr = conn.remote_address();
+    if !link.is_serving() {
+        // A secondary keeps the log but does not serve it: the peer is
+        // looking for the primary elsewhere.
+        conn.close(NOT_PRIMARY.into(), b"not the primary");
+        return Err(LinkError::Identity(format!(
+            "{region} dialled a secondary; refused"
+        )));
+    }
     if let Some(old) = current.lock().insert(region.clone(), conn.clone()) {
         old.close(0u32.into(), b"replaced by a new connection");
     }

@@ -26,7 +26,7 @@ use crate::protocol::{
 };
 
 use super::io::MsgReader;
-use super::primary::SyncCounters;
+use super::primary::{PrimaryLink, SyncCounters};
 use super::{unix_ms, unix_nanos, LinkError};
 
 /// How long one dial may take.
@@ -41,7 +41,7 @@ const BATCH_MSGS: usize = 64;
 pub trait Applier: Send + Sync + 'static {
     /// Applies validated entries, in order, as one batch (one lock).
     /// An error means the data no longer matches the log.
-    fn apply(&self, entries: Vec<Entry>) -> Result<(), String>;
+    fn apply(&self, entries: &[Entry]) -> Result<(), String>;
     /// A sink for a full sync's snapshot; the old data keeps serving reads
     /// until [`SnapshotSink::finish`].
     fn snapshot_sink(&self) -> Box<dyn SnapshotSink>;
@@ -99,12 +99,16 @@ pub struct SecondaryLink {
     options: SecondaryOptions,
     /// Receive and apply lag, recorded per applied batch.
     lag: Mutex<LinkLag>,
+    /// The node's own copy of the change log: every applied entry, with
+    /// its seq and epoch, so that a promoted secondary serves the same
+    /// history (`None`: not kept).
+    log: Option<Arc<PrimaryLink>>,
 }
 
 impl SecondaryLink {
     /// A link that will follow `options.primary_addr`.
     #[must_use]
-    pub fn new(options: SecondaryOptions) -> Arc<SecondaryLink> {
+    pub fn new(options: SecondaryOptions, log: Option<Arc<PrimaryLink>>) -> Arc<SecondaryLink> {
         Arc::new(SecondaryLink {
             status: Mutex::new(SecondaryStatus {
                 down_since: Some(Instant::now()),
@@ -112,6 +116,7 @@ impl SecondaryLink {
             }),
             options,
             lag: Mutex::new(LinkLag::default()),
+            log,
         })
     }
 
@@ -314,9 +319,11 @@ fn take_events(
         if batch.is_empty() {
             return Ok(());
         }
-        applier
-            .apply(std::mem::take(batch))
-            .map_err(LinkError::Apply)?;
+        applier.apply(batch).map_err(LinkError::Apply)?;
+        if let Some(log) = &link.log {
+            log.append_applied(batch);
+        }
+        batch.clear();
         let mut lag = link.lag.lock();
         lag.record_batch(unix_ms(), stamps, arrived, unix_nanos());
         lag.entries += stamps.len() as u64;
@@ -334,6 +341,10 @@ fn take_events(
             SecondaryEvent::Apply(_) => {}
             SecondaryEvent::Continue { from } => {
                 info!(%from, "partial resync: continuing from the backlog");
+                if let Some(log) = &link.log {
+                    // Our entries lie on the primary's history: take it.
+                    log.with_log(|l| l.adopt_history(sec.history().clone()));
+                }
                 *streamed = true;
                 let mut st = link.status.lock();
                 st.syncs.partial_ok += 1;
@@ -373,6 +384,10 @@ fn take_events(
                 };
                 let started = Instant::now();
                 let keys = s.finish().map_err(LinkError::Apply)?;
+                if let Some(log) = &link.log {
+                    // The log restarts after the snapshot's position.
+                    log.with_log(|l| l.reset(sec.history().clone(), at.seq.next()));
+                }
                 info!(%at, keys, install_ms = started.elapsed().as_millis() as u64, "full sync done");
                 *streamed = true;
                 let mut st = link.status.lock();
