@@ -31,8 +31,15 @@ pub struct Config {
     pub maxmemory_policy: String,
     /// `timeout`: close a client idle this many seconds; 0 never.
     pub timeout: u64,
-    /// `requirepass`: empty when no password is set.
+    /// `requirepass`: the `default` user's password; empty when none is
+    /// set (then `default` has `nopass`).
     pub requirepass: String,
+    /// `requirepass-previous` (Meridian): a second password `default`
+    /// accepts while clients move to a new `requirepass`, so the token
+    /// rotates without downtime: set the new `requirepass` and the old
+    /// one here, move the clients, then set this to `""`. Ignored while
+    /// `requirepass` is empty.
+    pub requirepass_previous: String,
     /// `hz`: how many times a second the periodic work runs.
     pub hz: u32,
     /// `proto-max-bulk-len`: largest bulk string a request may carry.
@@ -78,6 +85,7 @@ impl Default for Config {
             maxmemory_policy: "noeviction".into(),
             timeout: 0,
             requirepass: String::new(),
+            requirepass_previous: String::new(),
             hz: 10,
             proto_max_bulk_len: 512 * 1024 * 1024,
             maxclients: 10000,
@@ -175,6 +183,7 @@ impl Config {
             "maxmemory-policy",
             "timeout",
             "requirepass",
+            "requirepass-previous",
             "hz",
             "proto-max-bulk-len",
             "maxclients",
@@ -203,6 +212,7 @@ impl Config {
             "maxmemory-policy" => self.maxmemory_policy.clone(),
             "timeout" => self.timeout.to_string(),
             "requirepass" => self.requirepass.clone(),
+            "requirepass-previous" => self.requirepass_previous.clone(),
             "hz" => self.hz.to_string(),
             "proto-max-bulk-len" => self.proto_max_bulk_len.to_string(),
             "maxclients" => self.maxclients.to_string(),
@@ -274,6 +284,7 @@ impl Config {
             }
             "timeout" => self.timeout = int(value)?,
             "requirepass" => self.requirepass = value.to_string(),
+            "requirepass-previous" => self.requirepass_previous = value.to_string(),
             "hz" => self.hz = int(value)?.clamp(1, 500) as u32,
             "proto-max-bulk-len" => {
                 let n = parse_size(value).ok_or_else(|| bad("argument must be a memory value"))?;

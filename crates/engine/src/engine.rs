@@ -8,6 +8,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use resp::{Args, Out};
 
+use crate::acl::{Acl, UserId};
 use crate::config::Config;
 use crate::error::CmdError;
 use crate::keyspace::{EntryRef, Keyspace};
@@ -68,6 +69,9 @@ pub struct Session {
     pub(crate) watched: Vec<(usize, Vec<u8>, bool)>,
     /// Channels plus patterns subscribed to.
     pub(crate) subscriptions: usize,
+    /// The user the session runs as: [`UserId::INTERNAL`] (never checked)
+    /// unless it came from [`Engine::connect`].
+    pub(crate) user: UserId,
 }
 
 impl Session {
@@ -91,6 +95,8 @@ pub(crate) struct ClientMeta {
     pub resp: u8,
     pub lib_name: String,
     pub lib_ver: String,
+    /// The authenticated user (`CLIENT LIST user=`, `ACL DELUSER`).
+    pub user: UserId,
 }
 
 /// The node's role in a datastore.
@@ -171,6 +177,8 @@ pub struct Engine {
     pub(crate) blocking: crate::blocking::Blocking,
     /// Pub/sub subscriptions.
     pub(crate) pubsub: crate::cmd::pubsub::PubSub,
+    /// Users, permissions and the denial log.
+    pub(crate) acl: Acl,
     /// Random hex id of this process's run (`run_id`, `master_replid`).
     pub(crate) run_id: String,
     /// True while executing ops from the primary's change log: then every
@@ -224,6 +232,7 @@ impl Engine {
             signals: Default::default(),
             blocking: Default::default(),
             pubsub: Default::default(),
+            acl: Acl::default(),
             batch_clock: false,
             active_expire: true,
             next_client_id: 1,
@@ -285,11 +294,20 @@ impl Engine {
                 resp: 2,
                 lib_name: String::new(),
                 lib_ver: String::new(),
+                user: UserId::DEFAULT,
             },
         );
+        // As in Redis, a `default` user that is on and has `nopass` logs
+        // every new connection in.
+        self.sync_default_user();
+        let open = self
+            .acl
+            .user(UserId::DEFAULT)
+            .is_some_and(|u| u.enabled && u.nopass);
         Session {
             id,
-            authenticated: self.config.requirepass.is_empty(),
+            authenticated: open,
+            user: UserId::DEFAULT,
             ..Session::default()
         }
     }
@@ -330,7 +348,7 @@ impl Engine {
             meta.last_ms = self.now_ms;
             meta.last_cmd = cmd.name;
         }
-        if let Err(e) = self.check(s, cmd, args.len(), out.proto) {
+        if let Err(e) = self.check(s, cmd, args, out.proto) {
             self.stats.errors += 1;
             if s.in_multi {
                 s.multi_error = true;
@@ -432,19 +450,25 @@ impl Engine {
         self.batch_clock = false;
     }
 
-    /// Refusals decided by the table row alone.
+    /// Refusals decided before the handler runs: authentication, arity,
+    /// permissions, then the row's flags.
     fn check(
-        &self,
+        &mut self,
         s: &Session,
-        cmd: &table::Command,
-        argc: usize,
+        cmd: &'static table::Command,
+        args: Args<'_>,
         proto: resp::Proto,
     ) -> Result<(), CmdError> {
         if !s.authenticated && !cmd.has(table::NO_AUTH) {
             return Err(CmdError::Other("NOAUTH Authentication required.".into()));
         }
-        if !cmd.arity_ok(argc) {
+        if !cmd.arity_ok(args.len()) {
             return Err(CmdError::Arity(cmd.name.to_string()));
+        }
+        // The fast path: one comparison and one flag for a user with every
+        // permission (the `default` user unless restricted).
+        if !s.user.is_internal() && !self.acl.unrestricted(s.user) {
+            self.acl_check(s, cmd, args)?;
         }
         if s.subscriptions > 0
             && proto == resp::Proto::Resp2

@@ -6,6 +6,8 @@
 //!
 //! - [`keyspace`]: one database's storage: a compact hash table of
 //!   entries, with expiry times, scan cursors and random sampling.
+//! - `acl`: users, passwords and permissions, and the check the
+//!   dispatcher runs for restricted users.
 //! - [`config`]: the Redis-style settings (`CONFIG GET/SET`, flags, files).
 //! - [`ops`]: the change ops a write command becomes (the replication unit).
 //! - `engine`: the [`Engine`] itself: databases, clients, stats, dispatch.
@@ -14,6 +16,7 @@
 //! - `table`: the command table, one row per command.
 //! - `cmd/`: the command handlers, one file per family.
 
+mod acl;
 mod blocking;
 mod cmd;
 pub mod config;

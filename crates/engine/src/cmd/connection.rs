@@ -124,47 +124,25 @@ fn select(eng: &mut Engine, s: &mut Session, args: Args<'_>, out: &mut Out) -> C
     Ok(())
 }
 
-/// Checks a password for the only user there is until ACLs exist.
-fn check_password(eng: &Engine, user: &[u8], pass: &[u8]) -> CmdResult {
-    let want = eng.config.requirepass.as_bytes();
-    let ok = user == b"default" && !want.is_empty() && constant_time_eq(pass, want);
-    if ok {
-        Ok(())
-    } else {
-        Err(CmdError::Other(
-            "WRONGPASS invalid username-password pair or user is disabled.".into(),
-        ))
-    }
-}
-
-/// Compares without an early exit, so timing tells nothing of the secret.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    let mut diff = (a.len() ^ b.len()) as u8;
-    for (i, &x) in a.iter().enumerate() {
-        diff |= x ^ b.get(i % b.len().max(1)).copied().unwrap_or(0);
-    }
-    diff == 0 && a.len() == b.len()
-}
-
+/// `AUTH [user] password`. With one argument the user is `default`,
+/// which Redis refuses while `default` has no password.
 fn auth(eng: &mut Engine, s: &mut Session, args: Args<'_>, out: &mut Out) -> CmdResult {
     let (user, pass): (&[u8], &[u8]) = match args.len() {
         2 => (b"default", &args[1]),
         3 => (&args[1], &args[2]),
         _ => return Err(CmdError::Syntax),
     };
-    if args.len() == 2 && eng.config.requirepass.is_empty() {
+    eng.sync_default_user();
+    let default_nopass = eng
+        .acl
+        .user(crate::acl::UserId::DEFAULT)
+        .is_some_and(|u| u.nopass);
+    if args.len() == 2 && default_nopass {
         return Err(CmdError::err(
             "AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
         ));
     }
-    if eng.config.requirepass.is_empty() && user == b"default" {
-        // With no password the default user accepts any password.
-        s.authenticated = true;
-        out.ok();
-        return Ok(());
-    }
-    check_password(eng, user, pass)?;
-    s.authenticated = true;
+    eng.authenticate(s, user, pass)?;
     out.ok();
     Ok(())
 }
@@ -207,10 +185,7 @@ fn hello(eng: &mut Engine, s: &mut Session, args: Args<'_>, out: &mut Out) -> Cm
         }
     }
     if let Some((user, pass)) = creds {
-        if !(eng.config.requirepass.is_empty() && user == b"default") {
-            check_password(eng, user, pass)?;
-        }
-        s.authenticated = true;
+        eng.authenticate(s, user, pass)?;
     }
     if !s.authenticated {
         return Err(CmdError::Other(
@@ -263,12 +238,16 @@ fn reset(eng: &mut Engine, s: &mut Session, _: Args<'_>, out: &mut Out) -> CmdRe
     eng.pubsub.forget(s.id);
     s.subscriptions = 0;
     s.db = 0;
-    s.authenticated = eng.config.requirepass.is_empty();
+    // Back to `default`, logged in only if it needs no password.
+    eng.sync_default_user();
+    s.user = crate::acl::UserId::DEFAULT;
+    s.authenticated = eng.acl.user(s.user).is_some_and(|u| u.enabled && u.nopass);
     out.proto = Proto::Resp2;
     if let Some(m) = eng.clients.get_mut(&s.id) {
         m.db = 0;
         m.name.clear();
         m.resp = 2;
+        m.user = s.user;
     }
     out.simple("RESET");
     Ok(())
@@ -348,7 +327,7 @@ fn client(eng: &mut Engine, s: &mut Session, args: Args<'_>, out: &mut Out) -> C
             let line = eng
                 .clients
                 .get(&s.id)
-                .map(|m| client_line(eng, s.id, m))
+                .map(|m| client_line(s.id, m, eng.acl.name_of(m.user)))
                 .unwrap_or_default();
             out.verbatim("txt", line.as_bytes());
         }
@@ -362,7 +341,7 @@ fn client(eng: &mut Engine, s: &mut Session, args: Args<'_>, out: &mut Out) -> C
                 .filter_map(|id| Some((*id, eng.clients.get(id)?)))
             {
                 if wanted.as_ref().is_none_or(|w| w.contains(&id)) {
-                    text.push_str(&client_line(eng, id, m));
+                    text.push_str(&client_line(id, m, eng.acl.name_of(m.user)));
                 }
             }
             out.verbatim("txt", text.as_bytes());
@@ -439,15 +418,16 @@ fn list_filter(args: Args<'_>) -> Result<Option<Vec<u64>>, CmdError> {
     Ok(ids)
 }
 
-/// One `CLIENT LIST` line, with Redis's fields.
-fn client_line(eng: &Engine, id: u64, m: &ClientMeta) -> String {
+/// One `CLIENT LIST` line, with Redis's fields (`user` is the name of
+/// the client's user).
+pub(crate) fn client_line(id: u64, m: &ClientMeta, user: &str) -> String {
     let now = crate::engine::unix_ms();
     let age = now.saturating_sub(m.created_ms) / 1000;
     let idle = now.saturating_sub(m.last_ms) / 1000;
     let mut line = String::new();
     let _ = writeln!(
         line,
-        "id={id} addr={} laddr={} fd=-1 name={} age={age} idle={idle} flags=N db={} sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+        "id={id} addr={} laddr={} fd=-1 name={} age={age} idle={idle} flags=N db={} sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user={user} redir=-1 resp={} lib-name={} lib-ver={}",
         m.addr,
         m.laddr,
         String::from_utf8_lossy(&m.name),
@@ -457,7 +437,6 @@ fn client_line(eng: &Engine, id: u64, m: &ClientMeta) -> String {
         m.lib_name,
         m.lib_ver,
     );
-    let _ = eng;
     line
 }
 
@@ -518,7 +497,7 @@ fn kill(eng: &mut Engine, s: &mut Session, args: Args<'_>, out: &mut Out) -> Cmd
                     "id" => id.to_string().as_bytes() == v.as_slice(),
                     "addr" => m.addr.as_bytes() == v.as_slice(),
                     "laddr" => m.laddr.as_bytes() == v.as_slice(),
-                    "user" => v.as_slice() == b"default",
+                    "user" => eng.acl.name_of(m.user).as_bytes() == v.as_slice(),
                     "type" => v.as_slice() == b"normal",
                     _ => false,
                 })

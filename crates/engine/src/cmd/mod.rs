@@ -1,6 +1,7 @@
 //! Command handlers, one file per family, each with its table rows in a
 //! `COMMANDS` slice and its unit tests at the bottom.
 
+pub(crate) mod acl;
 pub(crate) mod agg;
 pub(crate) mod connection;
 pub(crate) mod hash;
@@ -29,6 +30,7 @@ pub(crate) const FAMILIES: &[&[Command]] = &[
     zset::COMMANDS,
     pubsub::COMMANDS,
     tx::COMMANDS,
+    acl::COMMANDS,
 ];
 
 /// Parses a signed 64-bit integer the way Redis does (`string2ll`): no

@@ -694,6 +694,10 @@ fn info_section(eng: &Engine, section: &str, t: &mut String) {
             f!("keyspace_hits:{}", st.hits);
             f!("keyspace_misses:{}", st.misses);
             f!("total_error_replies:{}", st.errors);
+            f!("acl_access_denied_auth:{}", eng.acl.denied_auth);
+            f!("acl_access_denied_cmd:{}", eng.acl.denied_cmd);
+            f!("acl_access_denied_key:{}", eng.acl.denied_key);
+            f!("acl_access_denied_channel:{}", eng.acl.denied_channel);
         }
         "replication" => {
             f!("# Replication");
