@@ -31,3 +31,5 @@ pub mod protocol;
 pub mod tls;
 
 pub use error::Error;
+/// The QUIC library the links run on (its `Endpoint` is the node's socket).
+pub use quinn;

@@ -35,6 +35,27 @@ pub enum Command {
     /// Replication lag of every region of a datastore (from each region's
     /// `INFO replication`): a table, JSON, or a live view.
     Lag(LagArgs),
+    /// Make REGION the primary: a planned switchover (no acknowledged write
+    /// lost), or with --force a failover when the primary is unreachable.
+    Promote(PromoteArgs),
+}
+
+/// `meridian promote`.
+#[derive(Debug, Args)]
+pub struct PromoteArgs {
+    /// The region to promote.
+    pub region: String,
+    /// Directory of region files (`*.toml`) describing the datastore.
+    #[arg(long, value_name = "DIR", default_value = "regions")]
+    pub regions: PathBuf,
+    /// Forced failover: promote at once without fencing the old primary
+    /// (use when it is unreachable); reports what the target never got.
+    #[arg(long)]
+    pub force: bool,
+    /// Planned switchover: abort (and resume writes on the old primary) if
+    /// the target has not applied the fence within this many milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 5000)]
+    pub timeout_ms: u64,
 }
 
 /// `meridian lag`.

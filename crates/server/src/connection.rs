@@ -382,6 +382,14 @@ impl Connection {
                         guard.begin_batch();
                         guard
                     });
+                    if shared.writes_paused() && crate::repl::held_during_switchover(&args) {
+                        self.out.error(crate::repl::WRITES_PAUSED);
+                        continue;
+                    }
+                    if args[0].eq_ignore_ascii_case(b"MERIDIAN") {
+                        crate::repl::admin(shared, engine, &self.session, args, &mut self.out);
+                        continue;
+                    }
                     step = match engine.execute(&mut self.session, args, &mut self.out) {
                         Action::Continue => Step::Continue,
                         Action::Close => Step::Close,

@@ -20,6 +20,7 @@ mod cli;
 mod config_file;
 mod connection;
 mod lag_cmd;
+mod promote_cmd;
 mod listener;
 mod metrics;
 mod options;
@@ -57,6 +58,7 @@ fn main() -> ExitCode {
         Command::Up(args) => up::run(&args),
         Command::Certs(args) => certs(&args),
         Command::Lag(args) => lag_cmd::run(&args),
+        Command::Promote(args) => promote_cmd::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -16,6 +16,8 @@
 //! subcommands.
 
 use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
@@ -23,11 +25,13 @@ use anyhow::Context;
 use changelog::{Backlog, BacklogConfig, Codec, Entry, Epoch, History, Payload, Seq};
 use engine::snapshot::SnapshotLoader;
 use engine::{NodeHooks, Role};
+use parking_lot::Mutex;
 use replication::link::{
     self, Applier, PrimaryLink, SecondaryLink, SecondaryOptions, Snapshot, SnapshotSink,
     SnapshotSource,
 };
 use replication::protocol::{FollowerState, Log, PrimaryConfig};
+use tokio::sync::watch;
 use tracing::info;
 
 use crate::region::{RegionConfig, RegionRole};
@@ -73,6 +77,20 @@ pub fn start(shared: &Arc<Shared>, region: &RegionConfig) -> anyhow::Result<()> 
         shared: Arc::downgrade(shared),
         link: Arc::clone(&log),
     });
+    let node = Arc::new(ReplNode {
+        region: region.clone(),
+        repl_timeout: Duration::from_secs(config.repl_timeout.max(1)),
+        log: Arc::clone(&log),
+        endpoint: endpoint.clone(),
+        shared: Arc::downgrade(shared),
+        state: Mutex::new(State::default()),
+        generation: AtomicU64::new(0),
+        started: Instant::now(),
+    });
+    let _ = shared.repl.set(Arc::clone(&node));
+    shared.lock().set_hooks(Arc::new(Hooks {
+        node: Arc::clone(&node),
+    }));
     match region.role {
         RegionRole::Primary => {
             shared.attach_primary(Arc::clone(&log));
@@ -81,51 +99,17 @@ pub fn start(shared: &Arc<Shared>, region: &RegionConfig) -> anyhow::Result<()> 
                 region,
                 crate::metrics::Link::Primary(Arc::clone(&log)),
             );
-            shared.lock().set_hooks(Arc::new(Hooks {
-                region: region.name.clone(),
-                started: Instant::now(),
-                link: Node::Primary(Arc::clone(&log)),
-            }));
             info!(region = %region.name, addr = %region.replication, "primary: serving the change log");
         }
         RegionRole::Secondary => {
-            log.set_serving(false);
             let addr = region
                 .primary_addr()
                 .context("a secondary region needs its primary's address in [peers]")?;
-            let link = SecondaryLink::new(
-                SecondaryOptions {
-                    region: region.name.clone(),
-                    primary_region: region.primary.clone(),
-                    primary_addr: addr,
-                    link_timeout: Duration::from_secs(config.repl_timeout.max(1)),
-                },
-                Some(Arc::clone(&log)),
-            );
-            {
+            let link = {
                 let mut engine = shared.lock();
-                engine.set_role(Role::Secondary);
-                engine.set_hooks(Arc::new(Hooks {
-                    region: region.name.clone(),
-                    started: Instant::now(),
-                    link: Node::Secondary(Arc::clone(&link), Arc::clone(&log)),
-                }));
-            }
-            crate::metrics::start(
-                shared,
-                region,
-                crate::metrics::Link::Secondary(Arc::clone(&link)),
-            );
-            let applier = Arc::new(Apply {
-                shared: Arc::downgrade(shared),
-            });
-            info!(region = %region.name, primary = %region.primary, %addr, "secondary: following the primary");
-            tokio::spawn(link::run(
-                endpoint.clone(),
-                link,
-                applier,
-                shared.subscribe_shutdown(),
-            ));
+                node.follow_locked(&mut engine, &region.primary, addr)
+            };
+            crate::metrics::start(shared, region, crate::metrics::Link::Secondary(link));
         }
     }
     tokio::spawn(link::serve(
@@ -135,6 +119,284 @@ pub fn start(shared: &Arc<Shared>, region: &RegionConfig) -> anyhow::Result<()> 
         shared.subscribe_shutdown(),
     ));
     Ok(())
+}
+
+/// The error a client write gets while a planned switchover holds writes.
+pub const WRITES_PAUSED: &str =
+    "TRYAGAIN Writes are paused for a planned switchover of the primary; retry shortly";
+
+/// Whether a request is held while a switchover pauses writes: every write
+/// command, and `EXEC` (whose queued commands may write).
+pub fn held_during_switchover(args: &resp::Args<'_>) -> bool {
+    engine::table::Table::get()
+        .lookup(&args[0])
+        .is_some_and(|c| c.has(engine::table::WRITE) || c.name == "exec")
+}
+
+/// This region's replication state: its log (served while primary), the
+/// link it follows (while secondary), and the switchover pause. Changed
+/// only with the engine locked, so a command sees one role.
+pub struct ReplNode {
+    region: RegionConfig,
+    repl_timeout: Duration,
+    log: Arc<PrimaryLink>,
+    endpoint: replication::quinn::Endpoint,
+    shared: Weak<Shared>,
+    state: Mutex<State>,
+    /// Bumped whenever the followed link changes or stops: an [`Apply`] of
+    /// an older link refuses to apply (checked under the engine lock).
+    generation: AtomicU64,
+    started: Instant,
+}
+
+#[derive(Default)]
+struct State {
+    /// The link to the primary; `None` while this node is the primary.
+    following: Option<Following>,
+    /// The fence seq while a planned switchover holds writes.
+    fenced: Option<Seq>,
+}
+
+struct Following {
+    link: Arc<SecondaryLink>,
+    /// Stops that link's task.
+    stop: watch::Sender<bool>,
+}
+
+impl ReplNode {
+    /// What INFO shows now: primary (its log) or secondary (its link and
+    /// its copy of the log).
+    fn view(&self) -> Node {
+        match &self.state.lock().following {
+            Some(f) => Node::Secondary(Arc::clone(&f.link), Arc::clone(&self.log)),
+            None => Node::Primary(Arc::clone(&self.log)),
+        }
+    }
+
+    /// Becomes (or stays) a secondary following `primary` at `addr`,
+    /// replacing any link followed before. Call with the engine locked.
+    fn follow_locked(
+        self: &Arc<Self>,
+        engine: &mut engine::Engine,
+        primary: &str,
+        addr: SocketAddr,
+    ) -> Arc<SecondaryLink> {
+        let generation = self.generation.fetch_add(1, Ordering::AcqRel) + 1;
+        let mut state = self.state.lock();
+        if let Some(old) = state.following.take() {
+            old.stop.send_replace(true);
+        }
+        state.fenced = None;
+        self.log.set_serving(false);
+        engine.set_role(Role::Secondary);
+        engine.set_journal(false);
+        if let Some(shared) = self.shared.upgrade() {
+            shared.set_writes_paused(false);
+        }
+        let link = SecondaryLink::new(
+            SecondaryOptions {
+                region: self.region.name.clone(),
+                primary_region: primary.to_owned(),
+                primary_addr: addr,
+                link_timeout: self.repl_timeout,
+            },
+            Some(Arc::clone(&self.log)),
+        );
+        let (stop, stop_rx) = watch::channel(false);
+        let (run_tx, run_rx) = watch::channel(false);
+        // The link stops when the node stops or when it is replaced.
+        if let Some(shared) = self.shared.upgrade() {
+            let mut node_stop = shared.subscribe_shutdown();
+            let mut replaced = stop_rx;
+            tokio::spawn(async move {
+                tokio::select! {
+                    _ = node_stop.changed() => {}
+                    _ = replaced.changed() => {}
+                }
+                run_tx.send_replace(true);
+            });
+        }
+        let applier = Arc::new(Apply {
+            shared: self.shared.clone(),
+            node: Arc::downgrade(self),
+            generation,
+        });
+        info!(region = %self.region.name, %primary, %addr, "secondary: following the primary");
+        tokio::spawn(link::run(
+            self.endpoint.clone(),
+            Arc::clone(&link),
+            applier,
+            run_rx,
+        ));
+        state.following = Some(Following {
+            link: Arc::clone(&link),
+            stop,
+        });
+        link
+    }
+}
+
+/// `MERIDIAN <subcommand>`: the replication admin commands, run with the
+/// engine locked (they are short: nothing here waits for a peer).
+///
+/// - `FENCE` (primary): hold client writes (`-TRYAGAIN`), stop expiring
+///   and evicting, append a fence entry; replies its seq. Idempotent.
+/// - `RESUME` (fenced primary): take writes again (an aborted switchover).
+/// - `PROMOTE [FORCE]` (secondary): stop following, start epoch + 1 at the
+///   next seq, serve the log, take writes; replies the new epoch. Without
+///   `FORCE` the last entry applied must be the old primary's fence.
+/// - `FOLLOW <region>`: follow `region` (at its `[peers]` address), from
+///   this node's own log position: a partial resync when histories agree.
+/// - `STATE`: `role epoch last_seq fenced` for scripts and the CLI.
+pub fn admin(
+    shared: &Shared,
+    engine: &mut engine::Engine,
+    session: &engine::Session,
+    args: resp::Args<'_>,
+    out: &mut resp::Out,
+) {
+    if !session.authenticated {
+        out.error("NOAUTH Authentication required.");
+        return;
+    }
+    let Some(node) = shared.repl.get() else {
+        out.error("ERR this node is not a region of a datastore (start it with --region)");
+        return;
+    };
+    let Some(sub) = args.get(1) else {
+        out.error("ERR wrong number of arguments for 'meridian' command");
+        return;
+    };
+    let sub = sub.to_ascii_uppercase();
+    let result = match sub.as_slice() {
+        b"FENCE" => node.fence(shared, engine).map(|seq| Reply::Int(seq.0 as i64)),
+        b"RESUME" => node.resume(shared, engine).map(|()| Reply::Ok),
+        b"PROMOTE" => {
+            let force = match args.get(2) {
+                None => false,
+                Some(a) if a.eq_ignore_ascii_case(b"FORCE") => true,
+                Some(_) => {
+                    out.error("ERR syntax error");
+                    return;
+                }
+            };
+            node.promote(shared, engine, force)
+                .map(|epoch| Reply::Int(epoch.0 as i64))
+        }
+        b"FOLLOW" => match args.get(2).map(|r| String::from_utf8_lossy(r).into_owned()) {
+            Some(region) => node.follow(engine, &region).map(|()| Reply::Ok),
+            None => Err("ERR wrong number of arguments for 'meridian|follow' command".into()),
+        },
+        b"STATE" => Ok(Reply::Text(node.state_line())),
+        _ => Err(format!(
+            "ERR unknown subcommand '{}'. Try FENCE, RESUME, PROMOTE [FORCE], FOLLOW <region>, STATE.",
+            String::from_utf8_lossy(&args[1])
+        )),
+    };
+    match result {
+        Ok(Reply::Int(n)) => out.int(n),
+        Ok(Reply::Ok) => out.ok(),
+        Ok(Reply::Text(t)) => out.bulk(t.as_bytes()),
+        Err(e) => out.error(&e),
+    }
+}
+
+enum Reply {
+    Int(i64),
+    Ok,
+    Text(String),
+}
+
+impl ReplNode {
+    fn state_line(&self) -> String {
+        let state = self.state.lock();
+        let role = if state.following.is_some() {
+            "secondary"
+        } else {
+            "primary"
+        };
+        let last = self.log.last();
+        let fenced = state.fenced.map_or(0, |s| s.0);
+        format!(
+            "{role} {} {} {fenced}",
+            self.log.history().last_epoch(),
+            last.seq
+        )
+    }
+
+    fn fence(&self, shared: &Shared, engine: &mut engine::Engine) -> Result<Seq, String> {
+        let mut state = self.state.lock();
+        if state.following.is_some() {
+            return Err("ERR FENCE is for the primary; this region is a secondary".into());
+        }
+        if let Some(seq) = state.fenced {
+            return Ok(seq);
+        }
+        shared.set_writes_paused(true);
+        // No expiry or eviction either: nothing may follow the fence.
+        engine.set_role(Role::Secondary);
+        let seq = self.log.append_fence()?;
+        state.fenced = Some(seq);
+        info!(region = %self.region.name, %seq, "fenced: writes paused for a planned switchover");
+        Ok(seq)
+    }
+
+    fn resume(&self, shared: &Shared, engine: &mut engine::Engine) -> Result<(), String> {
+        let mut state = self.state.lock();
+        if state.following.is_some() {
+            return Err("ERR RESUME is for a fenced primary; this region is a secondary".into());
+        }
+        if state.fenced.take().is_some() {
+            engine.set_role(Role::Primary);
+            shared.set_writes_paused(false);
+            info!(region = %self.region.name, "switchover aborted: writes resumed");
+        }
+        Ok(())
+    }
+
+    fn promote(
+        &self,
+        shared: &Shared,
+        engine: &mut engine::Engine,
+        force: bool,
+    ) -> Result<Epoch, String> {
+        let mut state = self.state.lock();
+        let Some(following) = state.following.take() else {
+            return Err("ERR this region is already the primary".into());
+        };
+        if !force && !self.log.last_is_fence() {
+            state.following = Some(following);
+            return Err(
+                "ERR not caught up to the primary's fence: fence the primary first, or PROMOTE FORCE"
+                    .into(),
+            );
+        }
+        // Entries of the old link still in flight are refused from here on.
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        following.stop.send_replace(true);
+        let epoch = self.log.begin_epoch()?;
+        self.log.set_serving(true);
+        engine.set_role(Role::Primary);
+        shared.attach_primary_locked(engine, Arc::clone(&self.log));
+        shared.set_writes_paused(false);
+        state.fenced = None;
+        info!(region = %self.region.name, %epoch, at = %self.log.last(), force, "promoted: this region is the primary");
+        Ok(epoch)
+    }
+
+    fn follow(self: &Arc<Self>, engine: &mut engine::Engine, region: &str) -> Result<(), String> {
+        if region == self.region.name {
+            return Err("ERR a region cannot follow itself".into());
+        }
+        let addr = self
+            .region
+            .peers
+            .get(region)
+            .copied()
+            .ok_or_else(|| format!("ERR no region '{region}' in this region's [peers]"))?;
+        self.follow_locked(engine, region, addr);
+        Ok(())
+    }
 }
 
 /// Full-sync snapshots of the primary's engine.
@@ -164,15 +426,25 @@ impl SnapshotSource for Source {
     }
 }
 
-/// Applies the primary's entries to this secondary's engine.
+/// Applies the primary's entries to this secondary's engine, as long as
+/// its link is the one the node follows.
 struct Apply {
     shared: Weak<Shared>,
+    node: Weak<ReplNode>,
+    generation: u64,
 }
 
 impl Applier for Apply {
     fn apply(&self, entries: &[Entry]) -> Result<(), String> {
         let shared = self.shared.upgrade().ok_or("the node is stopping")?;
         let mut engine = shared.lock();
+        let current = self
+            .node
+            .upgrade()
+            .is_some_and(|n| n.generation.load(Ordering::Acquire) == self.generation);
+        if !current {
+            return Err("this link was replaced (promotion or re-pointing): not applied".into());
+        }
         engine.begin_batch();
         let mut result = Ok(());
         'entries: for entry in entries {
@@ -245,9 +517,7 @@ enum Node {
 
 /// `INFO replication` and `DEBUG` for a region node.
 struct Hooks {
-    region: String,
-    started: Instant,
-    link: Node,
+    node: Arc<ReplNode>,
 }
 
 /// Redis's replica states, from a follower's.
@@ -268,7 +538,8 @@ impl NodeHooks for Hooks {
         }
         // Offsets are change-log seqs (entries), not bytes as in Redis:
         // they grow the same way and compare the same way.
-        match &self.link {
+        let view = self.node.view();
+        match &view {
             Node::Primary(link) => {
                 let followers = link.followers();
                 let last = link.last();
@@ -295,7 +566,10 @@ impl NodeHooks for Hooks {
                     );
                 }
                 f!("master_failover_state:no-failover");
-                f!("master_replid:{}", replid(&self.region, last.epoch));
+                f!(
+                    "master_replid:{}",
+                    replid(&self.node.region.name, last.epoch)
+                );
                 f!("master_replid2:{}", "0".repeat(40));
                 f!("master_repl_offset:{}", last.seq);
                 f!("second_repl_offset:-1");
@@ -309,7 +583,7 @@ impl NodeHooks for Hooks {
                 f!("repl_backlog_histlen:{}", b.len);
                 f!("repl_backlog_bytes:{}", b.bytes);
                 f!("log_last_seq:{}", last.seq);
-                f!("region:{}", self.region);
+                f!("region:{}", self.node.region.name);
                 f!("epoch:{}", last.epoch);
                 f!("applied_seq:{}", last.seq);
                 let c = link.counters();
@@ -358,7 +632,7 @@ impl NodeHooks for Hooks {
                 f!("slave_read_repl_offset:{}", st.applied.seq);
                 f!("slave_repl_offset:{}", st.applied.seq);
                 if let Some(since) = st.down_since {
-                    let since = since.max(self.started);
+                    let since = since.max(self.node.started);
                     f!(
                         "master_link_down_since_seconds:{}",
                         since.elapsed().as_secs()
@@ -387,7 +661,7 @@ impl NodeHooks for Hooks {
                 f!("repl_backlog_histlen:{}", b.len);
                 f!("repl_backlog_bytes:{}", b.bytes);
                 f!("log_last_seq:{}", log.last().seq);
-                f!("region:{}", self.region);
+                f!("region:{}", self.node.region.name);
                 f!("primary_region:{}", opts.primary_region);
                 f!("epoch:{}", st.applied.epoch);
                 f!("applied_seq:{}", st.applied.seq);
@@ -432,7 +706,8 @@ impl NodeHooks for Hooks {
             // secondaries carry a flipped bit, which their frame checksum
             // must catch.
             b"corrupt-repl-frames" => {
-                let Node::Primary(link) = &self.link else {
+                let view = self.node.view();
+                let Node::Primary(link) = &view else {
                     return Some(Err("ERR not a primary".into()));
                 };
                 let n = args

@@ -134,6 +134,11 @@ pub struct Shared {
     /// The change log and its followers, when this node is a primary of a
     /// datastore. Lock order: `engine`, then the log.
     primary: OnceLock<Arc<PrimaryLink>>,
+    /// This region's replication state (a node of a datastore only).
+    pub repl: OnceLock<Arc<crate::repl::ReplNode>>,
+    /// True while a planned switchover holds writes: client writes get
+    /// `-TRYAGAIN` (checked before the engine, one atomic load).
+    writes_paused: AtomicBool,
     /// `client-query-buffer-limit`, in bytes.
     pub query_buffer_limit: usize,
     /// Open connections by client id. Lock order: `engine` before
@@ -154,6 +159,8 @@ impl Shared {
         Shared {
             engine: Mutex::new(engine),
             primary: OnceLock::new(),
+            repl: OnceLock::new(),
+            writes_paused: AtomicBool::new(false),
             query_buffer_limit,
             clients: Mutex::new(HashMap::new()),
             started: Instant::now(),
@@ -174,11 +181,27 @@ impl Shared {
     }
 
     /// Makes this node a primary of a datastore: from now on every write
-    /// is journaled and appended to `link`'s change log. Once only.
+    /// is journaled and appended to `link`'s change log.
     pub fn attach_primary(&self, link: Arc<PrimaryLink>) {
         let mut engine = self.engine.lock();
+        self.attach_primary_locked(&mut engine, link);
+    }
+
+    /// [`Shared::attach_primary`] with the engine already locked. A node
+    /// has one log for life, so the first link attached stays.
+    pub fn attach_primary_locked(&self, engine: &mut Engine, link: Arc<PrimaryLink>) {
         engine.set_journal(true);
         let _ = self.primary.set(link);
+    }
+
+    /// Whether client writes are held for a planned switchover.
+    pub fn writes_paused(&self) -> bool {
+        self.writes_paused.load(Ordering::Acquire)
+    }
+
+    /// Holds or releases client writes.
+    pub fn set_writes_paused(&self, paused: bool) {
+        self.writes_paused.store(paused, Ordering::Release);
     }
 
     /// The coarse clock: milliseconds since start, as of the last cron tick.

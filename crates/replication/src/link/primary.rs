@@ -125,6 +125,8 @@ pub struct PrimaryLink {
     /// with their seqs and epochs) without serving it, so that once
     /// promoted it continues the same history.
     serving: AtomicBool,
+    /// The same, for follower tasks to wait on.
+    serving_tx: watch::Sender<bool>,
 }
 
 impl std::fmt::Debug for PrimaryLink {
@@ -151,6 +153,7 @@ impl PrimaryLink {
             ack_lag: Mutex::new(BTreeMap::new()),
             corrupt: AtomicU32::new(0),
             serving: AtomicBool::new(true),
+            serving_tx: watch::Sender::new(true),
         })
     }
 
@@ -161,9 +164,53 @@ impl PrimaryLink {
     }
 
     /// Starts or stops serving the log: a secondary's copy of the log is
-    /// not served; promotion turns it on.
+    /// not served; promotion turns it on. Turning it off also ends the
+    /// connections of the secondaries this node was serving.
     pub fn set_serving(&self, serving: bool) {
         self.serving.store(serving, Ordering::Release);
+        self.serving_tx.send_replace(serving);
+    }
+
+    /// Appends a fence: the primary has stopped taking writes before a
+    /// planned switchover, and nothing follows it in this epoch. Returns
+    /// its seq.
+    pub fn append_fence(&self) -> Result<Seq, String> {
+        let mut log = self.log.lock();
+        let entry = Entry {
+            epoch: log.epoch(),
+            seq: log.last().seq.next(),
+            ts_nanos: unix_nanos(),
+            payload: changelog::Payload::Fence,
+        };
+        log.append(&entry).map_err(|e| e.to_string())?;
+        drop(log);
+        self.appended.lock().push(entry.seq.0, entry.ts_nanos);
+        self.last.send_replace(entry.seq);
+        Ok(entry.seq)
+    }
+
+    /// Promotion: starts the next epoch at the next seq (see
+    /// [`Log::begin_epoch`]) and returns it.
+    pub fn begin_epoch(&self) -> Result<changelog::Epoch, String> {
+        self.log.lock().begin_epoch().map_err(|e| e.to_string())
+    }
+
+    /// Whether the last entry of the log is a fence (a planned switchover
+    /// may promote this node only then: it has the whole old epoch).
+    #[must_use]
+    pub fn last_is_fence(&self) -> bool {
+        let log = self.log.lock();
+        let last = log.last().seq;
+        log.backlog()
+            .get(last)
+            .and_then(|frame| log.codec().decode(frame).ok().flatten())
+            .is_some_and(|(entry, _)| entry.payload == changelog::Payload::Fence)
+    }
+
+    /// This node's history of epochs.
+    #[must_use]
+    pub fn history(&self) -> changelog::History {
+        self.log.lock().history().clone()
     }
 
     /// Appends entries a secondary applied, as its primary framed them
@@ -406,6 +453,7 @@ async fn drive(
         let mut follower = Follower::new(link.config, unix_ms());
         let mut out: Option<quinn::SendStream> = None;
         let mut last_rx = link.last.subscribe();
+        let mut serving_rx = link.serving_tx.subscribe();
         let mut msgs: Vec<Msg> = Vec::new();
         let mut wbuf: Vec<u8> = Vec::new();
         let mut full_sync: Option<FullSyncReason> = None;
@@ -567,6 +615,12 @@ async fn drive(
                 }
                 () = tokio::time::sleep(wait) => {}
                 _ = shutdown.changed() => return Ok(()),
+                _ = serving_rx.changed() => {
+                    if !*serving_rx.borrow() {
+                        conn.close(NOT_PRIMARY.into(), b"not the primary any more");
+                        return Ok(());
+                    }
+                }
                 e = conn.closed() => return Err(e.into()),
             }
         }

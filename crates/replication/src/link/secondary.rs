@@ -146,11 +146,18 @@ pub async fn run(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let opts = link.options.clone();
+    // Start from what this node already has: its copy of the log says
+    // which entries it applied and on which history (after a promotion
+    // elsewhere, this asks the new primary for a partial resync).
+    let (history, applied) = match &link.log {
+        Some(log) => (log.history(), log.last()),
+        None => (History::new(), Position::ZERO),
+    };
     let mut sec = Secondary::new(
         SecondaryConfig::default(),
         opts.region.clone(),
-        History::new(),
-        Position::ZERO,
+        history,
+        applied,
     );
     let mut backoff = BACKOFF_MIN;
     while !*shutdown.borrow() {
@@ -198,7 +205,8 @@ pub async fn run(
         }
         backoff = (backoff * 2).min(BACKOFF_MAX);
     }
-    endpoint.close(0u32.into(), b"stopping");
+    // The endpoint is the node's (it also serves): not closed here.
+    drop(endpoint);
 }
 
 async fn session(

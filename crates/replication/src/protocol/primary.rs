@@ -131,6 +131,14 @@ impl Log {
         self.backlog.reset(next);
     }
 
+    /// Starts the next epoch at our next seq: this node is promoted and
+    /// writes from now on in `epoch + 1`. Returns the new epoch.
+    pub fn begin_epoch(&mut self) -> Result<Epoch, changelog::HistoryError> {
+        let epoch = self.history.last_epoch().next();
+        self.history.begin(epoch, self.backlog.next_seq())?;
+        Ok(epoch)
+    }
+
     /// Our current epoch: the newest of our history.
     #[must_use]
     pub fn epoch(&self) -> Epoch {
