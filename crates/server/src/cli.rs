@@ -1,5 +1,6 @@
 //! The command line: `meridian serve ...`, `meridian up [DIR]`,
-//! `meridian certs [DIR]` and `meridian --version`.
+//! `meridian certs [DIR]`, `meridian lag`, `meridian events` and
+//! `meridian --version`.
 //!
 //! `serve` declares the options it documents in `--help`; every other
 //! `--name value...` is collected as-is and read as a Redis-style option
@@ -35,6 +36,9 @@ pub enum Command {
     /// Replication lag of every region of a datastore (from each region's
     /// `INFO replication`): a table, JSON, or a live view.
     Lag(LagArgs),
+    /// Replication events of every region (link up/down, full and partial
+    /// syncs, node starts), read from each region's metrics address.
+    Events(EventsArgs),
     /// Make REGION the primary: a planned switchover (no acknowledged write
     /// lost), or with --force a failover when the primary is unreachable.
     Promote(PromoteArgs),
@@ -56,6 +60,23 @@ pub struct PromoteArgs {
     /// the target has not applied the fence within this many milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 5000)]
     pub timeout_ms: u64,
+}
+
+/// `meridian events`.
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    /// Directory of region files (`*.toml`) describing the datastore.
+    #[arg(long, value_name = "DIR", default_value = "regions")]
+    pub regions: PathBuf,
+    /// Print JSON: an array, or with --follow one object per line.
+    #[arg(long)]
+    pub json: bool,
+    /// Keep printing new events (polled every half second) until Ctrl-C.
+    #[arg(long)]
+    pub follow: bool,
+    /// With --follow: stop after this many polls (0: until Ctrl-C).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub count: u64,
 }
 
 /// `meridian lag`.

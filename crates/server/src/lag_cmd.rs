@@ -43,6 +43,10 @@ pub(crate) struct Row {
     /// What the milliseconds measure: `apply` (secondary) or `ack`
     /// (primary's slowest secondary).
     lag_kind: String,
+    /// A secondary: milliseconds since its link last carried anything
+    /// (entries or the primary's 100 ms heartbeat). Grows while the link
+    /// is cut, when the percentiles (taken from applied entries) cannot.
+    last_io_ms: Option<f64>,
 }
 
 /// Runs `meridian lag`.
@@ -81,7 +85,7 @@ pub(crate) fn run(args: &LagArgs) -> anyhow::Result<()> {
 }
 
 /// Every region file (`*.toml`) in `dir`, sorted by name.
-fn load_dir(dir: &Path) -> anyhow::Result<Vec<RegionConfig>> {
+pub(crate) fn load_dir(dir: &Path) -> anyhow::Result<Vec<RegionConfig>> {
     let mut files: Vec<_> = std::fs::read_dir(dir)
         .with_context(|| format!("reading {}", dir.display()))?
         .filter_map(Result::ok)
@@ -112,6 +116,7 @@ fn poll(regions: &[RegionConfig]) -> Vec<Row> {
                 lag_bytes: 0,
                 link: format!("unreachable ({e})"),
                 lag_kind: String::new(),
+                last_io_ms: None,
             },
         })
         .collect()
@@ -167,6 +172,10 @@ pub(crate) fn parse_row(region: &str, text: &str) -> Row {
         lag_bytes: num("lag_bytes"),
         link,
         lag_kind: fields.get("lag_kind").copied().unwrap_or("").to_owned(),
+        last_io_ms: fields
+            .get("master_last_io_ms")
+            .and_then(|v| v.parse::<f64>().ok())
+            .filter(|v| *v >= 0.0),
     }
 }
 

@@ -6,6 +6,8 @@
 //! - `config_file`: reading a `redis.conf`-style file into options.
 //! - `region`: region files (`regions/*.toml`): one region of a datastore.
 //! - `up`: `meridian up`, the local datastore as supervised child processes.
+//! - `metrics`, `events`, `lag_cmd`: the metrics address (`/metrics`, the
+//!   status page, `/events.json`), replication events, `meridian lag`.
 //! - `listener`: binding, accepting, the periodic cron, graceful stop.
 //! - `connection`: one client: read, run the batch under one lock, write.
 //! - `shared`: the state those tasks share (engine, client registry, clock,
@@ -19,6 +21,7 @@
 mod cli;
 mod config_file;
 mod connection;
+mod events;
 mod lag_cmd;
 mod listener;
 mod metrics;
@@ -58,6 +61,7 @@ fn main() -> ExitCode {
         Command::Up(args) => up::run(&args),
         Command::Certs(args) => certs(&args),
         Command::Lag(args) => lag_cmd::run(&args),
+        Command::Events(args) => events::run(&args),
         Command::Promote(args) => promote_cmd::run(&args),
     };
     match result {

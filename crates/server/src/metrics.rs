@@ -6,6 +6,8 @@
 //!   commands, evictions, expirations, role);
 //! - `GET /status.json`: this region's view (role, links, lag) for the
 //!   status page and scripts;
+//! - `GET /events.json[?since=ID]`: this node's recent replication events
+//!   ([`crate::events`]), for `meridian events`;
 //! - `GET /`: the status page (`status.html`, self-contained, no external
 //!   assets), which polls `/status.json` and draws a lag chart.
 //!
@@ -32,6 +34,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tracing::{debug, info, warn};
 
+use crate::events::Events;
 use crate::region::RegionConfig;
 use crate::shared::Shared;
 
@@ -51,15 +54,20 @@ pub(crate) enum Link {
     Secondary(Arc<SecondaryLink>),
 }
 
-/// Starts serving `region.metrics` (if set) until the node stops. A bind
-/// failure is logged, not fatal: metrics are not worth refusing writes.
+/// Starts the node's event watcher ([`crate::events`]) and serving
+/// `region.metrics` (if set) until the node stops. A bind failure is
+/// logged, not fatal: metrics are not worth refusing writes.
 pub(crate) fn start(shared: &Arc<Shared>, region: &RegionConfig, link: Link) {
+    let journaled = matches!(link, Link::Primary(_));
+    let events = Events::new(&region.name, Arc::downgrade(shared), journaled);
+    crate::events::start(shared, Arc::clone(&events), link.clone());
     let Some(addr) = region.metrics else { return };
     let node = Arc::new(Node {
         shared: Arc::downgrade(shared),
         region: region.name.clone(),
         peers: region.peers.keys().cloned().collect(),
         link,
+        events,
     });
     let mut stop = shared.subscribe_shutdown();
     tokio::spawn(async move {
@@ -92,6 +100,7 @@ struct Node {
     region: String,
     peers: Vec<String>,
     link: Link,
+    events: Arc<Events>,
 }
 
 /// Answers requests on one connection (keep-alive) until it closes.
@@ -161,6 +170,12 @@ fn route(node: &Node, head: &str) -> (&'static str, &'static str, String) {
                 |s| serde_json::to_string(&s.status()).unwrap_or_default(),
             ),
         ),
+        "/events.json" => (
+            "200 OK",
+            "application/json",
+            serde_json::to_string(&node.events.since(crate::events::since_param(target)))
+                .unwrap_or_default(),
+        ),
         "/" | "/index.html" => ("200 OK", "text/html; charset=utf-8", STATUS_HTML.into()),
         _ => ("404 Not Found", "text/plain", "not found\n".into()),
     }
@@ -184,6 +199,9 @@ struct LinkFigures {
     up: bool,
     entries: u64,
     bytes: u64,
+    /// Seconds since anything (entries or a heartbeat; on the primary: an
+    /// ack) last arrived on the link; `None` before the first.
+    last_io: Option<f64>,
     /// `apply`/`receive` on a secondary, `ack` on the primary.
     hists: Vec<(&'static str, LagTracker)>,
 }
@@ -246,6 +264,9 @@ impl Node {
                 up: fl.is_some_and(|f| f.state == FollowerState::Streaming),
                 entries: fl.map_or(0, |f| f.lag.entries),
                 bytes: fl.and_then(|f| f.lag.bytes).unwrap_or(0),
+                last_io: fl
+                    .and_then(|f| f.lag.since_ack_ms)
+                    .map(|ms| ms as f64 / 1000.0),
                 hists: hists
                     .get(peer)
                     .map(|t| vec![("ack", t.clone())])
@@ -283,6 +304,7 @@ impl Node {
                 up: st.link_up,
                 entries,
                 bytes: entries.saturating_mul(mean),
+                last_io: st.last_io.map(|t| t.elapsed().as_secs_f64()),
                 hists: vec![("apply", apply), ("receive", receive)],
             }],
             syncs: st.syncs,
@@ -327,6 +349,8 @@ struct LinkStatus {
     lag_ms_p99: f64,
     lag_ms_max: f64,
     last_ms: Option<f64>,
+    /// Milliseconds since anything last arrived on the link.
+    last_io_ms: Option<f64>,
 }
 
 /// `/status.json`.
@@ -373,6 +397,7 @@ impl Scrape {
                     lag_ms_p99: ms(s.p99),
                     lag_ms_max: ms(s.max),
                     last_ms: t.and_then(LagTracker::last).map(|(_, us)| ms(us)),
+                    last_io_ms: l.last_io.map(|s| s * 1000.0),
                 }
             })
             .collect();
@@ -457,6 +482,20 @@ impl Scrape {
             for l in &self.links {
                 let _ = writeln!(o, "{name}{{{}}} {}", link_labels(l), get(l));
             }
+        }
+        family(
+            &mut o,
+            "meridian_replication_last_io_seconds",
+            "gauge",
+            "Seconds since the link last carried anything (a secondary: entries or a heartbeat, sent every 100 ms while idle; the primary: an ack). Grows while a link is cut. -1 before the first.",
+        );
+        for l in &self.links {
+            let _ = writeln!(
+                o,
+                "meridian_replication_last_io_seconds{{{}}} {}",
+                link_labels(l),
+                l.last_io.unwrap_or(-1.0)
+            );
         }
         family(
             &mut o,
