@@ -270,6 +270,11 @@ impl Engine {
         }
     }
 
+    /// Whether change ops are being collected.
+    pub fn journal_enabled(&self) -> bool {
+        self.journal.enabled
+    }
+
     /// Takes the units of change ops completed since the last call.
     pub fn take_units(&mut self) -> Vec<Unit> {
         std::mem::take(&mut self.journal.units)

@@ -348,6 +348,9 @@ impl ReplNode {
         }
         if state.fenced.take().is_some() {
             engine.set_role(Role::Primary);
+            // An empty unit after the fence: a secondary whose last entry
+            // is no longer the fence refuses a planned PROMOTE.
+            self.log.append([Vec::new()]);
             shared.set_writes_paused(false);
             info!(region = %self.region.name, "switchover aborted: writes resumed");
         }

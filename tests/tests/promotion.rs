@@ -1,0 +1,309 @@
+//! Regional promotion end to end: `meridian promote` against three real
+//! region processes, under a steady write load from clients that retry on
+//! the documented errors (`-TRYAGAIN` while writes are held, `-READONLY`
+//! once their region became a secondary) by finding the primary again.
+
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use meridian_tests::{meridian_bin, query, Datastore, REGION_NAMES};
+
+const LIMIT: Duration = Duration::from_secs(30);
+
+/// The client port of the region whose `MERIDIAN STATE` says primary
+/// with the highest epoch.
+fn find_primary(ports: &[u16]) -> Option<u16> {
+    ports
+        .iter()
+        .filter_map(|&p| {
+            let state = query(p, &["MERIDIAN", "STATE"]).ok()?;
+            let mut words = state.split_whitespace();
+            let role = words.next()?;
+            let epoch: u64 = words.next()?.parse().ok()?;
+            (role == "primary").then_some((epoch, p))
+        })
+        .max()
+        .map(|(_, p)| p)
+}
+
+/// Writes `SET ack:<n> <n>` for n = 0.. until stopped, to whichever region
+/// is the primary; a write counts as acknowledged only on `+OK`. On
+/// `TRYAGAIN`/`READONLY` (or a dropped connection) it finds the primary
+/// again and retries the same key. Bounded: at most 20,000 writes and
+/// 2,000 retries.
+struct Writer {
+    stop: Arc<AtomicBool>,
+    acked: Arc<Mutex<Vec<u64>>>,
+    retries: Arc<Mutex<Vec<String>>>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl Writer {
+    fn start(ports: Vec<u16>) -> Writer {
+        let stop = Arc::new(AtomicBool::new(false));
+        let acked = Arc::new(Mutex::new(Vec::new()));
+        let retries = Arc::new(Mutex::new(Vec::new()));
+        let (s, a, r) = (stop.clone(), acked.clone(), retries.clone());
+        let thread = thread::spawn(move || {
+            let mut port = find_primary(&ports).expect("a primary");
+            let mut con = connect(port);
+            let mut n = 0u64;
+            let mut failures = 0;
+            while n < 20_000 && !s.load(Ordering::Relaxed) {
+                let reply: redis::RedisResult<()> = redis::cmd("SET")
+                    .arg(format!("ack:{n}"))
+                    .arg(n)
+                    .query(&mut con);
+                match reply {
+                    Ok(()) => {
+                        a.lock().unwrap().push(n);
+                        n += 1;
+                        thread::sleep(Duration::from_micros(500));
+                    }
+                    Err(e) => {
+                        failures += 1;
+                        assert!(failures < 2_000, "too many retries: {e}");
+                        r.lock().unwrap().push(e.to_string());
+                        thread::sleep(Duration::from_millis(1));
+                        if let Some(p) = find_primary(&ports) {
+                            if p != port {
+                                port = p;
+                            }
+                        }
+                        con = connect(port);
+                    }
+                }
+            }
+        });
+        Writer {
+            stop,
+            acked,
+            retries,
+            thread: Some(thread),
+        }
+    }
+
+    fn stop(mut self) -> (Vec<u64>, Vec<String>) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            t.join().expect("writer thread");
+        }
+        let acked = self.acked.lock().unwrap().clone();
+        let retries = self.retries.lock().unwrap().clone();
+        (acked, retries)
+    }
+}
+
+fn connect(port: u16) -> redis::Connection {
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap();
+    let con = client
+        .get_connection_with_timeout(Duration::from_secs(2))
+        .expect("connect");
+    con.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    con
+}
+
+fn promote(ds: &Datastore, region: &str, force: bool) -> String {
+    let mut cmd = Command::new(meridian_bin());
+    cmd.arg("promote")
+        .arg(region)
+        .arg("--regions")
+        .arg(ds.dir());
+    if force {
+        cmd.arg("--force");
+    }
+    let out = cmd.output().expect("meridian promote");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "meridian promote {region} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+fn field(port: u16, name: &str) -> Option<String> {
+    let info = query(port, &["INFO", "replication"]).ok()?;
+    info.lines().find_map(|l| {
+        l.trim()
+            .strip_prefix(&format!("{name}:"))
+            .map(str::to_owned)
+    })
+}
+
+/// Waits until every region has the same digest and every secondary's
+/// link is up.
+fn wait_converged(ports: &[u16]) {
+    let deadline = Instant::now() + LIMIT;
+    loop {
+        let digests: Vec<String> = ports
+            .iter()
+            .map(|&p| query(p, &["DEBUG", "DIGEST"]).unwrap_or_default())
+            .collect();
+        let primary = find_primary(ports);
+        let links_up = ports
+            .iter()
+            .filter(|&&p| Some(p) != primary)
+            .all(|&p| field(p, "master_link_status").as_deref() == Some("up"));
+        if links_up && digests.iter().all(|d| d == &digests[0]) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "regions did not converge: {digests:?}, primary {primary:?}"
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn ports(ds: &Datastore) -> Vec<u16> {
+    REGION_NAMES.iter().map(|r| ds.region(r).port()).collect()
+}
+
+#[test]
+fn planned_switchover_and_back_lose_no_acknowledged_write() {
+    let ds = Datastore::start();
+    ds.wait_in_sync(LIMIT);
+    let ports = ports(&ds);
+    let writer = Writer::start(ports.clone());
+    thread::sleep(Duration::from_millis(300));
+
+    let out = promote(&ds, "eu-west-1", false);
+    assert!(
+        out.contains("planned switchover: eu-west-1 is the primary at epoch 2"),
+        "{out}"
+    );
+    assert!(out.contains("writes paused"), "{out}");
+    thread::sleep(Duration::from_millis(300));
+    let out = promote(&ds, "us-east-1", false);
+    assert!(
+        out.contains("planned switchover: us-east-1 is the primary at epoch 3"),
+        "{out}"
+    );
+    thread::sleep(Duration::from_millis(300));
+
+    let (acked, retries) = writer.stop();
+    assert!(
+        acked.len() > 100,
+        "only {} writes acknowledged",
+        acked.len()
+    );
+    assert!(
+        retries
+            .iter()
+            .map(|e| e.to_ascii_lowercase())
+            .all(|e| e.contains("tryagain")
+                || e.contains("readonly")
+                || e.contains("broken pipe")
+                || e.contains("refused")),
+        "unexpected errors: {retries:?}"
+    );
+    wait_converged(&ports);
+    // Every acknowledged write is in every region.
+    for &p in &ports {
+        let mut con = connect(p);
+        let keys: Vec<String> = acked.iter().map(|n| format!("ack:{n}")).collect();
+        for chunk in keys.chunks(500) {
+            let values: Vec<Option<u64>> = redis::cmd("MGET").arg(chunk).query(&mut con).unwrap();
+            assert!(
+                values.iter().all(Option::is_some),
+                "region on port {p} lost acknowledged writes"
+            );
+        }
+        // Nobody needed a full sync: the logs continued across epochs.
+        assert_eq!(field(p, "sync_full").as_deref(), Some("0"), "port {p}");
+    }
+    assert_eq!(find_primary(&ports), Some(ds.region("us-east-1").port()));
+}
+
+#[test]
+fn an_aborted_switchover_resumes_writes_on_the_old_primary() {
+    let ds = Datastore::start();
+    ds.wait_in_sync(LIMIT);
+    let p = ds.region("us-east-1").port();
+    let fence = query(p, &["MERIDIAN", "FENCE"]).unwrap();
+    assert!(fence.parse::<u64>().is_ok(), "{fence}");
+    let mut con = connect(p);
+    let err = redis::cmd("SET")
+        .arg("k")
+        .arg("v")
+        .query::<()>(&mut con)
+        .unwrap_err();
+    assert_eq!(err.code(), Some("TRYAGAIN"), "{err}");
+    // Reads still work while writes are held.
+    let _: Option<String> = redis::cmd("GET").arg("k").query(&mut con).unwrap();
+    let _: () = redis::cmd("MERIDIAN")
+        .arg("RESUME")
+        .query(&mut con)
+        .unwrap();
+    let _: () = redis::cmd("SET").arg("k").arg("v").query(&mut con).unwrap();
+    // A secondary whose last entry is not a fence (here: the resume after
+    // it) refuses a planned promotion.
+    let s = ds.region("ap-southeast-1").port();
+    let last = |port| {
+        query(port, &["MERIDIAN", "STATE"])
+            .map(|st| st.split_whitespace().nth(2).unwrap_or("").to_owned())
+            .unwrap_or_default()
+    };
+    let deadline = Instant::now() + LIMIT;
+    while last(s) != last(p) {
+        assert!(Instant::now() < deadline, "the secondary never caught up");
+        thread::sleep(Duration::from_millis(10));
+    }
+    let err = query(s, &["MERIDIAN", "PROMOTE"]).unwrap_err();
+    assert!(format!("{err:#}").contains("fence"), "{err:#}");
+}
+
+#[test]
+fn forced_failover_promotes_at_once_and_the_third_region_follows() {
+    let mut ds = Datastore::start();
+    let mut p = connect(ds.region("us-east-1").port());
+    for i in 0..50 {
+        let _: () = redis::cmd("SET")
+            .arg(format!("before:{i}"))
+            .arg(i)
+            .query(&mut p)
+            .unwrap();
+    }
+    ds.wait_in_sync(LIMIT);
+    ds.kill_region("us-east-1");
+    let out = promote(&ds, "eu-west-1", true);
+    assert!(
+        out.contains("forced failover: eu-west-1 is the primary at epoch 2"),
+        "{out}"
+    );
+    assert!(
+        out.contains("no region knows the old primary's last position"),
+        "{out}"
+    );
+    let new = ds.region("eu-west-1").port();
+    let third = ds.region("ap-southeast-1").port();
+    let mut con = connect(new);
+    for i in 0..50 {
+        let _: () = redis::cmd("SET")
+            .arg(format!("after:{i}"))
+            .arg(i)
+            .query(&mut con)
+            .unwrap();
+    }
+    let deadline = Instant::now() + LIMIT;
+    loop {
+        let a = query(new, &["DEBUG", "DIGEST"]).unwrap();
+        let b = query(third, &["DEBUG", "DIGEST"]).unwrap_or_default();
+        if a == b && field(third, "master_link_status").as_deref() == Some("up") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the third region did not follow");
+        thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        field(third, "sync_full").as_deref(),
+        Some("0"),
+        "a partial resync"
+    );
+    let size: u64 = query(third, &["DBSIZE"]).unwrap().parse().unwrap();
+    assert_eq!(size, 100);
+}
