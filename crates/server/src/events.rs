@@ -169,13 +169,13 @@ fn publish(shared: &Shared, channel: &str, message: &str, journaled: bool) {
     session.authenticated = true;
     let mut out = Out::new(Proto::Resp2);
     let mut eng = shared.lock();
-    if journaled {
-        eng.set_journal(false);
-    }
+    // The role may have changed since start (promotion, step-down):
+    // restore whatever the journal was, never force it on.
+    let was = eng.journal_enabled();
+    let _ = journaled;
+    eng.set_journal(false);
     let _ = eng.execute(&mut session, Args::new(data.as_bytes(), &spans), &mut out);
-    if journaled {
-        eng.set_journal(true);
-    }
+    eng.set_journal(was);
 }
 
 /// Emits `node_start` and polls `link` every [`POLL`] until the node
