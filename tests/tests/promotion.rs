@@ -307,3 +307,78 @@ fn forced_failover_promotes_at_once_and_the_third_region_follows() {
     let size: u64 = query(third, &["DBSIZE"]).unwrap().parse().unwrap();
     assert_eq!(size, 100);
 }
+
+/// Forced failover while the old primary, cut off from both secondaries by
+/// the relays, keeps acknowledging writes: told of the new epoch, it steps
+/// down, its writes after the fork go to the lost-write ledger (as many as
+/// it acknowledged after the cut), and all three regions converge.
+#[test]
+fn a_cut_off_old_primary_steps_down_and_ledgers_its_lost_writes() {
+    let ds = Datastore::start_with(meridian_tests::DatastoreOptions {
+        args: vec!["--repl-timeout".into(), "1".into()],
+        via_relay: true,
+        ..Default::default()
+    });
+    let old = ds.region("us-east-1").port();
+    let mut p = connect(old);
+    for i in 0..40 {
+        let _: () = redis::cmd("SET")
+            .arg(format!("kept:{i}"))
+            .arg(i)
+            .query(&mut p)
+            .unwrap();
+    }
+    ds.wait_in_sync(LIMIT);
+    ds.relay(0).cut();
+    ds.relay(1).cut();
+    // Acknowledged by the old primary, never seen by the secondaries.
+    const LOST: usize = 25;
+    for i in 0..LOST {
+        let _: () = redis::cmd("SET")
+            .arg(format!("lost:{i}"))
+            .arg(i)
+            .query(&mut p)
+            .unwrap();
+    }
+    let out = promote(&ds, "eu-west-1", true);
+    assert!(
+        out.contains("forced failover: eu-west-1 is the primary at epoch 2"),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("us-east-1 had {LOST} entries")),
+        "the command must say what the target never received:\n{out}"
+    );
+    ds.relay(0).heal();
+    ds.relay(1).heal();
+    let ports = ports(&ds);
+    wait_converged(&ports);
+    assert_eq!(find_primary(&ports), Some(ds.region("eu-west-1").port()));
+    // The old primary kept what it lost, and says where.
+    let lost: u64 = field(old, "lost_writes")
+        .expect("lost_writes in INFO")
+        .parse()
+        .unwrap();
+    assert_eq!(lost, LOST as u64);
+    let file = field(old, "lost_writes_file").expect("lost_writes_file in INFO");
+    let ledger = std::fs::read(ds.dir().join(&file))
+        .or_else(|_| std::fs::read(&file))
+        .expect("the ledger file");
+    let text = String::from_utf8_lossy(&ledger);
+    for i in 0..LOST {
+        assert!(
+            text.contains(&format!("lost:{i}")),
+            "lost:{i} missing from the ledger"
+        );
+    }
+    // And the data is the new primary's: the lost writes are gone everywhere.
+    for &port in &ports {
+        let n: u64 = query(port, &["EXISTS", "lost:0"]).unwrap().parse().unwrap();
+        assert_eq!(n, 0);
+        let n: u64 = query(port, &["EXISTS", "kept:39"])
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(n, 1);
+    }
+}

@@ -86,6 +86,7 @@ pub fn start(shared: &Arc<Shared>, region: &RegionConfig) -> anyhow::Result<()> 
         state: Mutex::new(State::default()),
         generation: AtomicU64::new(0),
         started: Instant::now(),
+        lost: Mutex::new(None),
     });
     let _ = shared.repl.set(Arc::clone(&node));
     shared.lock().set_hooks(Arc::new(Hooks {
@@ -147,6 +148,8 @@ pub struct ReplNode {
     /// an older link refuses to apply (checked under the engine lock).
     generation: AtomicU64,
     started: Instant,
+    /// The last lost-write ledger: entries dropped and its file.
+    lost: Mutex<Option<(u64, String)>>,
 }
 
 #[derive(Default)]
@@ -308,6 +311,65 @@ enum Reply {
 }
 
 impl ReplNode {
+    /// Writes the entries this node had after `fork` (a dead branch: it
+    /// took writes as a primary the new primary never received) to a
+    /// lost-write ledger, `lost-writes/<region>-after-<fork>-<unix ms>.resp`
+    /// in the node's directory: RESP commands (with `SELECT`), which an
+    /// operator can read and deliberately replay (`redis-cli --pipe`).
+    fn record_lost_writes(&self, fork: Seq, dropped: &[Entry]) {
+        let writes = dropped
+            .iter()
+            .filter(|e| !matches!(e.payload, Payload::Fence))
+            .count();
+        let dir = std::path::Path::new("lost-writes");
+        let path = dir.join(format!(
+            "{}-after-{}-{}.resp",
+            self.region.name,
+            fork,
+            replication::link::unix_ms()
+        ));
+        let mut resp = Vec::new();
+        let mut db = u32::MAX;
+        let put = |argv: &[&[u8]], resp: &mut Vec<u8>| {
+            resp.extend_from_slice(format!("*{}\r\n", argv.len()).as_bytes());
+            for a in argv {
+                resp.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+                resp.extend_from_slice(a);
+                resp.extend_from_slice(b"\r\n");
+            }
+        };
+        for entry in dropped {
+            match &entry.payload {
+                Payload::Ops(ops) => {
+                    for op in ops {
+                        if op.db != db {
+                            db = op.db;
+                            put(&[b"SELECT", db.to_string().as_bytes()], &mut resp);
+                        }
+                        let argv: Vec<&[u8]> = op.argv.iter().map(Vec::as_slice).collect();
+                        put(&argv, &mut resp);
+                    }
+                }
+                Payload::Publish { channel, message } => {
+                    put(&[b"PUBLISH", channel, message], &mut resp);
+                }
+                Payload::Heartbeat | Payload::Fence => {}
+            }
+        }
+        let written = std::fs::create_dir_all(dir).and_then(|()| std::fs::write(&path, &resp));
+        match written {
+            Ok(()) => tracing::warn!(
+                region = %self.region.name, %fork, lost = writes, file = %path.display(),
+                "stepped down from a dead branch: writes after the fork are in the lost-write ledger"
+            ),
+            Err(e) => tracing::error!(
+                region = %self.region.name, %fork, lost = writes, error = %e,
+                "stepped down from a dead branch; the lost-write ledger could not be written"
+            ),
+        }
+        *self.lost.lock() = Some((writes as u64, path.display().to_string()));
+    }
+
     fn state_line(&self) -> String {
         let state = self.state.lock();
         let role = if state.following.is_some() {
@@ -473,6 +535,13 @@ impl Applier for Apply {
         }
         engine.end_batch();
         result
+    }
+
+    fn diverged(&self, fork: Seq, dropped: Vec<Entry>) {
+        let Some(node) = self.node.upgrade() else {
+            return;
+        };
+        node.record_lost_writes(fork, &dropped);
     }
 
     fn snapshot_sink(&self) -> Box<dyn SnapshotSink> {
@@ -664,6 +733,10 @@ impl NodeHooks for Hooks {
                 f!("repl_backlog_histlen:{}", b.len);
                 f!("repl_backlog_bytes:{}", b.bytes);
                 f!("log_last_seq:{}", log.last().seq);
+                if let Some((n, file)) = &*self.node.lost.lock() {
+                    f!("lost_writes:{n}");
+                    f!("lost_writes_file:{file}");
+                }
                 f!("region:{}", self.node.region.name);
                 f!("primary_region:{}", opts.primary_region);
                 f!("epoch:{}", st.applied.epoch);

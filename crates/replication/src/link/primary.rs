@@ -207,6 +207,24 @@ impl PrimaryLink {
             .is_some_and(|(entry, _)| entry.payload == changelog::Payload::Fence)
     }
 
+    /// The entries after `seq` still in the backlog, decoded (an entry
+    /// that fails to decode ends the list).
+    #[must_use]
+    pub fn entries_after(&self, seq: Seq) -> Vec<Entry> {
+        let log = self.log.lock();
+        let Ok(frames) = log.backlog().read_from(seq.next()) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for frame in frames {
+            match log.codec().decode(frame) {
+                Ok(Some((entry, _))) => out.push(entry),
+                _ => break,
+            }
+        }
+        out
+    }
+
     /// This node's history of epochs.
     #[must_use]
     pub fn history(&self) -> changelog::History {

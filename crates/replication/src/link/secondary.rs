@@ -45,6 +45,13 @@ pub trait Applier: Send + Sync + 'static {
     /// A sink for a full sync's snapshot; the old data keeps serving reads
     /// until [`SnapshotSink::finish`].
     fn snapshot_sink(&self) -> Box<dyn SnapshotSink>;
+    /// This node was on a dead branch (it wrote or applied entries after
+    /// `fork` that the primary's history does not have): `dropped` are
+    /// those entries, read from the node's log before the full sync that
+    /// replaces its data. Keep them for the operator (a lost-write ledger).
+    fn diverged(&self, fork: changelog::Seq, dropped: Vec<Entry>) {
+        let _ = (fork, dropped);
+    }
 }
 
 /// Where a full sync's snapshot goes, chunk by chunk.
@@ -361,6 +368,10 @@ fn take_events(
             }
             SecondaryEvent::Diverged { fork, dropped } => {
                 warn!(%fork, dropped, "this region was on a dead branch: its entries after the fork are dropped by a full sync");
+                if let Some(log) = &link.log {
+                    let entries = log.entries_after(fork);
+                    applier.diverged(fork, entries);
+                }
             }
             SecondaryEvent::FullSyncStarted {
                 at,
