@@ -382,3 +382,41 @@ fn a_cut_off_old_primary_steps_down_and_ledgers_its_lost_writes() {
         assert_eq!(n, 1);
     }
 }
+
+/// A primary restarted without its data (no persistence yet) refuses the
+/// secondaries that are ahead of it instead of full-syncing its empty
+/// dataset onto them; promoting one of them brings the datastore back,
+/// the restarted node included.
+#[test]
+fn a_primary_restarted_empty_does_not_wipe_its_secondaries() {
+    let mut ds = Datastore::start_with(meridian_tests::DatastoreOptions {
+        args: vec!["--repl-timeout".into(), "1".into()],
+        ..Default::default()
+    });
+    let mut p = connect(ds.region("us-east-1").port());
+    for i in 0..100 {
+        let _: () = redis::cmd("SET")
+            .arg(format!("k:{i}"))
+            .arg(i)
+            .query(&mut p)
+            .unwrap();
+    }
+    ds.wait_in_sync(LIMIT);
+    ds.kill_region("us-east-1");
+    ds.restart_region("us-east-1");
+    thread::sleep(Duration::from_secs(3));
+    for r in ["eu-west-1", "ap-southeast-1"] {
+        let port = ds.region(r).port();
+        let n: u64 = query(port, &["DBSIZE"]).unwrap().parse().unwrap();
+        assert_eq!(n, 100, "{r} was wiped by an empty primary");
+        assert_eq!(field(port, "master_link_status").as_deref(), Some("down"));
+    }
+    let out = promote(&ds, "eu-west-1", true);
+    assert!(out.contains("eu-west-1 is the primary at epoch 2"), "{out}");
+    let ports = ports(&ds);
+    wait_converged(&ports);
+    for &port in &ports {
+        let n: u64 = query(port, &["DBSIZE"]).unwrap().parse().unwrap();
+        assert_eq!(n, 100);
+    }
+}

@@ -433,7 +433,7 @@ impl Follower {
                     self.need_full_sync(reason);
                 }
                 Err(BacklogError::Future { last }) => {
-                    self.need_full_sync(FullSyncReason::PeerAhead { our_last: last });
+                    return Err(self.peer_ahead(last, last_applied));
                 }
             },
             Reconcile::Diverged { fork, peer_drops } => {
@@ -443,10 +443,29 @@ impl Follower {
                 });
             }
             Reconcile::PeerAhead { our_last } => {
-                self.need_full_sync(FullSyncReason::PeerAhead { our_last });
+                return Err(self.peer_ahead(our_last, last_applied));
             }
         }
         Ok(())
+    }
+
+    /// A secondary has entries of our own epochs that we lack: this primary
+    /// lost data (typically restarted without persistence). A full sync
+    /// would copy our loss onto the secondary, so it is refused instead:
+    /// the secondary keeps its data and serves reads, and an operator
+    /// promotes it (`meridian promote <its region> --force`).
+    fn peer_ahead(&mut self, our_last: Seq, peer_last: Position) -> ProtocolError {
+        let detail = format!(
+            "the secondary is ahead of this primary (it has {peer_last}, we end at seq {our_last}): \
+             this primary lost data; refusing to full-sync the loss onto it (promote the secondary)"
+        );
+        self.fail(
+            RefuseReason::BadHistory { detail },
+            ProtocolError::Unexpected {
+                msg: "Hello from a secondary ahead of the primary",
+                state: "AwaitHello",
+            },
+        )
     }
 
     fn ack(

@@ -790,3 +790,20 @@ fn randomized_writes_cuts_and_reconnects_converge() {
     // The schedules really exercise every path.
     assert!(total.iter().all(|&n| n > 0), "{total:?}");
 }
+
+/// A primary that lost data (restarted empty) never full-syncs its loss
+/// onto a secondary that is ahead of it: it refuses, and the secondary
+/// keeps every entry it had.
+#[test]
+fn a_secondary_ahead_of_the_primary_is_refused_not_wiped() {
+    let full = primary_with(20, 1 << 20);
+    let mut primary = primary_with(3, 1 << 20);
+    let mut replica = Replica::new("eu", history(&[(1, 1)]), full.entries.clone());
+    let mut link = Link::new(T0);
+    let failure = link
+        .pump(T0, &mut primary, &mut replica)
+        .expect_err("the primary must refuse");
+    assert!(matches!(failure, Failure::Primary(_)), "{failure:?}");
+    assert!(full_syncs(&link.events).is_empty(), "{:?}", link.events);
+    assert_eq!(replica.data, full.entries, "the secondary lost data");
+}
