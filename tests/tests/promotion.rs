@@ -217,6 +217,20 @@ fn planned_switchover_and_back_lose_no_acknowledged_write() {
         assert_eq!(field(p, "sync_full").as_deref(), Some("0"), "port {p}");
     }
     assert_eq!(find_primary(&ports), Some(ds.region("us-east-1").port()));
+    // `meridian status` shows the same topology.
+    let out = Command::new(meridian_bin())
+        .args(["status", "--json", "--regions"])
+        .arg(ds.dir())
+        .output()
+        .expect("meridian status");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains(r#""epoch":3,"last_seq""#)
+            && text.contains(r#""region":"us-east-1","role":"primary""#),
+        "{text}"
+    );
+    assert_eq!(text.matches(r#""role":"secondary""#).count(), 2, "{text}");
 }
 
 #[test]
@@ -418,5 +432,65 @@ fn a_primary_restarted_empty_does_not_wipe_its_secondaries() {
     for &port in &ports {
         let n: u64 = query(port, &["DBSIZE"]).unwrap().parse().unwrap();
         assert_eq!(n, 100);
+    }
+}
+
+/// The write lease: with `min-replicas-to-write 2`, a primary that stops
+/// hearing from one secondary refuses writes with Redis's `-NOREPLICAS`
+/// after `min-replicas-max-lag`, and takes them again once it hears.
+#[test]
+fn the_write_lease_refuses_writes_without_enough_secondaries() {
+    let ds = Datastore::start_with(meridian_tests::DatastoreOptions {
+        args: vec![
+            "--min-replicas-to-write".into(),
+            "2".into(),
+            "--min-replicas-max-lag".into(),
+            "1".into(),
+        ],
+        via_relay: true,
+        ..Default::default()
+    });
+    ds.wait_in_sync(LIMIT);
+    let mut p = connect(ds.region("us-east-1").port());
+    // As in Redis, writes wait for the secondaries to be counted first.
+    let deadline = Instant::now() + LIMIT;
+    while redis::cmd("SET")
+        .arg("a")
+        .arg(1)
+        .query::<()>(&mut p)
+        .is_err()
+    {
+        assert!(Instant::now() < deadline, "writes never accepted");
+        thread::sleep(Duration::from_millis(20));
+    }
+    ds.relay(0).cut();
+    let deadline = Instant::now() + LIMIT;
+    let err = loop {
+        match redis::cmd("SET").arg("a").arg(2).query::<()>(&mut p) {
+            Err(e) => break e,
+            Ok(()) => {
+                assert!(Instant::now() < deadline, "writes were never refused");
+                thread::sleep(Duration::from_millis(50));
+            }
+        }
+    };
+    assert_eq!(err.code(), Some("NOREPLICAS"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("Not enough good replicas to write."),
+        "{err}"
+    );
+    // Reads go on.
+    let _: Option<String> = redis::cmd("GET").arg("a").query(&mut p).unwrap();
+    ds.relay(0).heal();
+    let deadline = Instant::now() + LIMIT;
+    while redis::cmd("SET")
+        .arg("a")
+        .arg(3)
+        .query::<()>(&mut p)
+        .is_err()
+    {
+        assert!(Instant::now() < deadline, "writes never came back");
+        thread::sleep(Duration::from_millis(50));
     }
 }

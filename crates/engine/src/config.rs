@@ -73,6 +73,12 @@ pub struct Config {
     /// sends a heartbeat every 100 ms when idle) before a secondary drops
     /// the link and dials again. Redis's default is 60; Meridian's is 5.
     pub repl_timeout: u64,
+    /// `min-replicas-to-write`: a primary refuses writes (`-NOREPLICAS`)
+    /// unless at least this many secondaries acked within
+    /// `min-replicas-max-lag` seconds (0: never refuses).
+    pub min_replicas_to_write: u64,
+    /// `min-replicas-max-lag`: seconds (see `min-replicas-to-write`).
+    pub min_replicas_max_lag: u64,
 }
 
 impl Default for Config {
@@ -102,6 +108,8 @@ impl Default for Config {
             repl_backlog_size: 64 << 20,
             repl_backlog_ttl: 3600,
             repl_timeout: 5,
+            min_replicas_to_write: 0,
+            min_replicas_max_lag: 10,
         }
     }
 }
@@ -196,6 +204,8 @@ impl Config {
             "repl-backlog-size",
             "repl-backlog-ttl",
             "repl-timeout",
+            "min-replicas-to-write",
+            "min-replicas-max-lag",
         ]
         .into_iter()
         .chain(FIXED.iter().map(|(n, _)| *n))
@@ -224,6 +234,8 @@ impl Config {
             "repl-backlog-size" => self.repl_backlog_size.to_string(),
             "repl-backlog-ttl" => self.repl_backlog_ttl.to_string(),
             "repl-timeout" => self.repl_timeout.to_string(),
+            "min-replicas-to-write" => self.min_replicas_to_write.to_string(),
+            "min-replicas-max-lag" => self.min_replicas_max_lag.to_string(),
             "client-output-buffer-limit" => self
                 .client_output_buffer_limit
                 .iter()
@@ -311,6 +323,12 @@ impl Config {
                 self.repl_backlog_size = n;
             }
             "repl-backlog-ttl" => self.repl_backlog_ttl = int(value)?,
+            "min-replicas-to-write" | "min-slaves-to-write" => {
+                self.min_replicas_to_write = int(value)?
+            }
+            "min-replicas-max-lag" | "min-slaves-max-lag" => {
+                self.min_replicas_max_lag = int(value)?
+            }
             "repl-timeout" => {
                 let n = int(value)?;
                 if n == 0 {

@@ -42,6 +42,19 @@ pub enum Command {
     /// Make REGION the primary: a planned switchover (no acknowledged write
     /// lost), or with --force a failover when the primary is unreachable.
     Promote(PromoteArgs),
+    /// Topology of the datastore: each region's role, epoch and position.
+    Status(StatusArgs),
+}
+
+/// `meridian status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Directory of region files (`*.toml`) describing the datastore.
+    #[arg(long, value_name = "DIR", default_value = "regions")]
+    pub regions: PathBuf,
+    /// Print JSON (one object per region) instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `meridian promote`.

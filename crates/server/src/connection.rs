@@ -382,8 +382,8 @@ impl Connection {
                         guard.begin_batch();
                         guard
                     });
-                    if shared.writes_paused() && crate::repl::held_during_switchover(&args) {
-                        self.out.error(crate::repl::WRITES_PAUSED);
+                    if shared.writes_held() && crate::repl::held_during_switchover(&args) {
+                        self.out.error(shared.write_refusal());
                         continue;
                     }
                     if args[0].eq_ignore_ascii_case(b"MERIDIAN") {

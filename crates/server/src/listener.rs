@@ -184,12 +184,19 @@ async fn cron(shared: Arc<Shared>) {
             _ = stop.changed() => return,
         }
         let now = shared.tick_clock();
-        let (new_hz, timeout) = {
+        let (new_hz, timeout, lease) = {
             let mut engine = shared.lock();
             engine.cron();
             let config = engine.config();
-            (config.hz.clamp(1, 500), config.timeout)
+            (
+                config.hz.clamp(1, 500),
+                config.timeout,
+                (config.min_replicas_to_write, config.min_replicas_max_lag),
+            )
         };
+        if let Some(node) = shared.repl.get() {
+            shared.set_lease_ok(node.lease_ok(lease.0, lease.1));
+        }
         if timeout > 0 && now.saturating_sub(last_sweep) >= 1000 {
             last_sweep = now;
             let closed = shared.close_idle(timeout.saturating_mul(1000));

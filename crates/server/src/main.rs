@@ -63,6 +63,7 @@ fn main() -> ExitCode {
         Command::Lag(args) => lag_cmd::run(&args),
         Command::Events(args) => events::run(&args),
         Command::Promote(args) => promote_cmd::run(&args),
+        Command::Status(args) => promote_cmd::status(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

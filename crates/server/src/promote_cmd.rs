@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 
-use crate::cli::PromoteArgs;
+use crate::cli::{PromoteArgs, StatusArgs};
 use crate::region::RegionConfig;
 
 /// Per-request network timeout.
@@ -187,6 +187,36 @@ fn forced(
         Some((p, _)) => println!("{} had nothing that {} lacks", p.name, target.name),
         None => println!("no region knows the old primary's last position (it did not answer)"),
     }
+    Ok(())
+}
+
+/// `meridian status`: every region's role, epoch and last seq, from its
+/// `MERIDIAN STATE`.
+pub(crate) fn status(args: &StatusArgs) -> anyhow::Result<()> {
+    let regions = load_dir(&args.regions)?;
+    if !args.json {
+        print_topology(&regions);
+        return Ok(());
+    }
+    let rows: Vec<serde_json::Value> = regions
+        .iter()
+        .map(|r| match state(r) {
+            Ok(s) => serde_json::json!({
+                "region": r.name,
+                "client": r.client.to_string(),
+                "role": if s.primary { "primary" } else { "secondary" },
+                "epoch": s.epoch,
+                "last_seq": s.last,
+            }),
+            Err(e) => serde_json::json!({
+                "region": r.name,
+                "client": r.client.to_string(),
+                "role": "unreachable",
+                "error": e.to_string(),
+            }),
+        })
+        .collect();
+    println!("{}", serde_json::Value::Array(rows));
     Ok(())
 }
 

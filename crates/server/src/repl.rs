@@ -311,6 +311,28 @@ enum Reply {
 }
 
 impl ReplNode {
+    /// The write lease (Redis's `min-replicas-to-write` /
+    /// `min-replicas-max-lag`): true unless this node is a primary that has
+    /// fewer than `min` streaming secondaries whose last ack is at most
+    /// `max_lag_secs` old. It bounds what a primary cut off from every
+    /// secondary can accept before a forced failover elsewhere.
+    pub fn lease_ok(&self, min: u64, max_lag_secs: u64) -> bool {
+        if min == 0 || self.state.lock().following.is_some() {
+            return true;
+        }
+        let max_ms = max_lag_secs.saturating_mul(1000);
+        let good = self
+            .log
+            .followers()
+            .iter()
+            .filter(|f| {
+                f.state == FollowerState::Streaming
+                    && f.lag.since_ack_ms.is_some_and(|ms| ms <= max_ms)
+            })
+            .count() as u64;
+        good >= min
+    }
+
     /// Writes the entries this node had after `fork` (a dead branch: it
     /// took writes as a primary the new primary never received) to a
     /// lost-write ledger, `lost-writes/<region>-after-<fork>-<unix ms>.resp`

@@ -139,6 +139,9 @@ pub struct Shared {
     /// True while a planned switchover holds writes: client writes get
     /// `-TRYAGAIN` (checked before the engine, one atomic load).
     writes_paused: AtomicBool,
+    /// False while the write lease (`min-replicas-to-write`) is not met:
+    /// client writes get `-NOREPLICAS`. Updated by the cron.
+    lease_ok: AtomicBool,
     /// `client-query-buffer-limit`, in bytes.
     pub query_buffer_limit: usize,
     /// Open connections by client id. Lock order: `engine` before
@@ -161,6 +164,7 @@ impl Shared {
             primary: OnceLock::new(),
             repl: OnceLock::new(),
             writes_paused: AtomicBool::new(false),
+            lease_ok: AtomicBool::new(true),
             query_buffer_limit,
             clients: Mutex::new(HashMap::new()),
             started: Instant::now(),
@@ -197,6 +201,27 @@ impl Shared {
     /// Whether client writes are held for a planned switchover.
     pub fn writes_paused(&self) -> bool {
         self.writes_paused.load(Ordering::Acquire)
+    }
+
+    /// Whether client writes are held for any reason (a switchover, or
+    /// the write lease): one check on the hot path; see
+    /// [`Shared::write_refusal`] for which.
+    pub fn writes_held(&self) -> bool {
+        self.writes_paused.load(Ordering::Acquire) || !self.lease_ok.load(Ordering::Acquire)
+    }
+
+    /// The error a held write gets.
+    pub fn write_refusal(&self) -> &'static str {
+        if self.writes_paused() {
+            crate::repl::WRITES_PAUSED
+        } else {
+            "NOREPLICAS Not enough good replicas to write."
+        }
+    }
+
+    /// Sets whether the write lease is met.
+    pub fn set_lease_ok(&self, ok: bool) {
+        self.lease_ok.store(ok, Ordering::Release);
     }
 
     /// Holds or releases client writes.
