@@ -712,6 +712,12 @@ impl Datastore {
             "--region".into(),
             self.files[i].clone().into(),
         ];
+        // Each region's files (lost-write ledgers, later persistence) go
+        // to its own folder inside the datastore's temporary directory.
+        let work = self.dir.path().join("data").join(name);
+        std::fs::create_dir_all(&work).context("creating the region's directory")?;
+        args.push("--dir".into());
+        args.push(work.into_os_string());
         args.extend(self.options.args.iter().map(Into::into));
         for (region, extra) in &self.options.region_args {
             if region == name {
