@@ -493,3 +493,55 @@ fn the_write_lease_refuses_writes_without_enough_secondaries() {
         thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// Two forced promotions at once (both secondaries reach epoch 2): the
+/// regions find each other, the tie rule (the smaller region name keeps the
+/// epoch) leaves exactly one primary, and everyone converges on it, the old
+/// primary included.
+#[test]
+fn concurrent_promotions_end_with_one_primary() {
+    let ds = Datastore::start();
+    let mut p = connect(ds.region("us-east-1").port());
+    for i in 0..50 {
+        let _: () = redis::cmd("SET")
+            .arg(format!("k:{i}"))
+            .arg(i)
+            .query(&mut p)
+            .unwrap();
+    }
+    ds.wait_in_sync(LIMIT);
+    let eu = ds.region("eu-west-1").port();
+    let ap = ds.region("ap-southeast-1").port();
+    let a = thread::spawn(move || query(eu, &["MERIDIAN", "PROMOTE", "FORCE"]).unwrap());
+    let b = thread::spawn(move || query(ap, &["MERIDIAN", "PROMOTE", "FORCE"]).unwrap());
+    assert_eq!(a.join().unwrap(), "2");
+    assert_eq!(b.join().unwrap(), "2");
+    let ports = ports(&ds);
+    let deadline = Instant::now() + LIMIT;
+    loop {
+        let primaries: Vec<u16> = ports
+            .iter()
+            .copied()
+            .filter(|&port| {
+                query(port, &["MERIDIAN", "STATE"]).is_ok_and(|s| s.starts_with("primary"))
+            })
+            .collect();
+        if primaries == [ap] {
+            break;
+        }
+        assert!(Instant::now() < deadline, "primaries left: {primaries:?}");
+        thread::sleep(Duration::from_millis(50));
+    }
+    wait_converged(&ports);
+    let mut con = connect(ap);
+    let _: () = redis::cmd("SET")
+        .arg("after")
+        .arg(1)
+        .query(&mut con)
+        .unwrap();
+    wait_converged(&ports);
+    for &port in &ports {
+        let n: u64 = query(port, &["DBSIZE"]).unwrap().parse().unwrap();
+        assert_eq!(n, 51, "port {port}");
+    }
+}

@@ -552,8 +552,9 @@ fn a_slow_lossy_link_delays_only_its_own_secondary() {
 }
 
 /// Every secondary keeps the primary's log as it applies it (same seqs,
-/// same epochs), which is what a promoted secondary will serve; and it
-/// does not serve it while it is a secondary.
+/// same epochs), which is what a promoted secondary will serve; it does
+/// not serve it while it is a secondary, and a region pointed at a
+/// secondary finds the primary by asking its peers.
 #[test]
 fn secondaries_keep_the_primary_log_but_do_not_serve_it() {
     let ds = Datastore::start();
@@ -606,14 +607,17 @@ fn secondaries_keep_the_primary_log_but_do_not_serve_it() {
     std::fs::write(&file, text).unwrap();
     let lost = Server::try_start_meridian(&["serve", "--region", file.to_str().unwrap()], client)
         .expect("it starts; the link is what fails");
-    thread::sleep(Duration::from_secs(2));
-    let info = query(lost.port(), &["INFO", "replication"]).unwrap();
-    assert!(info.contains("master_link_status:down"), "{info}");
-    let size: u64 = query(lost.port(), &["DBSIZE"]).unwrap().parse().unwrap();
-    assert_eq!(size, 0, "a secondary served its log");
-    let log = lost.log();
-    assert!(
-        log.contains("not the primary"),
-        "refused for another reason:\n{log}"
-    );
+    // The secondary refuses it...
+    wait_until(SYNC_LIMIT, "the refusal", || {
+        lost.log().contains("not the primary")
+    });
+    // ...and, its link down, it asks its peers and finds the real primary.
+    wait_until(SYNC_LIMIT, "rediscovery of the primary", || {
+        query(lost.port(), &["INFO", "replication"]).is_ok_and(|i| {
+            i.contains("master_link_status:up") && i.contains("primary_region:us-east-1")
+        })
+    });
+    wait_until(SYNC_LIMIT, "the data", || {
+        query(lost.port(), &["DBSIZE"]).is_ok_and(|n| n == "300")
+    });
 }

@@ -119,7 +119,94 @@ pub fn start(shared: &Arc<Shared>, region: &RegionConfig) -> anyhow::Result<()> 
         source,
         shared.subscribe_shutdown(),
     ));
+    tokio::spawn(watch_peers(
+        Arc::downgrade(&node),
+        shared.subscribe_shutdown(),
+    ));
     Ok(())
+}
+
+/// How often a region asks its peers whether they are primary.
+const PROBE_EVERY: Duration = Duration::from_secs(1);
+/// A secondary whose link has been down this long looks for the primary.
+const REDISCOVER_AFTER: Duration = Duration::from_secs(2);
+
+/// Finds the primary among the peers, once a second:
+///
+/// - a **primary** that finds another primary of a newer epoch, or of the
+///   same epoch and a smaller region name (the deterministic tie rule),
+///   steps down and follows it (it then full-syncs if it wrote past the
+///   fork, and ledgers what it loses);
+/// - a **secondary** whose link has been down for [`REDISCOVER_AFTER`]
+///   follows the best primary it finds, if that is not the one it follows
+///   (its primary stepped down, or a failover happened without it).
+///
+/// This is how two primaries never both keep taking writes once they can
+/// reach each other, and how concurrent promotions end with one primary.
+async fn watch_peers(node: Weak<ReplNode>, mut shutdown: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(PROBE_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.changed() => return,
+        }
+        let Some(node) = node.upgrade() else { return };
+        let (following, down_for) = {
+            let state = node.state.lock();
+            match &state.following {
+                None => (None, Duration::ZERO),
+                Some(f) => {
+                    let st = f.link.status();
+                    let down = if st.link_up {
+                        Duration::ZERO
+                    } else {
+                        st.down_since.map_or(Duration::ZERO, |t| t.elapsed())
+                    };
+                    (Some(f.link.options().primary_region.clone()), down)
+                }
+            }
+        };
+        if following.is_some() && down_for < REDISCOVER_AFTER {
+            continue;
+        }
+        let ours = node.log.history().last_epoch();
+        let mut best: Option<(changelog::Epoch, String, SocketAddr)> = None;
+        for (name, addr) in &node.region.peers {
+            if let Ok(Some((epoch, _))) = link::probe(&node.endpoint, *addr, name, ours).await {
+                let better = best
+                    .as_ref()
+                    .is_none_or(|(e, n, _)| epoch > *e || (epoch == *e && name < n));
+                if better {
+                    best = Some((epoch, name.clone(), *addr));
+                }
+            }
+        }
+        let Some((epoch, name, addr)) = best else {
+            continue;
+        };
+        let Some(shared) = node.shared.upgrade() else {
+            return;
+        };
+        let mut engine = shared.lock();
+        match &following {
+            None => {
+                let theirs_wins = epoch > ours || (epoch == ours && name < node.region.name);
+                if theirs_wins && node.state.lock().following.is_none() {
+                    tracing::warn!(
+                        region = %node.region.name, peer = %name, theirs = %epoch, %ours,
+                        "another region is the primary: stepping down to follow it"
+                    );
+                    node.follow_locked(&mut engine, &name, addr);
+                }
+            }
+            Some(current) if *current != name => {
+                info!(region = %node.region.name, from = %current, to = %name, %epoch, "the followed region is not the primary: following the one that is");
+                node.follow_locked(&mut engine, &name, addr);
+            }
+            Some(_) => {}
+        }
+    }
 }
 
 /// The error a client write gets while a planned switchover holds writes.

@@ -38,7 +38,8 @@ use thiserror::Error;
 use crate::protocol::ProtocolError;
 
 pub use primary::{
-    serve, BacklogInfo, FollowerInfo, PrimaryLink, Snapshot, SnapshotSource, SyncCounters,
+    probe, serve, BacklogInfo, FollowerInfo, PrimaryLink, Snapshot, SnapshotSource, SyncCounters,
+    NOT_PRIMARY,
 };
 pub use secondary::{run, Applier, SecondaryLink, SecondaryOptions, SecondaryStatus, SnapshotSink};
 

@@ -413,16 +413,37 @@ async fn follow(
         // A secondary keeps the log but does not serve it: the peer is
         // looking for the primary elsewhere.
         conn.close(NOT_PRIMARY.into(), b"not the primary");
-        return Err(LinkError::Identity(format!(
-            "{region} dialled a secondary; refused"
-        )));
+        debug!(%region, %addr, "dialled while a secondary (a probe, or a stale primary address): closed");
+        return Ok(());
     }
+    // The first message: a secondary's Hello, or another primary's Probe.
+    let recv = tokio::time::timeout(HELLO_TIMEOUT, conn.accept_uni())
+        .await
+        .map_err(|_| LinkError::Timeout(HELLO_TIMEOUT.as_millis() as u64))??;
+    let mut reader = MsgReader::new(recv);
+    let first = tokio::time::timeout(HELLO_TIMEOUT, reader.next())
+        .await
+        .map_err(|_| LinkError::Timeout(HELLO_TIMEOUT.as_millis() as u64))??
+        .ok_or(LinkError::Truncated)?;
+    if matches!(first.body, Body::Probe) {
+        return answer_probe(&conn, link, &region, first.epoch).await;
+    }
+    check_hello(&region, &first)?;
     if let Some(old) = current.lock().insert(region.clone(), conn.clone()) {
         old.close(0u32.into(), b"replaced by a new connection");
     }
     let id = link.next_id.fetch_add(1, Ordering::Relaxed);
     info!(%region, %addr, "secondary connected");
-    let result = drive(&conn, &region, id, link, source, &mut shutdown).await;
+    let result = drive(
+        &conn,
+        &region,
+        id,
+        link,
+        source,
+        &mut shutdown,
+        (reader, first),
+    )
+    .await;
     link.followers.lock().remove(&id);
     {
         let mut current = current.lock();
@@ -445,14 +466,11 @@ async fn drive(
     link: &PrimaryLink,
     source: Arc<dyn SnapshotSource>,
     shutdown: &mut watch::Receiver<bool>,
+    (mut reader, first): (MsgReader, Msg),
 ) -> Result<(), LinkError> {
-    let recv = tokio::time::timeout(HELLO_TIMEOUT, conn.accept_uni())
-        .await
-        .map_err(|_| LinkError::Timeout(HELLO_TIMEOUT.as_millis() as u64))??;
     // A reader task turns the secondary's stream into messages, so acks
     // keep arriving while this task is busy writing.
     let (tx, mut rx) = mpsc::channel::<Result<Msg, LinkError>>(256);
-    let mut reader = MsgReader::new(recv);
     let reader_task = tokio::spawn(async move {
         loop {
             let next = reader.next().await;
@@ -475,17 +493,17 @@ async fn drive(
         let mut msgs: Vec<Msg> = Vec::new();
         let mut wbuf: Vec<u8> = Vec::new();
         let mut full_sync: Option<FullSyncReason> = None;
-        let mut checked_hello = false;
         let mut info_at: Option<Instant> = None;
         let mut acked: Option<Seq> = None;
+        let handled = follower.handle(unix_ms(), &link.log.lock(), first);
+        if let Err(e) = handled {
+            flush_refusal(link, &mut follower, conn, &mut out).await;
+            return Err(e.into());
+        }
         loop {
             // Everything that arrived, then everything there is to send.
             while let Ok(item) = rx.try_recv() {
                 let msg = item?;
-                if !checked_hello {
-                    check_hello(region, &msg)?;
-                    checked_hello = true;
-                }
                 let now = unix_ms();
                 let handled = follower.handle(now, &link.log.lock(), msg);
                 if let Err(e) = handled {
@@ -611,10 +629,6 @@ async fn drive(
                 item = rx.recv() => {
                     let Some(item) = item else { return Err(LinkError::Truncated) };
                     let msg = item?;
-                    if !checked_hello {
-                        check_hello(region, &msg)?;
-                        checked_hello = true;
-                    }
                     let handled = follower.handle(unix_ms(), &link.log.lock(), msg);
                     if let Err(e) = handled {
                         flush_refusal(link, &mut follower, conn, &mut out).await;
@@ -645,6 +659,87 @@ async fn drive(
     }
     .await;
     reader_task.abort();
+    result
+}
+
+/// Answers another primary's Probe: one Heartbeat carrying our epoch and
+/// last position, then the connection closes. Logged when the prober is
+/// on an older epoch (it will step down on reading this).
+async fn answer_probe(
+    conn: &quinn::Connection,
+    link: &PrimaryLink,
+    region: &str,
+    their_epoch: changelog::Epoch,
+) -> Result<(), LinkError> {
+    let ours = link.history().last_epoch();
+    if their_epoch < ours {
+        info!(%region, theirs = %their_epoch, %ours, "a primary of an older epoch probed us");
+    }
+    let reply = Msg::new(
+        ours,
+        Body::Heartbeat {
+            position: link.last(),
+            primary_time_ms: unix_ms(),
+        },
+    );
+    let mut buf = Vec::new();
+    reply.encode(&mut buf)?;
+    let mut stream = conn.open_uni().await?;
+    stream.write_all(&buf).await?;
+    let _ = stream.finish();
+    // Let the prober read it and close.
+    let _ = tokio::time::timeout(HELLO_TIMEOUT, conn.closed()).await;
+    Ok(())
+}
+
+/// Asks the node at `addr` (whose certificate must name `region`) whether
+/// it serves a log: `Some((epoch, last))` from a primary, `None` from a
+/// secondary (it closes with [`NOT_PRIMARY`]). `our_epoch` goes in the
+/// envelope so the peer learns of it too.
+pub async fn probe(
+    endpoint: &quinn::Endpoint,
+    addr: std::net::SocketAddr,
+    region: &str,
+    our_epoch: changelog::Epoch,
+) -> Result<Option<(changelog::Epoch, Position)>, LinkError> {
+    let connecting = endpoint.connect(addr, region)?;
+    let conn = tokio::time::timeout(HELLO_TIMEOUT, connecting)
+        .await
+        .map_err(|_| LinkError::Timeout(HELLO_TIMEOUT.as_millis() as u64))??;
+    let result = async {
+        let mut send = conn.open_uni().await?;
+        let mut buf = Vec::new();
+        Msg::new(our_epoch, Body::Probe).encode(&mut buf)?;
+        send.write_all(&buf).await?;
+        let _ = send.finish();
+        let recv = match conn.accept_uni().await {
+            Ok(recv) => recv,
+            Err(quinn::ConnectionError::ApplicationClosed(close))
+                if close.error_code == NOT_PRIMARY.into() =>
+            {
+                return Ok(None);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let mut reader = MsgReader::new(recv);
+        match reader.next().await? {
+            Some(Msg {
+                epoch,
+                body: Body::Heartbeat { position, .. },
+                ..
+            }) => Ok(Some((epoch, position))),
+            Some(other) => Err(LinkError::Identity(format!(
+                "unexpected answer {} to a probe",
+                other.body.name()
+            ))),
+            None => Err(LinkError::Truncated),
+        }
+    };
+    let result = tokio::time::timeout(HELLO_TIMEOUT, result)
+        .await
+        .map_err(|_| LinkError::Timeout(HELLO_TIMEOUT.as_millis() as u64))
+        .and_then(|r| r);
+    conn.close(0u32.into(), b"probed");
     result
 }
 

@@ -162,6 +162,12 @@ pub enum Body {
         /// Why.
         reason: RefuseReason,
     },
+    /// A primary asks a peer whether it serves a log, and at which epoch:
+    /// a primary answers with one `Heartbeat` (its epoch in the envelope,
+    /// its last position in the body) and closes; a secondary closes at
+    /// once. How two primaries find each other and the older one (or, at
+    /// equal epochs, the one with the greater region name) steps down.
+    Probe,
 }
 
 impl Body {
@@ -178,6 +184,7 @@ impl Body {
             Body::Ack { .. } => "Ack",
             Body::Heartbeat { .. } => "Heartbeat",
             Body::Refuse { .. } => "Refuse",
+            Body::Probe => "Probe",
         }
     }
 }
