@@ -2,8 +2,8 @@
 //! restarts one that dies, and stops them all on Ctrl-C or when it dies
 //! itself. Also a smoke test of the [`Datastore`] harness.
 //!
-//! These check processes and ports only, not replication: `up` runs with
-//! `--no-wait`.
+//! These check processes and ports (`up` runs with `--no-wait`), and one
+//! checks that a secondary `up` restarts full-syncs and converges.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -281,4 +281,89 @@ fn the_datastore_harness_starts_kills_and_restarts_regions() {
     store.restart_region("eu-west-1");
     assert!(ping_answered(port));
     store.wait_in_sync(Duration::from_secs(20));
+}
+
+/// The case end to end: under a steady write load, a secondary
+/// killed with SIGKILL is restarted by `meridian up`, comes back empty (no
+/// disk state yet), full-syncs (the log is over the replay limit) and
+/// converges with the primary.
+#[test]
+fn up_restarts_a_killed_secondary_which_full_syncs_and_converges() {
+    if !meridian_only("meridian up") {
+        return;
+    }
+    let (dir, layout) = region_folder();
+    let mut up = Up::start(dir.path());
+    up.wait_table(&layout);
+    let primary = layout
+        .regions
+        .iter()
+        .find(|r| r.name == layout.primary())
+        .expect("the primary");
+    let victim = layout
+        .regions
+        .iter()
+        .find(|r| r.name != layout.primary())
+        .expect("a secondary");
+    let client = redis::Client::open(format!("redis://127.0.0.1:{}/", primary.client)).unwrap();
+    let mut con = client.get_connection().unwrap();
+    // Over 1 MiB of log, so a fresh secondary gets a snapshot, not a replay.
+    for batch in 0..20 {
+        let mut pipe = redis::pipe();
+        for i in 0..1000 {
+            pipe.set(format!("bulk:{batch}:{i}"), "v".repeat(64))
+                .ignore();
+        }
+        let _: () = pipe.query(&mut con).unwrap();
+    }
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load = {
+        let stop = stop.clone();
+        let mut con = client.get_connection().unwrap();
+        std::thread::spawn(move || {
+            for n in 0..100_000u64 {
+                if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    break;
+                }
+                let _: () = redis::cmd("SET")
+                    .arg(format!("load:{}", n % 500))
+                    .arg(n)
+                    .query(&mut con)
+                    .unwrap();
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        })
+    };
+    assert!(eventually(Duration::from_secs(30), || {
+        query(victim.client, &["DBSIZE"]).is_ok_and(|n| n.parse::<u64>().unwrap_or(0) >= 20_000)
+    }));
+    let pid = process_id(victim.client).expect("process_id in INFO server");
+    let raw_pid = libc::pid_t::try_from(pid).expect("a pid");
+    // SAFETY: kill(2) has no memory-safety preconditions.
+    assert_eq!(unsafe { libc::kill(raw_pid, libc::SIGKILL) }, 0);
+    assert!(
+        eventually(Duration::from_secs(20), || {
+            process_id(victim.client).is_some_and(|p| p != pid)
+        }),
+        "{} was not restarted",
+        victim.name
+    );
+    assert!(eventually(Duration::from_secs(30), || {
+        query(victim.client, &["INFO", "replication"])
+            .is_ok_and(|i| i.contains("sync_full:1") && i.contains("master_link_status:up"))
+    }));
+    std::thread::sleep(Duration::from_millis(300));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    load.join().unwrap();
+    assert!(
+        eventually(Duration::from_secs(30), || {
+            let a = query(primary.client, &["DEBUG", "DIGEST"]).unwrap_or_default();
+            let b = query(victim.client, &["DEBUG", "DIGEST"]).unwrap_or_default();
+            !a.is_empty() && a == b
+        }),
+        "the restarted secondary did not converge"
+    );
+    up.signal(libc::SIGTERM);
+    let status = up.wait_exit(STOP_LIMIT).expect("up exits after SIGTERM");
+    assert!(status.success(), "up exited with {status}");
 }
