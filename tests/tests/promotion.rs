@@ -545,3 +545,37 @@ fn concurrent_promotions_end_with_one_primary() {
         assert_eq!(n, 51, "port {port}");
     }
 }
+
+/// A region remembers its role: the old primary, demoted by a switchover
+/// and then killed, comes back as a secondary of the new primary (never
+/// as a primary of its old epoch), and resyncs.
+#[test]
+fn a_demoted_primary_restarts_as_a_secondary() {
+    let mut ds = Datastore::start();
+    let mut p = connect(ds.region("us-east-1").port());
+    for i in 0..30 {
+        let _: () = redis::cmd("SET")
+            .arg(format!("k:{i}"))
+            .arg(i)
+            .query(&mut p)
+            .unwrap();
+    }
+    ds.wait_in_sync(LIMIT);
+    promote(&ds, "eu-west-1", false);
+    ds.kill_region("us-east-1");
+    ds.restart_region("us-east-1");
+    let old = ds.region("us-east-1").port();
+    let state = query(old, &["MERIDIAN", "STATE"]).unwrap();
+    assert!(state.starts_with("secondary "), "came back as: {state}");
+    let mut con = connect(old);
+    let err = redis::cmd("SET")
+        .arg("x")
+        .arg(1)
+        .query::<()>(&mut con)
+        .unwrap_err();
+    assert_eq!(err.code(), Some("READONLY"), "{err}");
+    let ports = ports(&ds);
+    wait_converged(&ports);
+    let n: u64 = query(old, &["DBSIZE"]).unwrap().parse().unwrap();
+    assert_eq!(n, 30);
+}

@@ -52,10 +52,24 @@ pub fn start(shared: &Arc<Shared>, region: &RegionConfig) -> anyhow::Result<()> 
     // Every region keeps the change log and listens on its replication
     // address whatever its role: a secondary's log is the entries it
     // applied (same seqs and epochs), not served until it is promoted.
+    // The role and epoch this region last had, if it ran before: they
+    // win over the region file, which only gives the role at first start.
+    let saved = RoleState::load(region)?;
+    let (role, primary_name) = match &saved {
+        Some(st) if st.role == "secondary" => (RegionRole::Secondary, st.primary.clone()),
+        Some(st) => (RegionRole::Primary, st.primary.clone()),
+        None => (region.role, region.primary.clone()),
+    };
     let mut history = History::new();
-    if region.role == RegionRole::Primary {
+    if role == RegionRole::Primary {
+        // A primary restarted without its data continues its own epoch
+        // (never an older one); peers that are ahead of it refuse to be
+        // overwritten, and a newer primary makes it step down.
+        let epoch = saved
+            .as_ref()
+            .map_or(Epoch::FIRST, |st| Epoch(st.epoch.max(1)));
         history
-            .begin(Epoch::FIRST, Seq::FIRST)
+            .begin(epoch, Seq::FIRST)
             .context("starting the history")?;
     }
     let backlog = Backlog::new(
@@ -92,7 +106,10 @@ pub fn start(shared: &Arc<Shared>, region: &RegionConfig) -> anyhow::Result<()> 
     shared.lock().set_hooks(Arc::new(Hooks {
         node: Arc::clone(&node),
     }));
-    match region.role {
+    if let Some(st) = &saved {
+        info!(region = %region.name, role = %st.role, primary = %st.primary, epoch = st.epoch, "restarting in the role this region last had");
+    }
+    match role {
         RegionRole::Primary => {
             shared.attach_primary(Arc::clone(&log));
             crate::metrics::start(
@@ -103,16 +120,19 @@ pub fn start(shared: &Arc<Shared>, region: &RegionConfig) -> anyhow::Result<()> 
             info!(region = %region.name, addr = %region.replication, "primary: serving the change log");
         }
         RegionRole::Secondary => {
-            let addr = region
-                .primary_addr()
-                .context("a secondary region needs its primary's address in [peers]")?;
+            let addr = region.peers.get(&primary_name).copied().with_context(|| {
+                format!(
+                    "a secondary region needs its primary's ({primary_name}) address in [peers]"
+                )
+            })?;
             let link = {
                 let mut engine = shared.lock();
-                node.follow_locked(&mut engine, &region.primary, addr)
+                node.follow_locked(&mut engine, &primary_name, addr)
             };
             crate::metrics::start(shared, region, crate::metrics::Link::Secondary(link));
         }
     }
+    node.save_role();
     tokio::spawn(link::serve(
         endpoint,
         log,
@@ -206,6 +226,74 @@ async fn watch_peers(node: Weak<ReplNode>, mut shutdown: watch::Receiver<bool>) 
             }
             Some(_) => {}
         }
+    }
+}
+
+/// What a region remembers across restarts: its role, the primary it
+/// follows (itself when primary) and its epoch, in
+/// `<region file's folder>/state/<region>.json`, written atomically (temp
+/// file, fsync, rename, fsync of the folder). A restarted old primary that
+/// was demoted comes back as a secondary of the new primary, never as a
+/// primary of its old epoch. (The data itself is not persisted yet.)
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct RoleState {
+    region: String,
+    role: String,
+    primary: String,
+    epoch: u64,
+}
+
+impl RoleState {
+    fn path(region: &RegionConfig) -> std::path::PathBuf {
+        let dir = region.file.parent().unwrap_or(std::path::Path::new("."));
+        dir.join("state").join(format!("{}.json", region.name))
+    }
+
+    /// The saved state, if any; an unreadable or foreign file is an error
+    /// (start-up stops and says which file).
+    fn load(region: &RegionConfig) -> anyhow::Result<Option<RoleState>> {
+        let path = RoleState::path(region);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+        };
+        let st: RoleState = serde_json::from_str(&text).with_context(|| {
+            format!(
+                "{}: not a region state file (remove it to start from the region file)",
+                path.display()
+            )
+        })?;
+        anyhow::ensure!(
+            st.region == region.name && matches!(st.role.as_str(), "primary" | "secondary"),
+            "{}: state of region {:?} with role {:?}, expected region {:?} (remove it to start from the region file)",
+            path.display(),
+            st.region,
+            st.role,
+            region.name
+        );
+        Ok(Some(st))
+    }
+
+    fn save(&self, region: &RegionConfig) -> std::io::Result<()> {
+        use std::io::Write as _;
+        let path = RoleState::path(region);
+        let dir = path.parent().unwrap_or(std::path::Path::new("."));
+        std::fs::create_dir_all(dir)?;
+        let ignore = dir.join(".gitignore");
+        if !ignore.exists() {
+            std::fs::write(&ignore, "*\n")?;
+        }
+        let tmp = dir.join(format!(".{}.json.tmp", self.region));
+        let mut file = std::fs::File::create(&tmp)?;
+        file.write_all(
+            serde_json::to_string_pretty(self)
+                .map_err(std::io::Error::other)?
+                .as_bytes(),
+        )?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, &path)?;
+        std::fs::File::open(dir)?.sync_all()
     }
 }
 
@@ -322,7 +410,34 @@ impl ReplNode {
             link: Arc::clone(&link),
             stop,
         });
+        drop(state);
+        self.save_role();
         link
+    }
+
+    /// Persists this region's role, the primary it follows and its epoch
+    /// (see [`RoleState`]). A failure is logged: the node goes on, and a
+    /// restart would fall back to the region file.
+    fn save_role(&self) {
+        let state = self.state.lock();
+        let st = RoleState {
+            region: self.region.name.clone(),
+            role: if state.following.is_some() {
+                "secondary"
+            } else {
+                "primary"
+            }
+            .into(),
+            primary: match &state.following {
+                Some(f) => f.link.options().primary_region.clone(),
+                None => self.region.name.clone(),
+            },
+            epoch: self.log.history().last_epoch().0,
+        };
+        drop(state);
+        if let Err(e) = st.save(&self.region) {
+            tracing::error!(region = %self.region.name, error = %e, "could not save the region's role");
+        }
     }
 }
 
@@ -554,6 +669,8 @@ impl ReplNode {
         shared.attach_primary_locked(engine, Arc::clone(&self.log));
         shared.set_writes_paused(false);
         state.fenced = None;
+        drop(state);
+        self.save_role();
         info!(region = %self.region.name, %epoch, at = %self.log.last(), force, "promoted: this region is the primary");
         Ok(epoch)
     }
