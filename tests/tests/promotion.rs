@@ -320,6 +320,22 @@ fn forced_failover_promotes_at_once_and_the_third_region_follows() {
     );
     let size: u64 = query(third, &["DBSIZE"]).unwrap().parse().unwrap();
     assert_eq!(size, 100);
+
+    // The old primary returns (it died as primary of epoch 1): it finds the
+    // newer epoch among its peers, steps down and converges.
+    ds.restart_region("us-east-1");
+    let old = ds.region("us-east-1").port();
+    let deadline = Instant::now() + LIMIT;
+    while !query(old, &["MERIDIAN", "STATE"]).is_ok_and(|s| s.starts_with("secondary ")) {
+        assert!(
+            Instant::now() < deadline,
+            "the old primary never stepped down"
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
+    let ports = ports(&ds);
+    wait_converged(&ports);
+    assert_eq!(find_primary(&ports), Some(new));
 }
 
 /// Forced failover while the old primary, cut off from both secondaries by
