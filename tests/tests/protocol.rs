@@ -47,6 +47,45 @@ fn huge_bulk_length_is_a_protocol_error() {
 }
 
 #[test]
+fn two_gb_bulk_length_is_refused() {
+    closes_only_that_connection(
+        b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$2147483648\r\n",
+        b"-ERR Protocol error: invalid bulk length\r\n",
+    );
+}
+
+/// Resident memory of `pid` in kB (Linux `/proc`).
+fn rss_kb(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS")
+}
+
+/// Even where a 2 GB bulk is allowed (`proto-max-bulk-len 4gb`), its
+/// header does not make the server allocate it: memory grows with the
+/// bytes that arrive, not with the length announced.
+#[test]
+fn two_gb_bulk_header_allocates_nothing_up_front() {
+    let server = Server::start_with(&["--proto-max-bulk-len", "4gb"]);
+    let before = rss_kb(server.pid());
+    let mut big = server.raw();
+    big.send(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$2147483648\r\n");
+    big.send(&[b'x'; 1 << 20]);
+    std::thread::sleep(Duration::from_millis(300));
+    let after = rss_kb(server.pid());
+    assert!(
+        after < before + 64 * 1024,
+        "RSS grew from {before} kB to {after} kB for a 1 MB start of a 2 GB bulk"
+    );
+    let mut other = server.raw();
+    other.send(b"PING\r\n");
+    other.expect(b"+PONG\r\n");
+}
+
+#[test]
 fn huge_multibulk_length_is_a_protocol_error() {
     closes_only_that_connection(
         b"*99999999999\r\n",

@@ -154,7 +154,8 @@ pub struct UpArgs {
 #[derive(Debug, Args)]
 #[command(after_help = SERVE_AFTER_HELP)]
 pub struct ServeArgs {
-    /// TCP port for clients [default: 7379].
+    /// TCP port for clients [default: 7379]; 0 serves TLS only (with
+    /// --tls-port).
     #[arg(long, value_name = "PORT")]
     pub port: Option<u16>,
     /// Address(es) to listen on, space-separated as in redis.conf
@@ -204,7 +205,17 @@ Redis options (applied over --config FILE, in the order given):
   --appendonly yes|no           accepted; persistence is not implemented yet
   --dir DIR                     working directory
   --loglevel LEVEL              debug, verbose, notice, warning, nothing (RUST_LOG wins)
-  --save, --dbfilename, --protected-mode, --tcp-keepalive, ...  accepted, no effect yet";
+  --protected-mode yes|no        yes (default): refuse to listen beyond loopback without a password
+  --tls-port PORT               a TLS listener beside the plain one (--port 0: TLS only)
+  --tls-cert-file FILE          the server's certificate chain (PEM)
+  --tls-key-file FILE           the server's private key (PEM)
+  --tls-ca-cert-file FILE       the CA client certificates must chain to (PEM)
+  --tls-auth-clients yes|no|optional  require client certificates (default yes)
+                                (SIGHUP re-reads the three files for new connections)
+  --client-request-timeout SECONDS  a request incomplete this long (default 10; 0 = never)
+  --client-request-min-rate SIZE    ... and arriving slower than this a second (default 1kb)
+                                closes the client (slowloris)
+  --save, --dbfilename, --tcp-keepalive, ...  accepted, no effect yet";
 
 impl ServeArgs {
     /// The config file to read first (`--config FILE`, wherever it was

@@ -7,7 +7,13 @@
 //! used through readiness (`readable`/`writable` then `try_read`/
 //! `try_write`) so one task can read new requests while earlier replies
 //! are still waiting to be sent.
+//!
+//! The connection is generic over [`ClientStream`], that readiness API:
+//! plain TCP is `TcpStream` itself (monomorphized, so the hot path has no
+//! dynamic dispatch and no extra buffer), TLS is
+//! [`crate::client_tls::TlsStream`].
 
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -32,6 +38,75 @@ const SHRINK_AFTER: Duration = Duration::from_secs(2);
 /// reply) is released once sent.
 const OUT_KEEP: usize = 64 * 1024;
 
+/// A client socket used through readiness, as `TcpStream` offers it:
+/// wait for `readable`/`writable`, then `try_read`/`try_write` without
+/// blocking (`WouldBlock` when the socket has nothing more to give).
+pub trait ClientStream: Send + 'static {
+    /// Resolves when `try_read` may make progress.
+    fn readable(&self) -> impl Future<Output = io::Result<()>> + Send;
+    /// Resolves when `try_write` or `try_flush` may make progress.
+    fn writable(&self) -> impl Future<Output = io::Result<()>> + Send;
+    /// Reads what has arrived; `Ok(0)` is the end of the stream.
+    fn try_read(&mut self, buf: &mut [u8]) -> io::Result<usize>;
+    /// Writes what the socket takes now; never `Ok(0)` for a non-empty
+    /// `buf` (`WouldBlock` instead).
+    fn try_write(&mut self, buf: &[u8]) -> io::Result<usize>;
+    /// True while the stream holds bytes of its own to send (TLS records),
+    /// so the connection waits for `writable` even with no reply pending.
+    fn has_pending(&self) -> bool;
+    /// Sends the stream's own pending bytes as far as the socket takes
+    /// them now.
+    fn try_flush(&mut self) -> io::Result<()>;
+    /// True while the stream is still setting up (a TLS handshake): that
+    /// counts as an incomplete request for the slow-request rule.
+    fn handshaking(&self) -> bool;
+}
+
+impl ClientStream for TcpStream {
+    #[inline]
+    fn readable(&self) -> impl Future<Output = io::Result<()>> + Send {
+        TcpStream::readable(self)
+    }
+    #[inline]
+    fn writable(&self) -> impl Future<Output = io::Result<()>> + Send {
+        TcpStream::writable(self)
+    }
+    #[inline]
+    fn try_read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        TcpStream::try_read(self, buf)
+    }
+    #[inline]
+    fn try_write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        TcpStream::try_write(self, buf)
+    }
+    #[inline]
+    fn has_pending(&self) -> bool {
+        false
+    }
+    #[inline]
+    fn try_flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+    #[inline]
+    fn handshaking(&self) -> bool {
+        false
+    }
+}
+
+/// The slow-request rule (against slowloris clients): a request that has
+/// stayed incomplete for longer than `timeout` while arriving slower than
+/// `min_rate` bytes a second on average closes the connection. A large
+/// value sent at a reasonable pace is never cut; a client trickling a
+/// byte a second is closed after `timeout`.
+#[derive(Clone, Copy, Debug)]
+pub struct SlowRequest {
+    /// How long a request may stay incomplete before its pace is judged
+    /// (`Duration::ZERO`: never).
+    pub timeout: Duration,
+    /// Bytes a second an incomplete request must average after `timeout`.
+    pub min_rate: u64,
+}
+
 /// Why a connection ended.
 #[derive(Debug)]
 enum Ended {
@@ -49,6 +124,9 @@ enum Ended {
     Protocol,
     /// Unparsed input passed `client-query-buffer-limit`.
     QueryBufferLimit,
+    /// A request stayed incomplete too long at too slow a pace
+    /// ([`SlowRequest`]).
+    SlowRequest,
     /// The socket failed.
     Io(io::Error),
 }
@@ -82,20 +160,17 @@ fn until(deadline_ms: u64) -> Duration {
 
 /// Serves one accepted connection until it ends. `_done` is dropped on
 /// return; the node's stop waits until every such sender is gone.
-pub async fn serve(
+/// `laddr` is the listener's address as `CLIENT LIST` shows it; `_slot`
+/// holds this client's place under `maxclients` until it ends.
+pub async fn serve<S: ClientStream>(
     shared: Arc<Shared>,
-    stream: TcpStream,
+    stream: S,
     peer: SocketAddr,
+    laddr: String,
+    slow: SlowRequest,
+    _slot: impl Send,
     _done: mpsc::Sender<()>,
 ) {
-    // Replies go out in one write per batch; Nagle would only delay them.
-    if let Err(e) = stream.set_nodelay(true) {
-        debug!(error = %e, "could not set TCP_NODELAY");
-    }
-    let laddr = stream
-        .local_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_default();
     let (session, max_bulk) = {
         let mut engine = shared.lock();
         let session = engine.connect(ConnInfo {
@@ -121,6 +196,8 @@ pub async fn serve(
         sent: 0,
         session,
         parked: None,
+        slow,
+        partial: None,
     };
     let ended = conn.run(&shared, &handle).await;
     match &ended {
@@ -129,6 +206,13 @@ pub async fn serve(
             addr = %peer,
             limit = shared.query_buffer_limit,
             "Closing client that reached max query buffer length"
+        ),
+        Ended::SlowRequest => warn!(
+            id,
+            addr = %peer,
+            timeout_s = slow.timeout.as_secs(),
+            min_rate = slow.min_rate,
+            "Closing client whose request stayed incomplete too long"
         ),
         Ended::Io(e) => debug!(id, addr = %peer, error = %e, "Client connection failed"),
         Ended::Closed(Some(CloseReason::Timeout)) => {
@@ -146,9 +230,20 @@ pub async fn serve(
     shared.lock().disconnect(&mut conn.session);
 }
 
+/// An incomplete request being watched by the slow-request rule.
+#[derive(Clone, Copy, Debug)]
+struct Partial {
+    /// When the request (or the TLS handshake) began.
+    since: tokio::time::Instant,
+    /// Bytes received since then.
+    bytes: u64,
+    /// When the rule looks next.
+    check: tokio::time::Instant,
+}
+
 /// A connection's buffers and session.
-struct Connection {
-    stream: TcpStream,
+struct Connection<S> {
+    stream: S,
     /// The read buffer. Bytes `start..end` are received but not yet run.
     /// Its length is its usable size (kept zero-filled, so reads need no
     /// unsafe code).
@@ -167,9 +262,13 @@ struct Connection {
     /// `Some(deadline)` while a blocking command waits (`None` inside:
     /// forever, else unix ms): input is read and kept, not run.
     parked: Option<Option<u64>>,
+    /// The slow-request rule's settings.
+    slow: SlowRequest,
+    /// `Some` while a request is incomplete (and the rule is on).
+    partial: Option<Partial>,
 }
 
-impl Connection {
+impl<S: ClientStream> Connection<S> {
     /// The connection's loop. Input is read and run even while earlier
     /// replies wait for the client to read them, as Redis does, so a client
     /// that writes a long pipeline before reading cannot deadlock with us.
@@ -179,16 +278,21 @@ impl Connection {
         if shared.shutdown_requested() {
             return Ended::ServerStopping;
         }
+        // A TLS handshake is watched from the start.
+        if let Err(ended) = self.judge_partial(0) {
+            return ended;
+        }
         loop {
             if let Err(ended) = self.make_room() {
                 return ended;
             }
-            let unsent = self.sent < self.out.len();
+            let unsent = self.sent < self.out.len() || self.stream.has_pending();
             let idle_big = !unsent
                 && self.start == self.end
                 && self.parked.is_none()
                 && self.buf.len() > SHRINK_ABOVE;
             let deadline = self.parked.flatten();
+            let slow_check = self.partial.map(|p| p.check);
             tokio::select! {
                 biased;
                 close = handle.signalled() => {
@@ -218,6 +322,12 @@ impl Connection {
                     continue;
                 }
                 r = self.stream.readable() => if let Err(e) = r { return Ended::Io(e) },
+                _ = async { tokio::time::sleep_until(slow_check.unwrap_or_else(tokio::time::Instant::now)).await }, if slow_check.is_some() => {
+                    if let Err(ended) = self.judge_partial(0) {
+                        return ended;
+                    }
+                    continue;
+                }
                 _ = async { tokio::time::sleep(SHRINK_AFTER).await }, if idle_big => {
                     // Idle with a grown buffer: give the memory back.
                     self.buf = vec![0; INITIAL_READ_BUF];
@@ -244,7 +354,43 @@ impl Connection {
                     return ended;
                 }
             }
+            if let Err(ended) = self.judge_partial(n) {
+                return ended;
+            }
         }
+    }
+
+    /// The slow-request rule ([`SlowRequest`]), after `n` more bytes: starts
+    /// watching a request left incomplete, stops once none is, and ends
+    /// the connection when one is overdue and too slow. Parked clients are
+    /// exempt (their input waits by design).
+    fn judge_partial(&mut self, n: usize) -> Result<(), Ended> {
+        let incomplete =
+            (self.start < self.end && self.parked.is_none()) || self.stream.handshaking();
+        if !incomplete || self.slow.timeout.is_zero() {
+            self.partial = None;
+            return Ok(());
+        }
+        let now = tokio::time::Instant::now();
+        let Some(p) = self.partial.as_mut() else {
+            self.partial = Some(Partial {
+                since: now,
+                bytes: n as u64,
+                check: now + self.slow.timeout,
+            });
+            return Ok(());
+        };
+        p.bytes += n as u64;
+        if now < p.check {
+            return Ok(());
+        }
+        let secs = now.duration_since(p.since).as_secs_f64();
+        if (p.bytes as f64) < self.slow.min_rate as f64 * secs {
+            return Err(Ended::SlowRequest);
+        }
+        // Fast enough so far: look again in a second.
+        p.check = now + Duration::from_secs(1);
+        Ok(())
     }
 
     /// Runs the buffered input and sends the replies, acting on what the
@@ -429,6 +575,9 @@ impl Connection {
     /// Writes as much unsent output as the socket takes now, without
     /// waiting.
     fn write_some(&mut self) -> Result<(), Ended> {
+        if self.stream.has_pending() {
+            self.stream.try_flush().map_err(Ended::Io)?;
+        }
         while self.sent < self.out.len() {
             match self.stream.try_write(&self.out.as_bytes()[self.sent..]) {
                 Ok(0) => return Err(Ended::Io(io::ErrorKind::WriteZero.into())),
@@ -455,7 +604,7 @@ impl Connection {
     async fn write_all(&mut self, handle: &ClientHandle) -> Result<(), Ended> {
         loop {
             self.write_some()?;
-            if self.out.is_empty() {
+            if self.out.is_empty() && !self.stream.has_pending() {
                 return Ok(());
             }
             tokio::select! {

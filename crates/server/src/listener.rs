@@ -1,6 +1,7 @@
-//! A standalone node: binds the client listeners, accepts connections,
-//! runs the engine's periodic work, and stops gracefully on `SHUTDOWN`,
-//! SIGTERM or SIGINT.
+//! A standalone node: binds the client listeners (plain TCP on `port`,
+//! TLS on `tls-port`), accepts connections under `maxclients`, runs the
+//! engine's periodic work, re-reads the TLS certificates on SIGHUP, and
+//! stops gracefully on `SHUTDOWN`, SIGTERM or SIGINT.
 //!
 //! Stopping: the shared shutdown signal turns on; listeners stop
 //! accepting, every connection closes after its current batch, and
@@ -8,6 +9,7 @@
 //! sender (or after [`SHUTDOWN_GRACE`]).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,7 +22,8 @@ use tokio::sync::mpsc;
 use tokio::time::MissedTickBehavior;
 use tracing::{debug, info, warn};
 
-use crate::connection;
+use crate::client_tls::Acceptor;
+use crate::connection::{self, SlowRequest};
 use crate::options::Settings;
 use crate::shared::Shared;
 
@@ -52,7 +55,30 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     // sent right after start-up is a graceful stop, not a kill.
     let term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     let int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
-    let listeners = bind_all(&settings.engine.bind, settings.engine.port).await?;
+    if let Some(why) = settings.exposure() {
+        bail!("{why}");
+    }
+    let (port, tls_port) = (settings.engine.port, settings.tls.port);
+    if port == 0 && tls_port == 0 {
+        bail!("no listener: --port 0 turns plain TCP off, so give --tls-port");
+    }
+    let tls = match tls_port {
+        0 => None,
+        _ => Some(Arc::new(
+            Acceptor::new(settings.tls.clone()).context("client TLS (--tls-port)")?,
+        )),
+    };
+    let mut listeners = Vec::new();
+    if port != 0 {
+        for l in bind_all(&settings.engine.bind, port).await? {
+            listeners.push((l, None));
+        }
+    }
+    if let Some(tls) = &tls {
+        for l in bind_all(&settings.engine.bind, tls_port).await? {
+            listeners.push((l, Some(Arc::clone(tls))));
+        }
+    }
     for note in &settings.notes {
         warn!("{note}");
     }
@@ -65,14 +91,29 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         crate::repl::start(&shared, region)?;
     }
     tokio::spawn(on_signals(Arc::clone(&shared), term, int));
+    if let Some(tls) = &tls {
+        let hup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
+        tokio::spawn(reload_on_hangup(Arc::clone(tls), hup));
+    }
     tokio::spawn(cron(Arc::clone(&shared)));
     let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
-    for listener in listeners {
+    let clients = Arc::new(AtomicUsize::new(0));
+    for (listener, tls) in listeners {
+        let kind = if tls.is_some() { "tls" } else { "tcp" };
         match listener.local_addr() {
-            Ok(addr) => info!(%addr, "Ready to accept connections tcp"),
-            Err(e) => info!(error = %e, "Ready to accept connections tcp"),
+            Ok(addr) => info!(%addr, "Ready to accept connections {kind}"),
+            Err(e) => info!(error = %e, "Ready to accept connections {kind}"),
         }
-        tokio::spawn(accept_loop(Arc::clone(&shared), listener, done_tx.clone()));
+        tokio::spawn(accept_loop(
+            Arc::clone(&shared),
+            listener,
+            Accept {
+                tls,
+                clients: Arc::clone(&clients),
+                slow: settings.slow_request,
+                done: done_tx.clone(),
+            },
+        ));
     }
     drop(done_tx);
 
@@ -117,8 +158,29 @@ async fn bind_all(bind: &str, port: u16) -> anyhow::Result<Vec<TcpListener>> {
     Ok(listeners)
 }
 
+/// What an accept loop hands each connection.
+struct Accept {
+    /// `Some` on the TLS listener.
+    tls: Option<Arc<Acceptor>>,
+    /// Open client connections of every listener, for `maxclients`.
+    clients: Arc<AtomicUsize>,
+    slow: SlowRequest,
+    done: mpsc::Sender<()>,
+}
+
+/// A client's place under `maxclients`, taken at accept (before its task
+/// runs, so a burst of connections cannot overshoot) and given back when
+/// the connection ends.
+struct Slot(Arc<AtomicUsize>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// Accepts connections until the node stops.
-async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, done: mpsc::Sender<()>) {
+async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, accept: Accept) {
     let mut stop = shared.subscribe_shutdown();
     if shared.shutdown_requested() {
         return;
@@ -132,16 +194,52 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, done: mpsc::Sen
         match accepted {
             Ok((stream, peer)) => {
                 backoff = Duration::from_millis(5);
-                if !admit(&shared) {
-                    reject(stream).await;
+                let Some(slot) = admit(&shared, &accept.clients) else {
+                    // Over the limit: said in the clear on the plain port
+                    // (as Redis does); a TLS client just sees the close.
+                    if accept.tls.is_none() {
+                        tokio::spawn(reject(stream));
+                    }
                     continue;
+                };
+                // Replies go out in one write per batch; Nagle would only
+                // delay them.
+                if let Err(e) = stream.set_nodelay(true) {
+                    debug!(error = %e, "could not set TCP_NODELAY");
                 }
-                tokio::spawn(connection::serve(
-                    Arc::clone(&shared),
-                    stream,
-                    peer,
-                    done.clone(),
-                ));
+                let laddr = stream
+                    .local_addr()
+                    .map(|a| a.to_string())
+                    .unwrap_or_default();
+                let shared = Arc::clone(&shared);
+                let done = accept.done.clone();
+                match &accept.tls {
+                    None => {
+                        tokio::spawn(connection::serve(
+                            shared,
+                            stream,
+                            peer,
+                            laddr,
+                            accept.slow,
+                            slot,
+                            done,
+                        ));
+                    }
+                    Some(tls) => match tls.start(stream) {
+                        Ok(stream) => {
+                            tokio::spawn(connection::serve(
+                                shared,
+                                stream,
+                                peer,
+                                laddr,
+                                accept.slow,
+                                slot,
+                                done,
+                            ));
+                        }
+                        Err(e) => warn!(error = %e, "Starting a TLS session failed"),
+                    },
+                }
             }
             Err(e) => {
                 warn!(error = %e, "Accepting a connection failed");
@@ -155,17 +253,36 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, done: mpsc::Sen
     }
 }
 
-/// True when a new client fits under `maxclients`.
-fn admit(shared: &Shared) -> bool {
-    let max = shared.lock().config().maxclients;
-    (shared.client_count() as u64) < max
+/// A slot for a new client if one fits under `maxclients` (read at each
+/// accept, so `CONFIG SET maxclients` applies to the next one).
+fn admit(shared: &Shared, clients: &Arc<AtomicUsize>) -> Option<Slot> {
+    let max = usize::try_from(shared.lock().config().maxclients).unwrap_or(usize::MAX);
+    let open = clients.fetch_add(1, Ordering::Relaxed);
+    let slot = Slot(Arc::clone(clients));
+    (open < max).then_some(slot)
 }
 
-/// Tells a client over `maxclients` why it is refused, then drops it.
+/// Tells a client over `maxclients` why it is refused, then drops it
+/// (on its own task, so a client that does not read cannot stall the
+/// accept loop).
 async fn reject(mut stream: TcpStream) {
     debug!("Refusing a client: max number of clients reached");
     let reply = b"-ERR max number of clients reached\r\n";
     let _ = tokio::time::timeout(Duration::from_millis(100), stream.write_all(reply)).await;
+}
+
+/// Re-reads the client TLS certificate, key and CA on every SIGHUP; new
+/// connections get the new files, open ones keep their session. A bad
+/// file is logged and the old configuration stays.
+async fn reload_on_hangup(tls: Arc<Acceptor>, mut hup: Signal) {
+    while hup.recv().await.is_some() {
+        match tls.reload() {
+            Ok(()) => info!("Received SIGHUP: TLS certificates reloaded"),
+            Err(e) => {
+                warn!(error = %e, "Received SIGHUP: TLS reload failed, keeping the old certificates")
+            }
+        }
+    }
 }
 
 /// Calls [`Engine::cron`] `hz` times a second, advances the coarse clock,

@@ -10,6 +10,8 @@
 //!   status page, `/events.json`), replication events, `meridian lag`.
 //! - `listener`: binding, accepting, the periodic cron, graceful stop.
 //! - `connection`: one client: read, run the batch under one lock, write.
+//! - `client_tls`: client TLS (`--tls-port`): config, SIGHUP reload, the
+//!   TLS stream the connection runs over.
 //! - `shared`: the state those tasks share (engine, client registry, clock,
 //!   shutdown signal).
 //!
@@ -19,6 +21,7 @@
 //! `meridian certs` only reports what it wrote.
 
 mod cli;
+mod client_tls;
 mod config_file;
 mod connection;
 mod events;

@@ -11,7 +11,11 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use std::time::Duration;
+
+use crate::client_tls::{AuthClients, TlsOptions};
 use crate::config_file;
+use crate::connection::SlowRequest;
 use crate::region::RegionConfig;
 
 /// Where a directive came from, for error messages.
@@ -126,7 +130,7 @@ pub enum LoadError {
 
 /// Everything `meridian serve` needs to start: the engine's settings and
 /// the listener's own.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Settings {
     /// The engine's settings (`CONFIG GET` shows these).
     pub engine: engine::Config,
@@ -136,6 +140,30 @@ pub struct Settings {
     /// The region this node runs as (`serve --region FILE`); `None` for a
     /// standalone node.
     pub region: Option<RegionConfig>,
+    /// The client TLS listener's options (`tls-port`, `tls-cert-file`, ...).
+    pub tls: TlsOptions,
+    /// `protected-mode`: refuse to start listening beyond loopback
+    /// without a password (see [`Settings::exposure`]).
+    pub protected_mode: bool,
+    /// `client-request-timeout` / `client-request-min-rate` (Meridian): the
+    /// slow-request rule against slowloris clients.
+    pub slow_request: SlowRequest,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            engine: engine::Config::default(),
+            notes: Vec::new(),
+            region: None,
+            tls: TlsOptions::default(),
+            protected_mode: true,
+            slow_request: SlowRequest {
+                timeout: Duration::from_secs(10),
+                min_rate: 1024,
+            },
+        }
+    }
 }
 
 /// The options Meridian accepts from Redis's list without acting on them
@@ -145,7 +173,6 @@ const ACCEPTED_WITHOUT_EFFECT: &[&str] = &[
     "dbfilename",
     "appendfilename",
     "appendfsync",
-    "protected-mode",
     "tcp-keepalive",
     "tcp-backlog",
     "logfile",
@@ -224,6 +251,50 @@ impl Settings {
                 }
                 self.engine_set(name, &d.values.join(" "))
             }
+            // `--port 0` turns the plain listener off (with `--tls-port`),
+            // as in Redis; the engine only knows real ports.
+            "port" if one(d)?.trim() == "0" => {
+                self.engine.port = 0;
+                Ok(())
+            }
+            "tls-port" => {
+                let v = one(d)?;
+                self.tls.port = v
+                    .trim()
+                    .parse()
+                    .map_err(|_| invalid(name, v, "expected a port, 0 to 65535"))?;
+                Ok(())
+            }
+            "tls-cert-file" => path(d, &mut self.tls.cert_file),
+            "tls-key-file" => path(d, &mut self.tls.key_file),
+            "tls-ca-cert-file" => path(d, &mut self.tls.ca_cert_file),
+            "tls-auth-clients" => {
+                let v = one(d)?;
+                self.tls.auth_clients = AuthClients::parse(v)
+                    .ok_or_else(|| invalid(name, v, "expected yes, no or optional"))?;
+                Ok(())
+            }
+            "protected-mode" => {
+                let v = one(d)?;
+                self.protected_mode = engine::config::parse_bool(v)
+                    .ok_or_else(|| invalid(name, v, "expected yes or no"))?;
+                Ok(())
+            }
+            "client-request-timeout" => {
+                let v = one(d)?;
+                let secs: u64 = v
+                    .trim()
+                    .parse()
+                    .map_err(|_| invalid(name, v, "expected seconds (0: never)"))?;
+                self.slow_request.timeout = Duration::from_secs(secs);
+                Ok(())
+            }
+            "client-request-min-rate" => {
+                let v = one(d)?;
+                self.slow_request.min_rate = engine::config::parse_size(v)
+                    .ok_or_else(|| invalid(name, v, "expected bytes a second, e.g. 1kb"))?;
+                Ok(())
+            }
             // Meridian never forks into the background.
             "daemonize" => match one(d)? {
                 v if v.eq_ignore_ascii_case("no") => Ok(()),
@@ -239,6 +310,38 @@ impl Settings {
             _ if d.values.is_empty() => Err(arity(d, "a value")),
             _ => self.engine_set(name, &d.values.join(" ")),
         }
+    }
+
+    /// Why these settings would leave the data open to anyone who can
+    /// reach a listener, if they do: a plain listener (or a TLS one that
+    /// does not require client certificates) on a non-loopback address
+    /// with no `requirepass`, while `protected-mode` is on.
+    pub fn exposure(&self) -> Option<String> {
+        if !self.protected_mode || !self.engine.requirepass.is_empty() {
+            return None;
+        }
+        let open_ports: Vec<u16> = [
+            (self.engine.port != 0).then_some(self.engine.port),
+            (self.tls.port != 0 && self.tls.auth_clients != AuthClients::Yes)
+                .then_some(self.tls.port),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let exposed = self
+            .engine
+            .bind
+            .split_whitespace()
+            .find(|w| crate::listener::bind_ip(w).is_some_and(|ip| !ip.is_loopback()))?;
+        let port = open_ports.first()?;
+        Some(format!(
+            "refusing to start: listening on {exposed} port {port} with no password would let \
+             anyone who can reach it read and change every key. Set a password \
+             (--requirepass, or requirepass in the config file or the region file's \
+             [options]), or bind loopback only (--bind 127.0.0.1), or serve only TLS \
+             with client certificates (--port 0 --tls-port P --tls-auth-clients yes), \
+             or, on a network you trust, pass --protected-mode no"
+        ))
     }
 
     fn engine_set(&mut self, name: &str, value: &str) -> Result<(), OptionError> {
@@ -285,6 +388,13 @@ fn check_bind_addr(name: &str, addr: &str) -> Result<(), OptionError> {
     if crate::listener::bind_ip(addr).is_none() {
         return Err(invalid(name, addr, "expected an IP address, '*' or '::*'"));
     }
+    Ok(())
+}
+
+/// A file path option (an empty value clears it).
+fn path(d: &Directive, slot: &mut Option<PathBuf>) -> Result<(), OptionError> {
+    let v = one(d)?;
+    *slot = (!v.is_empty()).then(|| PathBuf::from(v));
     Ok(())
 }
 
@@ -387,8 +497,9 @@ mod tests {
     fn bad_options_are_refused() {
         assert!(matches!(apply(&["--nosuch", "1"]), Err(OptionError::Unknown(n)) if n == "nosuch"));
         assert!(matches!(apply(&["--port"]), Err(OptionError::Arity { .. })));
+        // `--port 0` turns the plain listener off (see `tls_and_protection_options`).
         assert!(matches!(
-            apply(&["--port", "0"]),
+            apply(&["--port", "-1"]),
             Err(OptionError::Invalid { .. })
         ));
         assert!(matches!(
@@ -465,6 +576,54 @@ mod tests {
             e.starts_with("/r/eu-west-1.toml [memory] maxmemory-policy: invalid value 'lru'"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn tls_and_protection_options() {
+        let s = apply(&[
+            "--port",
+            "0",
+            "--tls-port",
+            "6380",
+            "--tls-cert-file",
+            "c.pem",
+            "--tls-key-file",
+            "k.pem",
+            "--tls-ca-cert-file",
+            "ca.pem",
+            "--tls-auth-clients",
+            "optional",
+            "--client-request-timeout",
+            "3",
+            "--client-request-min-rate",
+            "2kb",
+        ])
+        .unwrap();
+        assert_eq!(s.engine.port, 0);
+        assert_eq!(s.tls.port, 6380);
+        assert_eq!(s.tls.cert_file, Some(PathBuf::from("c.pem")));
+        assert_eq!(s.tls.auth_clients, AuthClients::Optional);
+        assert_eq!(s.slow_request.timeout, Duration::from_secs(3));
+        assert_eq!(s.slow_request.min_rate, 2048);
+        assert!(apply(&["--tls-auth-clients", "maybe"]).is_err());
+
+        assert!(apply(&[]).unwrap().exposure().is_none());
+        let open = apply(&["--bind", "0.0.0.0"]).unwrap();
+        let why = open.exposure().expect("exposed");
+        assert!(why.contains("--requirepass"), "{why}");
+        assert!(apply(&["--bind", "*", "--requirepass", "x"])
+            .unwrap()
+            .exposure()
+            .is_none());
+        assert!(apply(&["--bind", "*", "--protected-mode", "no"])
+            .unwrap()
+            .exposure()
+            .is_none());
+        // Client certificates required on the only listener.
+        assert!(apply(&["--bind", "*", "--port", "0", "--tls-port", "1"])
+            .unwrap()
+            .exposure()
+            .is_none());
     }
 
     #[test]
