@@ -179,14 +179,15 @@ fn events_are_listed_and_published_per_region() {
     for ps in &mut pubsubs {
         ps.psubscribe("__meridian__:events:*").unwrap();
     }
-    // A written log: the restarted (empty) secondary must full-sync.
+    // A log over the 1 MiB replay limit: the restarted (empty) secondary
+    // must full-sync rather than replay it.
     let mut con = ds.primary().conn();
-    for i in 0..100 {
-        let _: () = redis::cmd("SET")
-            .arg(format!("k{i}"))
-            .arg(i)
-            .query(&mut con)
-            .unwrap();
+    for batch in 0..20 {
+        let mut pipe = redis::pipe();
+        for i in 0..1000 {
+            pipe.set(format!("k{batch}:{i}"), "v".repeat(64)).ignore();
+        }
+        let _: () = pipe.query(&mut con).unwrap();
     }
     ds.wait_in_sync(SYNC_LIMIT);
     // Let the event watchers (100 ms polls) see the links up first.

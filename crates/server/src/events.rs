@@ -315,6 +315,9 @@ struct FollowerView {
     state: FollowerState,
     full_sync: Option<FullSyncReason>,
     applied_seq: u64,
+    /// The connection's id: a reconnect from the same address (a region
+    /// restarted on its fixed replication port) is a new link.
+    id: u64,
 }
 
 fn primary_view(link: &PrimaryLink) -> BTreeMap<String, FollowerView> {
@@ -328,6 +331,7 @@ fn primary_view(link: &PrimaryLink) -> BTreeMap<String, FollowerView> {
                     state: f.state,
                     full_sync: f.full_sync,
                     applied_seq: f.applied.seq.0,
+                    id: f.id,
                 },
             )
         })
@@ -345,7 +349,7 @@ impl PrimaryWatch {
         let mut out = Vec::new();
         let prev = std::mem::replace(&mut self.last, cur.clone());
         for (region, was) in &prev {
-            let gone = cur.get(region).is_none_or(|c| c.addr != was.addr);
+            let gone = cur.get(region).is_none_or(|c| c.id != was.id);
             if gone && was.state != FollowerState::Failed {
                 out.push((
                     Kind::LinkDown,
@@ -355,7 +359,7 @@ impl PrimaryWatch {
             }
         }
         for (region, now) in cur {
-            let was = prev.get(region).filter(|w| w.addr == now.addr);
+            let was = prev.get(region).filter(|w| w.id == now.id);
             let was_state = was.map(|w| w.state);
             let peer = Some(region.clone());
             let started_before = was.is_some_and(|w| w.full_sync.is_some());
@@ -597,7 +601,7 @@ mod tests {
         let mut w = PrimaryWatch::default();
         let a: SocketAddr = "127.0.0.1:1".parse().unwrap();
         let b: SocketAddr = "127.0.0.1:2".parse().unwrap();
-        let view = |addr, state, full: bool| {
+        let view = |addr, id, state, full: bool| {
             BTreeMap::from([(
                 "s".to_string(),
                 FollowerView {
@@ -607,31 +611,46 @@ mod tests {
                         oldest: changelog::Seq(9),
                     }),
                     applied_seq: 3,
+                    id,
                 },
             )])
         };
         assert_eq!(
-            kinds(&w.poll(&view(a, FollowerState::Snapshotting, true))),
+            kinds(&w.poll(&view(a, 1, FollowerState::Snapshotting, true))),
             [Kind::FullSyncStart, Kind::BacklogOverflow]
         );
         assert_eq!(
-            kinds(&w.poll(&view(a, FollowerState::Streaming, true))),
+            kinds(&w.poll(&view(a, 1, FollowerState::Streaming, true))),
             [Kind::FullSyncEnd, Kind::LinkUp]
         );
-        assert!(w.poll(&view(a, FollowerState::Streaming, true)).is_empty());
+        assert!(w
+            .poll(&view(a, 1, FollowerState::Streaming, true))
+            .is_empty());
         // Reconnect from another address, continuing from the backlog.
         assert_eq!(
-            kinds(&w.poll(&view(b, FollowerState::Streaming, false))),
+            kinds(&w.poll(&view(b, 2, FollowerState::Streaming, false))),
             [Kind::LinkDown, Kind::PartialResync, Kind::LinkUp]
         );
-        // Reconnect from the same address: a new handshake.
+        // Reconnect from the same address: a new connection, a new handshake.
         assert_eq!(
-            kinds(&w.poll(&view(b, FollowerState::AwaitHello, false))),
+            kinds(&w.poll(&view(b, 3, FollowerState::AwaitHello, false))),
             [Kind::LinkDown]
         );
         assert_eq!(
-            kinds(&w.poll(&view(b, FollowerState::Streaming, false))),
+            kinds(&w.poll(&view(b, 3, FollowerState::Streaming, false))),
             [Kind::PartialResync, Kind::LinkUp]
+        );
+        // A restart on the same address whose full sync ended between two
+        // polls: still a link down, a full sync and a link up.
+        assert_eq!(
+            kinds(&w.poll(&view(b, 4, FollowerState::Streaming, true))),
+            [
+                Kind::LinkDown,
+                Kind::FullSyncStart,
+                Kind::BacklogOverflow,
+                Kind::FullSyncEnd,
+                Kind::LinkUp
+            ]
         );
         assert_eq!(kinds(&w.poll(&BTreeMap::new())), [Kind::LinkDown]);
     }

@@ -75,6 +75,9 @@ pub struct SyncCounters {
 /// One connected secondary, as `INFO replication` shows it.
 #[derive(Clone, Debug)]
 pub struct FollowerInfo {
+    /// This connection's id, unique for the life of the node: a reconnect
+    /// from the same address is a new id.
+    pub id: u64,
     /// Its region (from its certificate).
     pub region: String,
     /// Its UDP address.
@@ -607,6 +610,7 @@ async fn drive(
             } else {
                 info_at = Some(Instant::now());
                 let info = FollowerInfo {
+                id,
                 region: region.to_owned(),
                 addr: conn.remote_address(),
                 state: follower.state(),
