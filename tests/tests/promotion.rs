@@ -510,10 +510,10 @@ fn the_write_lease_refuses_writes_without_enough_secondaries() {
     }
 }
 
-/// Two forced promotions at once (both secondaries reach epoch 2): the
-/// regions find each other, the tie rule (the smaller region name keeps the
-/// epoch) leaves exactly one primary, and everyone converges on it, the old
-/// primary included.
+/// Two forced promotions at once that skip the quorum (both secondaries
+/// reach epoch 2): the regions find each other, the tie rule (the smaller
+/// region name keeps the epoch) leaves exactly one primary, and everyone
+/// converges on it, the old primary included.
 #[test]
 fn concurrent_promotions_end_with_one_primary() {
     let ds = Datastore::start();
@@ -528,8 +528,11 @@ fn concurrent_promotions_end_with_one_primary() {
     ds.wait_in_sync(LIMIT);
     let eu = ds.region("eu-west-1").port();
     let ap = ds.region("ap-southeast-1").port();
-    let a = thread::spawn(move || query(eu, &["MERIDIAN", "PROMOTE", "FORCE"]).unwrap());
-    let b = thread::spawn(move || query(ap, &["MERIDIAN", "PROMOTE", "FORCE"]).unwrap());
+    // Without the quorum step (NOQUORUM): both reach epoch 2 at once.
+    let a =
+        thread::spawn(move || query(eu, &["MERIDIAN", "PROMOTE", "FORCE", "NOQUORUM"]).unwrap());
+    let b =
+        thread::spawn(move || query(ap, &["MERIDIAN", "PROMOTE", "FORCE", "NOQUORUM"]).unwrap());
     assert_eq!(a.join().unwrap(), "2");
     assert_eq!(b.join().unwrap(), "2");
     let ports = ports(&ds);
@@ -594,4 +597,49 @@ fn a_demoted_primary_restarts_as_a_secondary() {
     wait_converged(&ports);
     let n: u64 = query(old, &["DBSIZE"]).unwrap().parse().unwrap();
     assert_eq!(n, 30);
+}
+
+/// Two `meridian promote --force` at once: each asks every region to grant
+/// epoch 2 to its target, a region grants an epoch once, so at most one
+/// gets a majority; the other is refused before anything changes. Never
+/// two primaries in one epoch.
+#[test]
+fn concurrent_promote_commands_never_make_two_primaries_of_one_epoch() {
+    let ds = Datastore::start();
+    ds.wait_in_sync(LIMIT);
+    let dir = ds.dir().to_path_buf();
+    let run = |region: &'static str| {
+        let dir = dir.clone();
+        thread::spawn(move || {
+            Command::new(meridian_bin())
+                .args(["promote", region, "--force", "--regions"])
+                .arg(&dir)
+                .output()
+                .expect("meridian promote")
+        })
+    };
+    let (a, b) = (run("eu-west-1"), run("ap-southeast-1"));
+    let (a, b) = (a.join().unwrap(), b.join().unwrap());
+    let ok = [a.status.success(), b.status.success()];
+    assert!(
+        ok.iter().filter(|&&x| x).count() <= 1,
+        "both promotions succeeded"
+    );
+    for out in [&a, &b].into_iter().filter(|o| !o.status.success()) {
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("granted epoch 2"), "{err}");
+    }
+    let ports = ports(&ds);
+    let primaries_at_2: Vec<u16> = ports
+        .iter()
+        .copied()
+        .filter(|&p| query(p, &["MERIDIAN", "STATE"]).is_ok_and(|s| s.starts_with("primary 2 ")))
+        .collect();
+    assert!(
+        primaries_at_2.len() <= 1,
+        "two primaries of epoch 2: {primaries_at_2:?}"
+    );
+    if ok.iter().any(|&x| x) {
+        wait_converged(&ports);
+    }
 }

@@ -69,6 +69,11 @@ pub struct PromoteArgs {
     /// (use when it is unreachable); reports what the target never got.
     #[arg(long)]
     pub force: bool,
+    /// Promote without a majority of regions granting the new epoch (when
+    /// most regions are unreachable). Unsafe: another promotion could take
+    /// the same epoch.
+    #[arg(long)]
+    pub no_quorum: bool,
     /// Planned switchover: abort (and resume writes on the old primary) if
     /// the target has not applied the fence within this many milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 5000)]

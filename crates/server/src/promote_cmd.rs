@@ -77,6 +77,7 @@ pub(crate) fn run(args: &PromoteArgs) -> anyhow::Result<()> {
             bail!("{} is already the primary", target.name);
         }
     }
+    let epoch = claim(args, &regions, target, &states)?;
     if args.force {
         forced(args, &regions, target, primary)
     } else {
@@ -87,8 +88,49 @@ pub(crate) fn run(args: &PromoteArgs) -> anyhow::Result<()> {
         };
         planned(args, &regions, target, old, old_state)
     }?;
+    let _ = epoch;
     print_topology(&regions);
     Ok(())
+}
+
+/// Asks every region to grant the next epoch to `target` (`MERIDIAN
+/// CLAIM`); a region grants each epoch once. Without a majority the
+/// promotion stops here (another promotion took the epoch first, or too
+/// many regions are unreachable), unless `--no-quorum`.
+fn claim(
+    args: &PromoteArgs,
+    regions: &[RegionConfig],
+    target: &RegionConfig,
+    states: &[(&RegionConfig, Option<State>)],
+) -> anyhow::Result<u64> {
+    let epoch = states
+        .iter()
+        .filter_map(|(_, s)| s.map(|s| s.epoch))
+        .max()
+        .unwrap_or(1)
+        + 1;
+    let epoch_text = epoch.to_string();
+    // The target first: it votes for itself.
+    let order = std::iter::once(target).chain(regions.iter().filter(|r| r.name != target.name));
+    let mut granted = Vec::new();
+    for r in order {
+        if let Ok(reply) = command(r, &["MERIDIAN", "CLAIM", &epoch_text, &target.name]) {
+            if reply == "1" {
+                granted.push(r.name.as_str());
+            }
+        }
+    }
+    let majority = regions.len() / 2 + 1;
+    if granted.len() < majority && !args.no_quorum {
+        bail!(
+            "only {} of {} regions granted epoch {epoch} to {} ({}): another promotion is in progress or too many regions are unreachable; retry, or pass --no-quorum (unsafe)",
+            granted.len(),
+            regions.len(),
+            target.name,
+            granted.join(", ")
+        );
+    }
+    Ok(epoch)
 }
 
 fn planned(
@@ -148,15 +190,19 @@ fn planned(
 }
 
 fn forced(
-    _args: &PromoteArgs,
+    args: &PromoteArgs,
     regions: &[RegionConfig],
     target: &RegionConfig,
     old: Option<(&RegionConfig, State)>,
 ) -> anyhow::Result<()> {
     let started = Instant::now();
     let before = state(target).with_context(|| format!("{} does not answer", target.name))?;
-    let epoch = command(target, &["MERIDIAN", "PROMOTE", "FORCE"])
-        .with_context(|| format!("promoting {}", target.name))?;
+    let promote: &[&str] = if args.no_quorum {
+        &["MERIDIAN", "PROMOTE", "FORCE", "NOQUORUM"]
+    } else {
+        &["MERIDIAN", "PROMOTE", "FORCE"]
+    };
+    let epoch = command(target, promote).with_context(|| format!("promoting {}", target.name))?;
     let accepted = started.elapsed();
     let mut followed = Vec::new();
     for r in regions.iter().filter(|r| r.name != target.name) {

@@ -102,6 +102,9 @@ pub fn start(shared: &Arc<Shared>, region: &RegionConfig) -> anyhow::Result<()> 
         started: Instant::now(),
         lost: Mutex::new(None),
     });
+    if let Some(st) = &saved {
+        node.state.lock().promised = (st.promised_epoch, st.promised_region.clone());
+    }
     let _ = shared.repl.set(Arc::clone(&node));
     shared.lock().set_hooks(Arc::new(Hooks {
         node: Arc::clone(&node),
@@ -241,6 +244,12 @@ struct RoleState {
     role: String,
     primary: String,
     epoch: u64,
+    /// The newest epoch this region granted, and to which region (see
+    /// `MERIDIAN CLAIM`): kept so a restart never grants it twice.
+    #[serde(default)]
+    promised_epoch: u64,
+    #[serde(default)]
+    promised_region: String,
 }
 
 impl RoleState {
@@ -333,6 +342,8 @@ struct State {
     following: Option<Following>,
     /// The fence seq while a planned switchover holds writes.
     fenced: Option<Seq>,
+    /// The newest epoch granted by `MERIDIAN CLAIM`, and to whom.
+    promised: (u64, String),
 }
 
 struct Following {
@@ -433,6 +444,8 @@ impl ReplNode {
                 None => self.region.name.clone(),
             },
             epoch: self.log.history().last_epoch().0,
+            promised_epoch: state.promised.0,
+            promised_region: state.promised.1.clone(),
         };
         drop(state);
         if let Err(e) = st.save(&self.region) {
@@ -477,16 +490,32 @@ pub fn admin(
         b"FENCE" => node.fence(shared, engine).map(|seq| Reply::Int(seq.0 as i64)),
         b"RESUME" => node.resume(shared, engine).map(|()| Reply::Ok),
         b"PROMOTE" => {
-            let force = match args.get(2) {
-                None => false,
-                Some(a) if a.eq_ignore_ascii_case(b"FORCE") => true,
-                Some(_) => {
+            let (mut force, mut no_quorum) = (false, false);
+            for a in args.iter().skip(2) {
+                if a.eq_ignore_ascii_case(b"FORCE") {
+                    force = true;
+                } else if a.eq_ignore_ascii_case(b"NOQUORUM") {
+                    no_quorum = true;
+                } else {
                     out.error("ERR syntax error");
                     return;
                 }
-            };
-            node.promote(shared, engine, force)
+            }
+            node.promote(shared, engine, force, no_quorum)
                 .map(|epoch| Reply::Int(epoch.0 as i64))
+        }
+        b"CLAIM" => {
+            let epoch = args
+                .get(2)
+                .and_then(|a| std::str::from_utf8(a).ok())
+                .and_then(|a| a.parse::<u64>().ok());
+            let region = args.get(3).map(|r| String::from_utf8_lossy(r).into_owned());
+            match (epoch, region) {
+                (Some(epoch), Some(region)) if args.len() == 4 => {
+                    Ok(Reply::Int(i64::from(node.claim(epoch, &region))))
+                }
+                _ => Err("ERR usage: MERIDIAN CLAIM <epoch> <region>".into()),
+            }
         }
         b"FOLLOW" => match args.get(2).map(|r| String::from_utf8_lossy(r).into_owned()) {
             Some(region) => node.follow(engine, &region).map(|()| Reply::Ok),
@@ -494,7 +523,7 @@ pub fn admin(
         },
         b"STATE" => Ok(Reply::Text(node.state_line())),
         _ => Err(format!(
-            "ERR unknown subcommand '{}'. Try FENCE, RESUME, PROMOTE [FORCE], FOLLOW <region>, STATE.",
+            "ERR unknown subcommand '{}'. Try FENCE, RESUME, CLAIM <epoch> <region>, PROMOTE [FORCE] [NOQUORUM], FOLLOW <region>, STATE.",
             String::from_utf8_lossy(&args[1])
         )),
     };
@@ -603,10 +632,16 @@ impl ReplNode {
         };
         let last = self.log.last();
         let fenced = state.fenced.map_or(0, |s| s.0);
+        let promised_to = if state.promised.1.is_empty() {
+            "-"
+        } else {
+            state.promised.1.as_str()
+        };
         format!(
-            "{role} {} {} {fenced}",
+            "{role} {} {} {fenced} {} {promised_to}",
             self.log.history().last_epoch(),
-            last.seq
+            last.seq,
+            state.promised.0
         )
     }
 
@@ -643,27 +678,65 @@ impl ReplNode {
         Ok(())
     }
 
+    /// `MERIDIAN CLAIM <epoch> <region>`: grants `epoch` to `region` if it
+    /// is newer than this region's epoch and than any epoch granted
+    /// before (or is the very grant already made): a region grants each
+    /// epoch once, so a majority of grants makes a promotion the only one
+    /// at that epoch. The grant is saved before it is answered.
+    fn claim(&self, epoch: u64, region: &str) -> bool {
+        let ours = self.log.history().last_epoch().0;
+        let mut state = self.state.lock();
+        let granted = if state.promised.0 == epoch && state.promised.1 == region {
+            true
+        } else if epoch > ours && epoch > state.promised.0 {
+            state.promised = (epoch, region.to_owned());
+            true
+        } else {
+            false
+        };
+        drop(state);
+        if granted {
+            self.save_role();
+        }
+        granted
+    }
+
     fn promote(
         &self,
         shared: &Shared,
         engine: &mut engine::Engine,
         force: bool,
+        no_quorum: bool,
     ) -> Result<Epoch, String> {
         let mut state = self.state.lock();
-        let Some(following) = state.following.take() else {
+        if state.following.is_none() {
             return Err("ERR this region is already the primary".into());
-        };
+        }
         if !force && !self.log.last_is_fence() {
-            state.following = Some(following);
             return Err(
                 "ERR not caught up to the primary's fence: fence the primary first, or PROMOTE FORCE"
                     .into(),
             );
         }
+        let ours = self.log.history().last_epoch().0;
+        let epoch = if state.promised.1 == self.region.name && state.promised.0 > ours {
+            Epoch(state.promised.0)
+        } else if no_quorum {
+            // Unsafe by choice: nobody agreed to this epoch.
+            Epoch(ours.max(state.promised.0) + 1)
+        } else {
+            return Err(format!(
+                "ERR no epoch is claimed for {}: MERIDIAN CLAIM <epoch> {} on a majority of regions first (meridian promote does), or PROMOTE ... NOQUORUM",
+                self.region.name, self.region.name
+            ));
+        };
+        let Some(following) = state.following.take() else {
+            return Err("ERR this region is already the primary".into());
+        };
         // Entries of the old link still in flight are refused from here on.
         self.generation.fetch_add(1, Ordering::AcqRel);
         following.stop.send_replace(true);
-        let epoch = self.log.begin_epoch()?;
+        let epoch = self.log.begin_epoch_at(epoch)?;
         self.log.set_serving(true);
         engine.set_role(Role::Primary);
         shared.attach_primary_locked(engine, Arc::clone(&self.log));

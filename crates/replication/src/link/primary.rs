@@ -198,6 +198,14 @@ impl PrimaryLink {
         self.log.lock().begin_epoch().map_err(|e| e.to_string())
     }
 
+    /// Promotion to an agreed epoch (see [`Log::begin_epoch_at`]).
+    pub fn begin_epoch_at(&self, epoch: changelog::Epoch) -> Result<changelog::Epoch, String> {
+        self.log
+            .lock()
+            .begin_epoch_at(epoch)
+            .map_err(|e| e.to_string())
+    }
+
     /// Whether the last entry of the log is a fence (a planned switchover
     /// may promote this node only then: it has the whole old epoch).
     #[must_use]

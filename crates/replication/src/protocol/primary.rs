@@ -135,6 +135,12 @@ impl Log {
     /// writes from now on in `epoch + 1`. Returns the new epoch.
     pub fn begin_epoch(&mut self) -> Result<Epoch, changelog::HistoryError> {
         let epoch = self.history.last_epoch().next();
+        self.begin_epoch_at(epoch)
+    }
+
+    /// Starts `epoch` (newer than every epoch of our history) at our next
+    /// seq: a promotion to an epoch agreed with the other regions.
+    pub fn begin_epoch_at(&mut self, epoch: Epoch) -> Result<Epoch, changelog::HistoryError> {
         self.history.begin(epoch, self.backlog.next_seq())?;
         Ok(epoch)
     }
