@@ -553,7 +553,15 @@ forced_round() {
     case "$variant" in
         redis|meridian-resp)
             local cmd="REPLICAOF NO ONE" follow="REPLICAOF $HOST ${PORT[$tag-n1]}"
-            if [[ "$variant" == meridian-resp ]]; then cmd="MERIDIAN PROMOTE FORCE"; follow="MERIDIAN FOLLOW ${REGIONS[1]}"; fi
+            if [[ "$variant" == meridian-resp ]]; then
+                cmd="MERIDIAN PROMOTE FORCE"; follow="MERIDIAN FOLLOW ${REGIONS[1]}"
+                # The quorum step first (meridian promote times it too): the
+                # two live regions grant epoch 2 to the target.
+                for n in n1 n2; do
+                    redis-cli -h "$HOST" -p "${PORT[$tag-$n]}" MERIDIAN CLAIM 2 "${REGIONS[1]}" >/dev/null \
+                        || fail "$tag: MERIDIAN CLAIM on $n failed"
+                done
+            fi
             timeout $(( SYNC_TIMEOUT + 5 )) "$PROBE_BIN" failover --kind "$peer" --new "$HOST:${PORT[$tag-n1]}" \
                 --cmd "$cmd" --write --other "$HOST:${PORT[$tag-n2]}" --follow-cmd "$follow" \
                 --timeout-ms $(( SYNC_TIMEOUT * 1000 )) >"$f" 2>&1 || fail "$tag: $(grep -h '^error=' "$f" | head -c 400)"
@@ -587,7 +595,7 @@ forced_round() {
 if [[ "$SKIP_FORCED" != 1 ]]; then
     echo "### 2. Forced failover: SIGKILL the primary, $FORCED_ROUNDS rounds per variant on fresh nodes, $RATE SET/s"
     echo
-    note "redis: \`REPLICAOF NO ONE\` on replica 1, one SET retried until OK, then \`REPLICAOF 127.0.0.1 \$P1\` on replica 2; meridian (RESP): the same with \`MERIDIAN PROMOTE FORCE\` on eu-west-1 and \`MERIDIAN FOLLOW eu-west-1\` on ap-southeast-1; times from just before the probe sends the first command (\`meridian-failover-probe failover\`)"
+    note "redis: \`REPLICAOF NO ONE\` on replica 1, one SET retried until OK, then \`REPLICAOF 127.0.0.1 \$P1\` on replica 2; meridian (RESP): after \`MERIDIAN CLAIM 2 eu-west-1\` on both live regions (untimed), the same with \`MERIDIAN PROMOTE FORCE\` on eu-west-1 and \`MERIDIAN FOLLOW eu-west-1\` on ap-southeast-1; times from just before the probe sends the first command (\`meridian-failover-probe failover\`)"
     note "meridian (CLI): \`meridian promote eu-west-1 --force --regions DIR\`, times from just before the CLI is started (includes its process start and reading the region files); \"accepts a write\" = the load probe's first acknowledged SET on the new primary; the CLI's own \"accepting writes X ms after the command\" beside it"
     note "third in sync = ap-southeast-1 / replica 2 linked to the new primary, same epoch, at or past its position while the load keeps writing"
     : >"$WORK/forced"
