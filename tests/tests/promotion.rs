@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 
 use meridian_tests::{meridian_bin, query, Datastore, REGION_NAMES};
 
+mod support;
+
 const LIMIT: Duration = Duration::from_secs(30);
 
 /// The client port of the region whose `MERIDIAN STATE` says primary
@@ -231,6 +233,39 @@ fn planned_switchover_and_back_lose_no_acknowledged_write() {
         "{text}"
     );
     assert_eq!(text.matches(r#""role":"secondary""#).count(), 2, "{text}");
+
+    // The events of each region tell the story.
+    let kinds = |region: &str| -> Vec<String> {
+        let r = ds
+            .layout()
+            .regions
+            .iter()
+            .find(|r| r.name == region)
+            .unwrap();
+        support::events(r.metrics, 0)
+            .iter()
+            .map(|e| e["kind"].as_str().unwrap_or("").to_owned())
+            .collect()
+    };
+    let deadline = Instant::now() + LIMIT;
+    loop {
+        let (us, eu) = (kinds("us-east-1"), kinds("eu-west-1"));
+        let has = |v: &[String], k: &str| v.iter().any(|x| x == k);
+        if has(&us, "fenced")
+            && has(&us, "stepped_down")
+            && has(&us, "promoted")
+            && has(&eu, "promoted")
+            && has(&eu, "fenced")
+            && has(&eu, "stepped_down")
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "us-east-1: {us:?}\neu-west-1: {eu:?}"
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
 }
 
 #[test]

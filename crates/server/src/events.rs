@@ -72,6 +72,19 @@ pub(crate) enum Kind {
     PartialResync,
     /// A secondary needed entries the backlog no longer held.
     BacklogOverflow,
+    /// The primary fenced its epoch and holds writes (planned switchover).
+    Fenced,
+    /// A fenced primary took writes again (switchover aborted).
+    Resumed,
+    /// This region became the primary (details: epoch, position, forced).
+    Promoted,
+    /// This primary stepped down to follow another region.
+    SteppedDown,
+    /// This secondary follows another region now.
+    Repointed,
+    /// Writes after a fork were dropped and kept in the lost-write ledger
+    /// (details: how many, the file).
+    LostWrites,
 }
 
 /// One event.
@@ -180,16 +193,16 @@ fn publish(shared: &Shared, channel: &str, message: &str, journaled: bool) {
 
 /// Emits `node_start` and polls `link` every [`POLL`] until the node
 /// stops, emitting an event for every change seen.
-pub(crate) fn start(shared: &Arc<Shared>, events: Arc<Events>, link: Link) {
+pub(crate) fn start(shared: &Arc<Shared>, events: Arc<Events>, link: crate::metrics::LinkFn) {
     events.emit(
         Kind::NodeStart,
         None,
         format!(
             "pid {}, {}",
             std::process::id(),
-            match link {
-                Link::Primary(_) => "primary",
-                Link::Secondary(_) => "secondary",
+            match link() {
+                Some(Link::Primary(_)) => "primary",
+                _ => "secondary",
             }
         ),
     );
@@ -204,9 +217,22 @@ pub(crate) fn start(shared: &Arc<Shared>, events: Arc<Events>, link: Link) {
                 _ = tick.tick() => {}
                 _ = stop.changed() => return,
             }
-            let found = match &link {
-                Link::Primary(l) => primary.poll(&primary_view(l)),
-                Link::Secondary(l) => secondary.poll(&secondary_view(l)),
+            // The role can change (promotion, step-down): a new link
+            // starts from a fresh watcher.
+            let found = match link() {
+                None => return,
+                Some(Link::Primary(l)) => {
+                    secondary = SecondaryWatch::default();
+                    primary.poll(&primary_view(&l))
+                }
+                Some(Link::Secondary(l)) => {
+                    if !Arc::ptr_eq(&l, secondary.link.get_or_insert_with(|| Arc::clone(&l))) {
+                        secondary = SecondaryWatch::default();
+                        secondary.link = Some(Arc::clone(&l));
+                    }
+                    primary = PrimaryWatch::default();
+                    secondary.poll(&secondary_view(&l))
+                }
             };
             for (kind, peer, details) in found {
                 events.emit(kind, peer.as_deref(), details);
@@ -267,6 +293,8 @@ fn reason(r: &FullSyncReason) -> String {
 struct SecondaryWatch {
     last: SecondaryView,
     full_pending: bool,
+    /// The link watched: a re-pointed secondary gets a fresh watcher.
+    link: Option<Arc<SecondaryLink>>,
 }
 
 impl SecondaryWatch {

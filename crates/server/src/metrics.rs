@@ -54,14 +54,22 @@ pub(crate) enum Link {
     Secondary(Arc<SecondaryLink>),
 }
 
+/// The node's current link, asked on every scrape and poll: a promotion
+/// or a step-down changes it (`None` once the node is gone).
+pub(crate) type LinkFn = Arc<dyn Fn() -> Option<Link> + Send + Sync>;
+
 /// Starts the node's event watcher ([`crate::events`]) and serving
-/// `region.metrics` (if set) until the node stops. A bind failure is
-/// logged, not fatal: metrics are not worth refusing writes.
-pub(crate) fn start(shared: &Arc<Shared>, region: &RegionConfig, link: Link) {
-    let journaled = matches!(link, Link::Primary(_));
+/// `region.metrics` (if set) until the node stops; returns the node's
+/// event list. A bind failure is logged, not fatal: metrics are not worth
+/// refusing writes.
+pub(crate) fn start(shared: &Arc<Shared>, region: &RegionConfig, link: LinkFn) -> Arc<Events> {
+    let journaled = matches!(link(), Some(Link::Primary(_)));
     let events = Events::new(&region.name, Arc::downgrade(shared), journaled);
-    crate::events::start(shared, Arc::clone(&events), link.clone());
-    let Some(addr) = region.metrics else { return };
+    crate::events::start(shared, Arc::clone(&events), Arc::clone(&link));
+    let Some(addr) = region.metrics else {
+        return events;
+    };
+    let returned = Arc::clone(&events);
     let node = Arc::new(Node {
         shared: Arc::downgrade(shared),
         region: region.name.clone(),
@@ -92,6 +100,7 @@ pub(crate) fn start(shared: &Arc<Shared>, region: &RegionConfig, link: Link) {
             }
         }
     });
+    returned
 }
 
 /// What a scrape needs to reach.
@@ -99,7 +108,7 @@ struct Node {
     shared: std::sync::Weak<Shared>,
     region: String,
     peers: Vec<String>,
-    link: Link,
+    link: LinkFn,
     events: Arc<Events>,
 }
 
@@ -245,9 +254,9 @@ impl Node {
             }
         }
         let now_ms = replication::link::unix_ms();
-        Some(match &self.link {
-            Link::Primary(link) => self.scrape_primary(link, engine, now_ms),
-            Link::Secondary(link) => self.scrape_secondary(link, engine, now_ms),
+        Some(match (self.link)()? {
+            Link::Primary(link) => self.scrape_primary(&link, engine, now_ms),
+            Link::Secondary(link) => self.scrape_secondary(&link, engine, now_ms),
         })
     }
 

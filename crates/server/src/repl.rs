@@ -101,6 +101,7 @@ pub fn start(shared: &Arc<Shared>, region: &RegionConfig) -> anyhow::Result<()> 
         generation: AtomicU64::new(0),
         started: Instant::now(),
         lost: Mutex::new(None),
+        events: std::sync::OnceLock::new(),
     });
     if let Some(st) = &saved {
         node.state.lock().promised = (st.promised_epoch, st.promised_region.clone());
@@ -115,11 +116,6 @@ pub fn start(shared: &Arc<Shared>, region: &RegionConfig) -> anyhow::Result<()> 
     match role {
         RegionRole::Primary => {
             shared.attach_primary(Arc::clone(&log));
-            crate::metrics::start(
-                shared,
-                region,
-                crate::metrics::Link::Primary(Arc::clone(&log)),
-            );
             info!(region = %region.name, addr = %region.replication, "primary: serving the change log");
         }
         RegionRole::Secondary => {
@@ -128,13 +124,19 @@ pub fn start(shared: &Arc<Shared>, region: &RegionConfig) -> anyhow::Result<()> 
                     "a secondary region needs its primary's ({primary_name}) address in [peers]"
                 )
             })?;
-            let link = {
-                let mut engine = shared.lock();
-                node.follow_locked(&mut engine, &primary_name, addr)
-            };
-            crate::metrics::start(shared, region, crate::metrics::Link::Secondary(link));
+            let mut engine = shared.lock();
+            node.follow_locked(&mut engine, &primary_name, addr);
         }
     }
+    // Metrics and events ask the node for its link each time: a promotion
+    // or a step-down changes it.
+    let current: crate::metrics::LinkFn = {
+        let node = Arc::downgrade(&node);
+        Arc::new(move || node.upgrade().map(|n| n.current_link()))
+    };
+    let _ = node
+        .events
+        .set(crate::metrics::start(shared, region, current));
     node.save_role();
     tokio::spawn(link::serve(
         endpoint,
@@ -334,6 +336,8 @@ pub struct ReplNode {
     started: Instant,
     /// The last lost-write ledger: entries dropped and its file.
     lost: Mutex<Option<(u64, String)>>,
+    /// The node's event list (set once metrics and events start).
+    events: std::sync::OnceLock<Arc<crate::events::Events>>,
 }
 
 #[derive(Default)]
@@ -353,6 +357,25 @@ struct Following {
 }
 
 impl ReplNode {
+    /// The link metrics and events watch now.
+    fn current_link(&self) -> crate::metrics::Link {
+        match &self.state.lock().following {
+            Some(f) => crate::metrics::Link::Secondary(Arc::clone(&f.link)),
+            None => crate::metrics::Link::Primary(Arc::clone(&self.log)),
+        }
+    }
+
+    /// Records a role event. Emitting publishes through the engine, and
+    /// the callers hold the engine lock: it is emitted from a task, after
+    /// they let go.
+    fn event(&self, kind: crate::events::Kind, peer: Option<&str>, details: String) {
+        if let Some(events) = self.events.get() {
+            let events = Arc::clone(events);
+            let peer = peer.map(str::to_owned);
+            tokio::spawn(async move { events.emit(kind, peer.as_deref(), details) });
+        }
+    }
+
     /// What INFO shows now: primary (its log) or secondary (its link and
     /// its copy of the log).
     fn view(&self) -> Node {
@@ -372,8 +395,28 @@ impl ReplNode {
     ) -> Arc<SecondaryLink> {
         let generation = self.generation.fetch_add(1, Ordering::AcqRel) + 1;
         let mut state = self.state.lock();
-        if let Some(old) = state.following.take() {
-            old.stop.send_replace(true);
+        let before = match state.following.take() {
+            Some(old) => {
+                old.stop.send_replace(true);
+                Some(old.link.options().primary_region.clone())
+            }
+            None => None,
+        };
+        match &before {
+            None => self.event(
+                crate::events::Kind::SteppedDown,
+                Some(primary),
+                format!(
+                    "at epoch {}, following {primary}",
+                    self.log.history().last_epoch()
+                ),
+            ),
+            Some(old) if old != primary => self.event(
+                crate::events::Kind::Repointed,
+                Some(primary),
+                format!("from {old} to {primary}"),
+            ),
+            Some(_) => {}
         }
         state.fenced = None;
         self.log.set_serving(false);
@@ -620,6 +663,11 @@ impl ReplNode {
                 "stepped down from a dead branch; the lost-write ledger could not be written"
             ),
         }
+        self.event(
+            crate::events::Kind::LostWrites,
+            None,
+            format!("{writes} entries after seq {fork} in {}", path.display()),
+        );
         *self.lost.lock() = Some((writes as u64, path.display().to_string()));
     }
 
@@ -658,6 +706,11 @@ impl ReplNode {
         engine.set_role(Role::Secondary);
         let seq = self.log.append_fence()?;
         state.fenced = Some(seq);
+        self.event(
+            crate::events::Kind::Fenced,
+            None,
+            format!("fence at seq {seq}"),
+        );
         info!(region = %self.region.name, %seq, "fenced: writes paused for a planned switchover");
         Ok(seq)
     }
@@ -674,6 +727,7 @@ impl ReplNode {
             self.log.append([Vec::new()]);
             shared.set_writes_paused(false);
             info!(region = %self.region.name, "switchover aborted: writes resumed");
+            self.event(crate::events::Kind::Resumed, None, "writes resumed".into());
         }
         Ok(())
     }
@@ -745,6 +799,15 @@ impl ReplNode {
         drop(state);
         self.save_role();
         info!(region = %self.region.name, %epoch, at = %self.log.last(), force, "promoted: this region is the primary");
+        self.event(
+            crate::events::Kind::Promoted,
+            None,
+            format!(
+                "epoch {epoch} from {}{}",
+                self.log.last(),
+                if force { ", forced" } else { "" }
+            ),
+        );
         Ok(epoch)
     }
 
