@@ -78,39 +78,3 @@ pub(crate) mod one {
         ByteBuf::deserialize(deserializer).map(|b| b.0)
     }
 }
-
-/// `#[serde(with = "crate::bytes::list")]` for a `Vec<Vec<u8>>` field.
-pub(crate) mod list {
-    use super::*;
-
-    pub(crate) fn serialize<S: Serializer>(
-        v: &[Vec<u8>],
-        serializer: S,
-    ) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(v.iter().map(|b| Bytes(b)))
-    }
-
-    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
-        deserializer: D,
-    ) -> Result<Vec<Vec<u8>>, D::Error> {
-        deserializer.deserialize_seq(ListVisitor)
-    }
-
-    struct ListVisitor;
-
-    impl<'de> Visitor<'de> for ListVisitor {
-        type Value = Vec<Vec<u8>>;
-
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("a list of byte strings")
-        }
-
-        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<Vec<u8>>, A::Error> {
-            let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(MAX_PREALLOC));
-            while let Some(ByteBuf(b)) = seq.next_element()? {
-                out.push(b);
-            }
-            Ok(out)
-        }
-    }
-}

@@ -9,6 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::argv::Argv;
 use crate::position::{Epoch, Position, Seq};
 
 /// One deterministic write command, as the engine logged it: replaying it on
@@ -19,8 +20,7 @@ pub struct Op {
     pub db: u32,
     /// The command name and its arguments, e.g.
     /// `["SET", "k", "v", "PXAT", "1700000000000"]`.
-    #[serde(with = "crate::bytes::list")]
-    pub argv: Vec<Vec<u8>>,
+    pub argv: Argv,
 }
 
 /// What an entry does.
@@ -120,7 +120,10 @@ pub(crate) mod tests {
             any::<u32>(),
             prop::collection::vec(prop::collection::vec(any::<u8>(), 0..24), 0..5),
         )
-            .prop_map(|(db, argv)| Op { db, argv })
+            .prop_map(|(db, argv): (u32, Vec<Vec<u8>>)| Op {
+                db,
+                argv: argv.into(),
+            })
     }
 
     /// Any payload.
@@ -154,7 +157,7 @@ pub(crate) mod tests {
     pub(crate) fn typical_set(seq: u64) -> Entry {
         let op = Op {
             db: 0,
-            argv: vec![b"SET".to_vec(), b"key:000042".to_vec(), vec![b'v'; 64]],
+            argv: vec![b"SET".to_vec(), b"key:000042".to_vec(), vec![b'v'; 64]].into(),
         };
         Entry::ops(Epoch(3), Seq(seq), 1_760_000_000_123_456_789, vec![op])
     }
@@ -171,7 +174,7 @@ pub(crate) mod tests {
         /// `Vec<u8>` encoding would have written.
         #[test]
         fn byte_strings_keep_postcards_seq_layout(argv in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..300), 0..4)) {
-            let op = Op { db: 7, argv: argv.clone() };
+            let op = Op { db: 7, argv: argv.clone().into() };
             let ours = postcard::to_allocvec(&op).unwrap();
             let plain = postcard::to_allocvec(&(7u32, argv)).unwrap();
             prop_assert_eq!(ours, plain);

@@ -65,6 +65,7 @@
 //! meaning (a fence is "the last entry of this epoch"; a message is
 //! delivered after the writes that preceded it).
 
+mod argv;
 pub mod backlog;
 mod bytes;
 pub mod entry;
@@ -72,6 +73,7 @@ pub mod frame;
 pub mod history;
 pub mod position;
 
+pub use argv::Argv;
 pub use backlog::{Backlog, BacklogConfig, BacklogError, Frames, PushError};
 pub use entry::{Entry, Op, Payload};
 pub use frame::{Codec, DecodeError, EncodeError, Part, RawFrame};

@@ -424,7 +424,7 @@ impl Engine {
         if self.journal.enabled && changed && !self.journal.custom {
             self.journal.current.push(Op {
                 db: s.db as u32,
-                argv: args.to_vec(),
+                argv: args.iter().collect(),
             });
         }
         if changed && self.tracks_keys() {
@@ -498,7 +498,7 @@ impl Engine {
     /// log so a promoted secondary continues the same history.
     pub fn apply(&mut self, unit: &Unit) -> Result<(), CmdError> {
         for op in &unit.ops {
-            self.apply_op(op.db, &op.argv)?;
+            self.apply_op(op.db, op.argv.iter())?;
         }
         Ok(())
     }
@@ -506,11 +506,14 @@ impl Engine {
     /// Applies one op of the primary's change log (part of a unit: apply
     /// a unit's ops back to back under one lock). Reuses its buffers: no
     /// allocation per op once they have grown.
-    pub fn apply_op<A: AsRef<[u8]>>(&mut self, db: u32, argv: &[A]) -> Result<(), CmdError> {
+    pub fn apply_op<'a, I>(&mut self, db: u32, argv: I) -> Result<(), CmdError>
+    where
+        I: IntoIterator<Item = &'a [u8]>,
+    {
         let (mut buf, mut sink) = std::mem::take(&mut self.apply_scratch);
         buf.clear();
         for arg in argv {
-            buf.push(arg.as_ref());
+            buf.push(arg);
         }
         sink.clear();
         let mut session = Session {
@@ -582,10 +585,7 @@ impl Engine {
                     touched.push(key.to_vec());
                 }
                 if journal.enabled {
-                    journal.current.push(Op {
-                        db: db as u32,
-                        argv: vec![b"DEL".to_vec(), key.to_vec()],
-                    });
+                    journal.current.push(crate::ops::del(db as u32, key));
                 }
             });
             self.commit_unit();
@@ -618,7 +618,7 @@ impl Engine {
             self.journal.custom = true;
             self.journal.current.push(Op {
                 db: db as u32,
-                argv: argv.iter().map(|a| a.to_vec()).collect(),
+                argv: argv.iter().collect(),
             });
         }
     }
@@ -669,10 +669,7 @@ impl Engine {
             self.stats.expired_keys += 1;
             self.dirty += 1;
             if self.journal.enabled {
-                self.journal.current.push(Op {
-                    db: db as u32,
-                    argv: vec![b"DEL".to_vec(), key.to_vec()],
-                });
+                self.journal.current.push(crate::ops::del(db as u32, key));
             }
             return false;
         }

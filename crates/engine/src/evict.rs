@@ -20,7 +20,6 @@
 
 use crate::engine::{Engine, Role};
 use crate::error::CmdError;
-use crate::ops::Op;
 
 /// Keys drawn per eviction round (what `maxmemory-samples` reports).
 const SAMPLES: usize = 10;
@@ -249,10 +248,7 @@ impl Engine {
         self.stats.evicted_keys += 1;
         self.dirty += 1;
         if self.journal.enabled {
-            self.journal.current.push(Op {
-                db: db as u32,
-                argv: vec![b"DEL".to_vec(), key.clone()],
-            });
+            self.journal.current.push(crate::ops::del(db as u32, &key));
         }
         if self.tracks_keys() {
             self.touch_key(db, &key);
@@ -325,7 +321,7 @@ mod tests {
             .take_units()
             .iter()
             .flat_map(|u| u.ops.iter())
-            .filter(|op| op.argv[0] == b"DEL")
+            .filter(|op| &op.argv[0] == b"DEL")
             .count() as u64;
         assert_eq!(dels, t.eng.stats.evicted_keys, "every eviction is a DEL op");
     }

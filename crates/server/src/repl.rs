@@ -642,7 +642,7 @@ impl ReplNode {
                             db = op.db;
                             put(&[b"SELECT", db.to_string().as_bytes()], &mut resp);
                         }
-                        let argv: Vec<&[u8]> = op.argv.iter().map(Vec::as_slice).collect();
+                        let argv: Vec<&[u8]> = op.argv.iter().collect();
                         put(&argv, &mut resp);
                     }
                 }
@@ -879,7 +879,7 @@ impl Applier for Apply {
             match &entry.payload {
                 Payload::Ops(ops) => {
                     for op in ops {
-                        if let Err(e) = engine.apply_op(op.db, &op.argv) {
+                        if let Err(e) = engine.apply_op(op.db, op.argv.iter()) {
                             result = Err(format!("entry {seq}: {e}"));
                             break 'entries;
                         }
@@ -887,7 +887,7 @@ impl Applier for Apply {
                 }
                 Payload::Publish { channel, message } => {
                     let argv = [&b"PUBLISH"[..], channel, message];
-                    if let Err(e) = engine.apply_op(0, &argv) {
+                    if let Err(e) = engine.apply_op(0, argv) {
                         result = Err(format!("entry {seq}: {e}"));
                         break;
                     }

@@ -361,15 +361,8 @@ impl Drop for EngineGuard<'_> {
         if let Some(link) = self.shared.primary.get() {
             let units = self.engine.take_units();
             if !units.is_empty() {
-                link.append(units.into_iter().map(|unit| {
-                    unit.ops
-                        .into_iter()
-                        .map(|op| changelog::Op {
-                            db: op.db,
-                            argv: op.argv,
-                        })
-                        .collect()
-                }));
+                // The engine's ops are the change log's: moved, not copied.
+                link.append(units.into_iter().map(|unit| unit.ops));
             }
         }
         self.shared.dispatch(&mut self.engine);

@@ -139,7 +139,7 @@ fn too_large_is_refused_before_the_body_arrives() {
         0,
         vec![Op {
             db: 0,
-            argv: vec![vec![7; 1000]],
+            argv: vec![vec![7; 1000]].into(),
         }],
     );
     let frame = frame_of(&big);
@@ -174,7 +174,7 @@ fn encode_refuses_what_no_reader_would_take() {
         0,
         vec![Op {
             db: 0,
-            argv: vec![vec![7; 1000]],
+            argv: vec![vec![7; 1000]].into(),
         }],
     );
     let mut out = b"keep".to_vec();

@@ -29,7 +29,8 @@ fn set(epoch: u64, seq: u64, now: u64) -> Entry {
             b"SET".to_vec(),
             format!("key:{seq}").into_bytes(),
             format!("value of {seq} in epoch {epoch}").into_bytes(),
-        ],
+        ]
+        .into(),
     };
     Entry::ops(Epoch(epoch), Seq(seq), now * 1_000_000, vec![op])
 }
