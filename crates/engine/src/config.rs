@@ -48,6 +48,15 @@ pub struct Config {
     pub maxclients: u64,
     /// `dir`: the working directory for files.
     pub dir: String,
+    /// `dbfilename`: the snapshot file in `dir` (default `dump.msnp`: the
+    /// format is Meridian's, not Redis's RDB, so it does not take RDB's
+    /// name). A plain file name, never a path.
+    pub dbfilename: String,
+    /// `save`: snapshot schedules as (seconds, changes): save when at
+    /// least `changes` writes happened and `seconds` passed since the last
+    /// save. Empty (Meridian's default; Redis's is `3600 1 300 100 60
+    /// 10000`): no automatic snapshots.
+    pub save: Vec<(u64, u64)>,
     /// `appendonly`: accepted for compatibility.
     pub appendonly: bool,
     /// `loglevel`.
@@ -96,6 +105,8 @@ impl Default for Config {
             proto_max_bulk_len: 512 * 1024 * 1024,
             maxclients: 10000,
             dir: ".".into(),
+            dbfilename: "dump.msnp".into(),
+            save: Vec::new(),
             appendonly: false,
             loglevel: "notice".into(),
             io_threads: 0,
@@ -145,6 +156,19 @@ pub fn parse_bool(s: &str) -> Option<bool> {
     }
 }
 
+/// Parses `save` schedules: `""` (none) or pairs `<seconds> <changes>`,
+/// as `CONFIG SET save "3600 1 300 100"`.
+pub fn parse_save(s: &str) -> Option<Vec<(u64, u64)>> {
+    let words: Vec<&str> = s.split_whitespace().collect();
+    if words.len() % 2 != 0 {
+        return None;
+    }
+    words
+        .chunks(2)
+        .map(|w| Some((w[0].parse().ok()?, w[1].parse().ok()?)))
+        .collect()
+}
+
 /// The eviction policies `maxmemory-policy` accepts.
 pub const POLICIES: &[&str] = &[
     "noeviction",
@@ -158,11 +182,20 @@ pub const POLICIES: &[&str] = &[
 ];
 
 /// Settings a client may read but not change at run time.
-const IMMUTABLE: &[&str] = &["bind", "port", "databases", "dir", "io-threads"];
+/// `dbfilename` too: `CONFIG SET dir` plus `dbfilename` is the classic way
+/// to make Redis write a file anywhere, so the snapshot's place is fixed
+/// at start.
+const IMMUTABLE: &[&str] = &[
+    "bind",
+    "port",
+    "databases",
+    "dir",
+    "dbfilename",
+    "io-threads",
+];
 
 /// Settings accepted for compatibility whose value is fixed here.
 const FIXED: &[(&str, &str)] = &[
-    ("save", ""),
     ("appendfsync", "everysec"),
     ("protected-mode", "yes"),
     ("tcp-keepalive", "300"),
@@ -196,6 +229,8 @@ impl Config {
             "proto-max-bulk-len",
             "maxclients",
             "dir",
+            "dbfilename",
+            "save",
             "appendonly",
             "loglevel",
             "io-threads",
@@ -227,6 +262,13 @@ impl Config {
             "proto-max-bulk-len" => self.proto_max_bulk_len.to_string(),
             "maxclients" => self.maxclients.to_string(),
             "dir" => self.dir.clone(),
+            "dbfilename" => self.dbfilename.clone(),
+            "save" => self
+                .save
+                .iter()
+                .map(|(secs, changes)| format!("{secs} {changes}"))
+                .collect::<Vec<_>>()
+                .join(" "),
             "appendonly" => yes_no(self.appendonly),
             "loglevel" => self.loglevel.clone(),
             "io-threads" => self.io_threads.to_string(),
@@ -315,6 +357,16 @@ impl Config {
                 self.maxclients = n;
             }
             "dir" => self.dir = value.to_string(),
+            "dbfilename" => {
+                let v = value.trim();
+                if v.is_empty() || v.contains('/') || v == "." || v == ".." {
+                    return Err(bad("dbfilename can't be a path, just a filename"));
+                }
+                self.dbfilename = v.to_string();
+            }
+            "save" => {
+                self.save = parse_save(value).ok_or_else(|| bad("Invalid save parameters"))?
+            }
             "repl-backlog-size" => {
                 let n = parse_size(value).ok_or_else(|| bad("argument must be a memory value"))?;
                 if n < 16 * 1024 {
@@ -440,6 +492,23 @@ mod tests {
         assert!(matches!(c.set("nope", "1"), Err(ConfigError::Unknown(_))));
         assert!(c.set_at_runtime("port", "1").is_err());
         assert_eq!(c.get("save").unwrap(), "");
+    }
+
+    #[test]
+    fn save_schedules_and_dbfilename() {
+        let mut c = Config::default();
+        assert_eq!(c.get("dbfilename").unwrap(), "dump.msnp");
+        c.set("save", "3600 1 300 100").unwrap();
+        assert_eq!(c.save, vec![(3600, 1), (300, 100)]);
+        assert_eq!(c.get("save").unwrap(), "3600 1 300 100");
+        c.set_at_runtime("save", "").unwrap();
+        assert!(c.save.is_empty());
+        assert!(c.set("save", "60").is_err());
+        assert!(c.set("save", "60 x").is_err());
+        assert!(c.set("dbfilename", "../x").is_err());
+        assert!(c.set_at_runtime("dbfilename", "x.msnp").is_err());
+        c.set("dbfilename", "x.msnp").unwrap();
+        assert_eq!(c.dbfilename, "x.msnp");
     }
 
     #[test]

@@ -156,6 +156,9 @@ pub struct Engine {
     apply_scratch: (resp::ArgvBuf, Out),
     /// The node's hooks (none for a standalone node).
     pub(crate) hooks: Option<std::sync::Arc<dyn NodeHooks>>,
+    /// The node's snapshot files (`SAVE`, `BGSAVE`, `LASTSAVE`); none in
+    /// unit tests.
+    pub(crate) persist: Option<std::sync::Arc<dyn crate::cmd::persist::PersistHooks>>,
     pub(crate) config: Config,
     pub(crate) dbs: Vec<Keyspace>,
     pub(crate) role: Role,
@@ -212,6 +215,7 @@ impl Engine {
         Engine {
             apply_scratch: Default::default(),
             hooks: None,
+            persist: None,
             config,
             dbs,
             role: Role::Primary,

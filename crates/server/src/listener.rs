@@ -87,6 +87,14 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         usize::try_from(settings.engine.client_query_buffer_limit).unwrap_or(usize::MAX),
     ));
     shared.tick_clock();
+    // The snapshot file loads before any client is accepted; region
+    // nodes save but do not load yet (see ARCHITECTURE.md, "Persistence:
+    // snapshots").
+    let persist = crate::persist::start(
+        &shared,
+        settings.ignore_bad_snapshot,
+        settings.region.is_some(),
+    )?;
     if let Some(region) = &settings.region {
         crate::repl::start(&shared, region)?;
     }
@@ -96,6 +104,10 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         tokio::spawn(reload_on_hangup(Arc::clone(tls), hup));
     }
     tokio::spawn(cron(Arc::clone(&shared)));
+    tokio::spawn(crate::persist::schedule(
+        Arc::clone(&shared),
+        Arc::clone(&persist),
+    ));
     let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
     let clients = Arc::new(AtomicUsize::new(0));
     for (listener, tls) in listeners {
@@ -130,6 +142,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             "Some connections did not close in time"
         ),
     }
+    persist.save_on_stop(&shared.lock());
     info!("Meridian is now ready to exit, bye bye...");
     Ok(())
 }

@@ -8,6 +8,8 @@
 //! - `up`: `meridian up`, the local datastore as supervised child processes.
 //! - `metrics`, `events`, `lag_cmd`: the metrics address (`/metrics`, the
 //!   status page, `/events.json`), replication events, `meridian lag`.
+//! - `persist`: snapshot files (`SAVE`, `BGSAVE`, `save` schedules,
+//!   loading at start).
 //! - `listener`: binding, accepting, the periodic cron, graceful stop.
 //! - `connection`: one client: read, run the batch under one lock, write.
 //! - `client_tls`: client TLS (`--tls-port`): config, SIGHUP reload, the
@@ -29,6 +31,7 @@ mod lag_cmd;
 mod listener;
 mod metrics;
 mod options;
+mod persist;
 mod promote_cmd;
 mod region;
 mod repl;

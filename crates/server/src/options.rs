@@ -148,6 +148,9 @@ pub struct Settings {
     /// `client-request-timeout` / `client-request-min-rate` (Meridian): the
     /// slow-request rule against slowloris clients.
     pub slow_request: SlowRequest,
+    /// `ignore-bad-snapshot` (Meridian): start empty, logging loudly, when
+    /// the snapshot file is damaged, instead of refusing to start.
+    pub ignore_bad_snapshot: bool,
 }
 
 impl Default for Settings {
@@ -162,6 +165,7 @@ impl Default for Settings {
                 timeout: Duration::from_secs(10),
                 min_rate: 1024,
             },
+            ignore_bad_snapshot: false,
         }
     }
 }
@@ -169,8 +173,6 @@ impl Default for Settings {
 /// The options Meridian accepts from Redis's list without acting on them
 /// yet (persistence and process-management knobs people pass by habit).
 const ACCEPTED_WITHOUT_EFFECT: &[&str] = &[
-    "save",
-    "dbfilename",
     "appendfilename",
     "appendfsync",
     "tcp-keepalive",
@@ -273,6 +275,25 @@ impl Settings {
                 self.tls.auth_clients = AuthClients::parse(v)
                     .ok_or_else(|| invalid(name, v, "expected yes, no or optional"))?;
                 Ok(())
+            }
+            "ignore-bad-snapshot" => {
+                let v = one(d)?;
+                self.ignore_bad_snapshot = engine::config::parse_bool(v)
+                    .ok_or_else(|| invalid(name, v, "expected yes or no"))?;
+                Ok(())
+            }
+            // As in redis.conf, `save` lines add schedules (`save ""`
+            // clears them); `CONFIG SET save` replaces the whole list.
+            "save" => {
+                let v = d.values.join(" ");
+                if v.trim().is_empty() {
+                    self.engine.save.clear();
+                    return Ok(());
+                }
+                let mut all = self.engine.get("save").unwrap_or_default();
+                all.push(' ');
+                all.push_str(&v);
+                self.engine_set(name, &all)
             }
             "protected-mode" => {
                 let v = one(d)?;
@@ -627,8 +648,21 @@ mod tests {
     }
 
     #[test]
+    fn save_lines_add_schedules_and_empty_clears() {
+        let s = apply(&["--save", "900", "1", "--save", "60", "100"]).unwrap();
+        assert_eq!(s.engine.save, vec![(900, 1), (60, 100)]);
+        let s = apply(&["--save", "900", "1", "--save", ""]).unwrap();
+        assert!(s.engine.save.is_empty());
+        assert!(s.notes.is_empty());
+        assert!(apply(&["--save", "900"]).is_err());
+        let s = apply(&["--ignore-bad-snapshot", "yes", "--dbfilename", "a.msnp"]).unwrap();
+        assert!(s.ignore_bad_snapshot);
+        assert_eq!(s.engine.dbfilename, "a.msnp");
+    }
+
+    #[test]
     fn habits_without_effect_are_noted() {
-        let s = apply(&["--save", "", "--bind", "127.0.0.1", "-::1"]).unwrap();
+        let s = apply(&["--pidfile", "x", "--bind", "127.0.0.1", "-::1"]).unwrap();
         assert_eq!(s.notes.len(), 1);
         assert_eq!(s.engine.bind, "127.0.0.1 -::1");
     }

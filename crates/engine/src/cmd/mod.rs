@@ -7,6 +7,7 @@ pub(crate) mod connection;
 pub(crate) mod hash;
 pub(crate) mod keys;
 pub(crate) mod list;
+pub(crate) mod persist;
 pub(crate) mod pubsub;
 pub(crate) mod scan;
 pub(crate) mod server;
@@ -22,6 +23,7 @@ use crate::table::Command;
 pub(crate) const FAMILIES: &[&[Command]] = &[
     connection::COMMANDS,
     server::COMMANDS,
+    persist::COMMANDS,
     string::COMMANDS,
     keys::COMMANDS,
     hash::COMMANDS,

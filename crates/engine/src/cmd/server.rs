@@ -589,6 +589,7 @@ fn wanted_sections(args: Args<'_>) -> Vec<String> {
         "server",
         "clients",
         "memory",
+        "persistence",
         "stats",
         "replication",
         "cpu",
@@ -698,6 +699,10 @@ fn info_section(eng: &Engine, section: &str, t: &mut String) {
             f!("acl_access_denied_cmd:{}", eng.acl.denied_cmd);
             f!("acl_access_denied_key:{}", eng.acl.denied_key);
             f!("acl_access_denied_channel:{}", eng.acl.denied_channel);
+        }
+        "persistence" => {
+            f!("# Persistence");
+            crate::cmd::persist::info(eng, t);
         }
         "replication" => {
             f!("# Replication");

@@ -1,0 +1,589 @@
+//! Snapshot files: `SAVE`, `BGSAVE`, `LASTSAVE`, `save` schedules, the
+//! final save at a graceful stop, and loading the file at start.
+//!
+//! A file is a small header, then the engine's MSNP snapshot bytes (which
+//! carry their own version and CRC32C trailer, see `engine::snapshot`):
+//!
+//! ```text
+//! "MRDNSNAP" | version u32 (= 1) | epoch u64 | seq u64 | saved unix ms u64
+//!            | CRC32C u32 of the 36 bytes before it          (all little-endian)
+//! MSNP bytes
+//! ```
+//!
+//! `(epoch, seq)` is the change-log position the data is at (zero on a
+//! standalone node). Files are written to a temp file in the same
+//! directory, fsynced, renamed over `dbfilename`, and the directory is
+//! fsynced: a crash or a failed write never leaves a half file under the
+//! real name. This module owns files and threads, never the byte format
+//! of the data.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, Context};
+use engine::{Engine, PersistHooks};
+use parking_lot::Mutex;
+use tracing::{error, info, warn};
+
+use crate::shared::Shared;
+
+/// The first eight bytes of a Meridian snapshot file.
+pub const MAGIC: [u8; 8] = *b"MRDNSNAP";
+/// The file-header version this code writes and reads.
+pub const VERSION: u32 = 1;
+/// Header length: magic, version, epoch, seq, time, CRC.
+const HEADER_LEN: usize = 8 + 4 + 8 + 8 + 8 + 4;
+/// After a failed scheduled save, the next scheduled try waits this long
+/// (Redis's `CONFIG_BGSAVE_RETRY_DELAY`).
+const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(5);
+/// Read size while loading.
+const LOAD_CHUNK: usize = 1 << 20;
+
+/// What a snapshot file's header says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Header {
+    /// The change-log epoch of the position the data is at.
+    pub epoch: u64,
+    /// The last change-log seq the data includes (0: none, or standalone).
+    pub seq: u64,
+    /// When the snapshot was taken, unix ms.
+    pub saved_ms: u64,
+}
+
+impl Header {
+    fn encode(&self) -> [u8; HEADER_LEN] {
+        let mut b = [0u8; HEADER_LEN];
+        b[..8].copy_from_slice(&MAGIC);
+        b[8..12].copy_from_slice(&VERSION.to_le_bytes());
+        b[12..20].copy_from_slice(&self.epoch.to_le_bytes());
+        b[20..28].copy_from_slice(&self.seq.to_le_bytes());
+        b[28..36].copy_from_slice(&self.saved_ms.to_le_bytes());
+        let crc = crc32c(&b[..36]);
+        b[36..].copy_from_slice(&crc.to_le_bytes());
+        b
+    }
+
+    fn decode(b: &[u8; HEADER_LEN]) -> Result<Header, String> {
+        if b[..8] != MAGIC {
+            return Err("not a Meridian snapshot (bad magic)".into());
+        }
+        let u64_at = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().unwrap_or([0; 8]));
+        let version = u32::from_le_bytes(b[8..12].try_into().unwrap_or([0; 4]));
+        if version != VERSION {
+            return Err(format!("unsupported snapshot file version {version}"));
+        }
+        let crc = u32::from_le_bytes(b[36..].try_into().unwrap_or([0; 4]));
+        if crc != crc32c(&b[..36]) {
+            return Err("snapshot file header checksum mismatch".into());
+        }
+        Ok(Header {
+            epoch: u64_at(12),
+            seq: u64_at(20),
+            saved_ms: u64_at(28),
+        })
+    }
+}
+
+/// What loading a file at start found.
+#[derive(Debug)]
+pub struct Loaded {
+    /// The file's header.
+    pub header: Header,
+    /// Keys loaded.
+    pub keys: u64,
+}
+
+/// The node's snapshot writer: the engine's [`PersistHooks`].
+pub struct Persist {
+    /// `dir/dbfilename`, relative to the working directory (the process
+    /// runs in `dir`).
+    path: PathBuf,
+    /// True while a `BGSAVE` writes.
+    bgsave_running: AtomicBool,
+    state: Mutex<SaveState>,
+    /// Temp-file names made unique within the process.
+    next_temp: AtomicU64,
+    /// This writer itself, for the background-save thread.
+    me: Weak<Persist>,
+}
+
+#[derive(Debug)]
+struct SaveState {
+    /// Unix seconds of the last successful save (start time if none).
+    last_save: u64,
+    /// The engine's change counter in the last saved (or loaded) data.
+    dirty_at_save: u64,
+    /// Whether the last background save succeeded.
+    last_bgsave_ok: bool,
+    /// When the last save attempt that failed ended.
+    last_failure: Option<Instant>,
+    /// Duration of the last background save, seconds (-1: none yet).
+    last_bgsave_secs: i64,
+    /// When the running background save started.
+    bgsave_started: Option<Instant>,
+    /// Successful saves since start.
+    saves: u64,
+    /// Position of the last save.
+    last_position: (u64, u64),
+}
+
+/// CRC32C (Castagnoli), bit by bit: only the 36-byte header uses it
+/// here (the engine's snapshot checks its own bytes with the fast crate).
+fn crc32c(bytes: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in bytes {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = (crc >> 1) ^ (0x82f6_3b78 & (crc & 1).wrapping_neg());
+        }
+    }
+    !crc
+}
+
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+impl Persist {
+    /// The writer for `dbfilename` in the working directory.
+    pub fn new(dbfilename: &str) -> Arc<Persist> {
+        Arc::new_cyclic(|me| Persist {
+            path: PathBuf::from(dbfilename),
+            bgsave_running: AtomicBool::new(false),
+            state: Mutex::new(SaveState {
+                last_save: unix_ms() / 1000,
+                dirty_at_save: 0,
+                last_bgsave_ok: true,
+                last_failure: None,
+                last_bgsave_secs: -1,
+                bgsave_started: None,
+                saves: 0,
+                last_position: (0, 0),
+            }),
+            next_temp: AtomicU64::new(0),
+            me: me.clone(),
+        })
+    }
+
+    /// Loads the snapshot file into `engine` if there is one. `Ok(None)`
+    /// when there is no file; an error names the file and what is wrong
+    /// with it, and leaves the engine empty.
+    pub fn load(&self, engine: &mut Engine) -> anyhow::Result<Option<Loaded>> {
+        let mut file = match File::open(&self.path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e).with_context(|| self.describe()),
+        };
+        let loaded = read_into(&mut file, engine).with_context(|| self.describe())?;
+        let mut st = self.state.lock();
+        st.dirty_at_save = engine.dirty();
+        st.last_position = (loaded.header.epoch, loaded.header.seq);
+        Ok(Some(loaded))
+    }
+
+    fn describe(&self) -> String {
+        let abs = std::env::current_dir()
+            .map(|d| d.join(&self.path))
+            .unwrap_or_else(|_| self.path.clone());
+        format!("snapshot file {}", abs.display())
+    }
+
+    /// A fresh temp path beside the file.
+    fn temp_path(&self) -> PathBuf {
+        let n = self.next_temp.fetch_add(1, Ordering::Relaxed);
+        let name = format!(
+            "temp-{}-{n}-{}",
+            std::process::id(),
+            self.path
+                .file_name()
+                .map_or_else(|| "snapshot".into(), |n| n.to_string_lossy().into_owned())
+        );
+        self.path.with_file_name(name)
+    }
+
+    fn header(engine: &Engine) -> Header {
+        let (epoch, seq) = engine.log_position();
+        Header {
+            epoch,
+            seq,
+            saved_ms: unix_ms(),
+        }
+    }
+
+    fn finished(&self, ok: bool, header: Header, dirty: u64) {
+        let mut st = self.state.lock();
+        if ok {
+            st.last_save = header.saved_ms / 1000;
+            st.dirty_at_save = dirty;
+            st.saves += 1;
+            st.last_position = (header.epoch, header.seq);
+            st.last_failure = None;
+        } else {
+            st.last_failure = Some(Instant::now());
+        }
+    }
+
+    /// Runs the `save` schedules once (call about once a second): starts
+    /// a background save when a schedule is due, as Redis's cron does.
+    pub fn tick(&self, engine: &Engine) {
+        let schedules = &engine.config().save;
+        if schedules.is_empty() || self.bgsave_running.load(Ordering::Acquire) {
+            return;
+        }
+        let (changes, since) = {
+            let st = self.state.lock();
+            if st
+                .last_failure
+                .is_some_and(|t| t.elapsed() < RETRY_AFTER_FAILURE)
+            {
+                return;
+            }
+            (
+                engine.dirty().saturating_sub(st.dirty_at_save),
+                (unix_ms() / 1000).saturating_sub(st.last_save),
+            )
+        };
+        if let Some((secs, n)) = schedules
+            .iter()
+            .find(|(secs, n)| changes >= *n && since >= *secs)
+        {
+            info!("{n} changes in {secs} seconds. Saving...");
+            if let Err(e) = self.bgsave(engine) {
+                warn!(error = %e, "scheduled background save did not start");
+            }
+        }
+    }
+
+    /// The final save of a graceful stop, when `save` schedules are set
+    /// (Redis's rule for SIGTERM and `SHUTDOWN`).
+    pub fn save_on_stop(&self, engine: &Engine) {
+        if engine.config().save.is_empty() {
+            return;
+        }
+        info!("Saving the final snapshot before exiting");
+        match self.save(engine) {
+            Ok(()) => info!(file = %self.path.display(), "Snapshot saved on disk"),
+            Err(e) => error!(error = %e, "Final snapshot failed"),
+        }
+    }
+}
+
+impl PersistHooks for Persist {
+    fn save(&self, engine: &Engine) -> Result<(), String> {
+        if self.bgsave_running.load(Ordering::Acquire) {
+            return Err("ERR Background save already in progress".into());
+        }
+        let started = Instant::now();
+        let header = Persist::header(engine);
+        let dirty = engine.dirty();
+        let result = write_atomically(
+            &self.path,
+            &self.temp_path(),
+            header,
+            engine.snapshot_writer(),
+        );
+        self.finished(result.is_ok(), header, dirty);
+        match result {
+            Ok(bytes) => {
+                info!(
+                    bytes,
+                    ms = started.elapsed().as_millis() as u64,
+                    "DB saved on disk"
+                );
+                Ok(())
+            }
+            Err(e) => {
+                error!(error = %format!("{e:#}"), "Snapshot save failed");
+                Err(format!("ERR {e:#}"))
+            }
+        }
+    }
+
+    fn bgsave(&self, engine: &Engine) -> Result<(), String> {
+        let Some(persist) = self.me.upgrade() else {
+            return Err("ERR the node is stopping".into());
+        };
+        if self.bgsave_running.swap(true, Ordering::AcqRel) {
+            return Err("ERR Background save already in progress".into());
+        }
+        // The copy is made here, with the engine locked: one consistent
+        // state at one log position. The file is written without the lock.
+        let copied = Instant::now();
+        let header = Persist::header(engine);
+        let dirty = engine.dirty();
+        let chunks: Vec<Vec<u8>> = engine.snapshot_writer().collect();
+        let copy_ms = copied.elapsed().as_millis() as u64;
+        self.state.lock().bgsave_started = Some(copied);
+        let path = self.path.clone();
+        let temp = self.temp_path();
+        let spawned = std::thread::Builder::new()
+            .name("meridian-bgsave".into())
+            .spawn(move || {
+                let result = write_atomically(&path, &temp, header, chunks);
+                let secs = copied.elapsed().as_secs() as i64;
+                persist.finished(result.is_ok(), header, dirty);
+                {
+                    let mut st = persist.state.lock();
+                    st.last_bgsave_ok = result.is_ok();
+                    st.last_bgsave_secs = secs;
+                    st.bgsave_started = None;
+                }
+                match result {
+                    Ok(bytes) => info!(
+                        bytes,
+                        copy_ms,
+                        ms = copied.elapsed().as_millis() as u64,
+                        "Background saving terminated with success"
+                    ),
+                    Err(e) => error!(error = %format!("{e:#}"), "Background saving error"),
+                }
+                persist.bgsave_running.store(false, Ordering::Release);
+            });
+        if let Err(e) = spawned {
+            self.bgsave_running.store(false, Ordering::Release);
+            return Err(format!("ERR starting the background save: {e}"));
+        }
+        info!(copy_ms, "Background saving started");
+        Ok(())
+    }
+
+    fn lastsave(&self) -> u64 {
+        self.state.lock().last_save
+    }
+
+    fn info(&self, dirty: u64, t: &mut String) {
+        use std::fmt::Write as _;
+        let st = self.state.lock();
+        let running = self.bgsave_running.load(Ordering::Acquire);
+        let mut f = |line: String| {
+            t.push_str(&line);
+            t.push_str("\r\n");
+        };
+        f("loading:0".into());
+        f(format!(
+            "rdb_changes_since_last_save:{}",
+            dirty.saturating_sub(st.dirty_at_save)
+        ));
+        f(format!("rdb_bgsave_in_progress:{}", u8::from(running)));
+        f(format!("rdb_last_save_time:{}", st.last_save));
+        f(format!(
+            "rdb_last_bgsave_status:{}",
+            if st.last_bgsave_ok { "ok" } else { "err" }
+        ));
+        f(format!("rdb_last_bgsave_time_sec:{}", st.last_bgsave_secs));
+        f(format!(
+            "rdb_current_bgsave_time_sec:{}",
+            st.bgsave_started
+                .map_or(-1, |s| s.elapsed().as_secs() as i64)
+        ));
+        f(format!("rdb_saves:{}", st.saves));
+        f("aof_enabled:0".into());
+        // Meridian: the file and the change-log position of the last save.
+        let mut extra = String::new();
+        let _ = write!(
+            extra,
+            "snapshot_file:{}\r\nsnapshot_position:{}:{}",
+            self.path.display(),
+            st.last_position.0,
+            st.last_position.1
+        );
+        f(extra);
+    }
+}
+
+/// Writes `header` then `chunks` to `temp`, fsyncs it, renames it to
+/// `path` and fsyncs the directory. On failure the temp file is removed
+/// and `path` is left as it was. Returns the bytes written.
+fn write_atomically<I>(path: &Path, temp: &Path, header: Header, chunks: I) -> anyhow::Result<u64>
+where
+    I: IntoIterator,
+    I::Item: AsRef<[u8]>,
+{
+    let result = (|| {
+        let mut file = File::create(temp)
+            .with_context(|| format!("creating the temp file {}", temp.display()))?;
+        let mut bytes = HEADER_LEN as u64;
+        file.write_all(&header.encode())?;
+        for c in chunks {
+            file.write_all(c.as_ref())?;
+            bytes += c.as_ref().len() as u64;
+        }
+        file.sync_all().context("fsync of the temp file")?;
+        drop(file);
+        std::fs::rename(temp, path)
+            .with_context(|| format!("renaming {} to {}", temp.display(), path.display()))?;
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .with_context(|| format!("fsync of the directory {}", dir.display()))?;
+        Ok(bytes)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(temp);
+    }
+    result
+}
+
+/// Reads a snapshot file into `engine` (untouched on error).
+fn read_into(file: &mut File, engine: &mut Engine) -> anyhow::Result<Loaded> {
+    let mut head = [0u8; HEADER_LEN];
+    file.read_exact(&mut head)
+        .context("truncated: shorter than the header")?;
+    let header = Header::decode(&head).map_err(anyhow::Error::msg)?;
+    let mut loader = engine.snapshot_loader();
+    let mut buf = vec![0u8; LOAD_CHUNK];
+    loop {
+        let n = file.read(&mut buf).context("reading")?;
+        if n == 0 {
+            break;
+        }
+        loader.feed(&buf[..n])?;
+    }
+    let loaded = loader.finish()?;
+    let keys = loaded.keys;
+    engine.install_snapshot(loaded)?;
+    Ok(Loaded { header, keys })
+}
+
+/// Loads `dir/dbfilename` into the node at start, before any client is
+/// accepted, and installs the snapshot hooks. A bad file stops the start
+/// unless `ignore_bad` (then the node starts empty and says so loudly).
+///
+/// A region node (`region`) does not load its file yet: its change log
+/// would start at seq 1 over data at another position, and a fresh
+/// secondary replayed from seq 1 would miss the loaded keys (see
+/// ARCHITECTURE.md, "Persistence: snapshots").
+pub fn start(shared: &Arc<Shared>, ignore_bad: bool, region: bool) -> anyhow::Result<Arc<Persist>> {
+    let mut engine = shared.lock();
+    let persist = Persist::new(&engine.config().dbfilename);
+    let started = Instant::now();
+    if region {
+        if persist.path.exists() {
+            warn!(
+                file = %persist.path.display(),
+                "Region node: the snapshot file is not loaded (the change log cannot start \
+                 at its position yet); the data comes from replication"
+            );
+        }
+        engine.set_persist_hooks(Arc::clone(&persist) as Arc<dyn PersistHooks>);
+        return Ok(persist);
+    }
+    match persist.load(&mut engine) {
+        Ok(None) => info!(file = %persist.path.display(), "No snapshot file: starting empty"),
+        Ok(Some(l)) => info!(
+            file = %persist.path.display(),
+            keys = l.keys,
+            ms = started.elapsed().as_millis() as u64,
+            epoch = l.header.epoch,
+            seq = l.header.seq,
+            "DB loaded from disk"
+        ),
+        Err(e) if ignore_bad => {
+            error!(
+                error = %format!("{e:#}"),
+                "BAD SNAPSHOT FILE IGNORED (--ignore-bad-snapshot yes): starting EMPTY; \
+                 the next save replaces the file"
+            );
+        }
+        Err(e) => bail!(
+            "{e:#}; refusing to start (move the file away, or pass \
+             --ignore-bad-snapshot yes to start empty)"
+        ),
+    }
+    engine.set_persist_hooks(Arc::clone(&persist) as Arc<dyn PersistHooks>);
+    Ok(persist)
+}
+
+/// Runs the `save` schedules once a second until the node stops.
+pub async fn schedule(shared: Arc<Shared>, persist: Arc<Persist>) {
+    let mut stop = shared.subscribe_shutdown();
+    if shared.shutdown_requested() {
+        return;
+    }
+    let mut ticker = tokio::time::interval(Duration::from_secs(1));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = stop.changed() => return,
+        }
+        let engine = shared.lock();
+        persist.tick(&engine);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_round_trips_and_rejects_damage() {
+        let h = Header {
+            epoch: 3,
+            seq: 42,
+            saved_ms: 7,
+        };
+        let b = h.encode();
+        assert_eq!(Header::decode(&b), Ok(h));
+        let mut bad = b;
+        bad[20] ^= 1;
+        assert!(Header::decode(&bad).unwrap_err().contains("checksum"));
+        let mut bad = b;
+        bad[0] = b'X';
+        assert!(Header::decode(&bad).unwrap_err().contains("magic"));
+        let mut bad = b;
+        bad[8] = 9;
+        assert!(Header::decode(&bad).unwrap_err().contains("version"));
+    }
+
+    #[test]
+    fn save_then_load_and_a_failed_save_keeps_the_file() {
+        let dir = std::env::temp_dir().join(format!("meridian-persist-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("dump.msnp");
+        let mut eng = Engine::new(engine::Config::default());
+        let mut s = eng.connect(engine::ConnInfo {
+            addr: "a:1".into(),
+            laddr: "b:2".into(),
+        });
+        let mut out = resp::Out::new(resp::Proto::Resp2);
+        let argv = resp::ArgvBuf::from_iter(["SET", "k", "v"]);
+        eng.execute(&mut s, argv.args(), &mut out);
+        let h = Header {
+            epoch: 0,
+            seq: 0,
+            saved_ms: 1,
+        };
+        let temp = dir.join("t1");
+        write_atomically(&path, &temp, h, eng.snapshot_writer()).unwrap();
+        assert!(!temp.exists());
+        let mut fresh = Engine::new(engine::Config::default());
+        let loaded = read_into(&mut File::open(&path).unwrap(), &mut fresh).unwrap();
+        assert_eq!(loaded.keys, 1);
+        // A temp file that cannot be created: the good file stays.
+        let before = std::fs::read(&path).unwrap();
+        let bad_temp = dir.join("no-such-dir").join("t2");
+        assert!(write_atomically(&path, &bad_temp, h, eng.snapshot_writer()).is_err());
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+        // Truncated: refused, engine untouched.
+        std::fs::write(&path, &before[..before.len() - 3]).unwrap();
+        let mut fresh = Engine::new(engine::Config::default());
+        assert!(read_into(&mut File::open(&path).unwrap(), &mut fresh).is_err());
+        assert_eq!(fresh.dbsize(0), 0);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn crc32c_matches_the_standard_check_value() {
+        assert_eq!(crc32c(b"123456789"), 0xe306_9283);
+    }
+}
