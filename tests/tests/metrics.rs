@@ -196,3 +196,69 @@ fn lag_json_lists_every_region() {
         .count();
     assert_eq!(spark_rows, 6, "{view}");
 }
+
+/// `/metrics` parses with the reference parser, Python's
+/// `prometheus_client` (Debian's `python3-prometheus-client`, which
+/// `.ci/run` installs), on the primary and on a secondary; INFO says when
+/// the last sync happened; the ops/s gauge is there.
+#[test]
+fn metrics_parse_with_the_reference_prometheus_parser() {
+    let ds = Datastore::start();
+    let load = Load::start(ds.primary());
+    thread::sleep(Duration::from_millis(500));
+    drop(load);
+    ds.wait_in_sync(SYNC_LIMIT);
+    let python = if std::path::Path::new("/usr/bin/python3").exists() {
+        "/usr/bin/python3"
+    } else {
+        "python3"
+    };
+    const PARSE: &str = "import sys\n\
+        from prometheus_client.parser import text_string_to_metric_families as parse\n\
+        for family in parse(sys.stdin.read()):\n\
+        \x20   print(family.name, family.type, len(family.samples))\n";
+    for region in ["us-east-1", "eu-west-1"] {
+        let port = ds
+            .layout()
+            .regions
+            .iter()
+            .find(|r| r.name == region)
+            .unwrap()
+            .metrics;
+        let (_, body) = http_get(port, "/metrics");
+        let mut child = std::process::Command::new(python)
+            .args(["-c", PARSE])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3 (install python3-prometheus-client)");
+        use std::io::Write as _;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(body.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{region}: prometheus_client refused /metrics: {}\n{body}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            stdout.contains("meridian_replication_lag_seconds histogram"),
+            "{region}: {stdout}"
+        );
+        assert!(
+            stdout.contains("meridian_ops_per_second gauge"),
+            "{region}: {stdout}"
+        );
+    }
+    let secondary = ds.secondaries()[0];
+    let ago: u64 = info_field(secondary, "last_partial_sync_seconds_ago")
+        .parse()
+        .expect("last_partial_sync_seconds_ago in INFO");
+    assert!(ago < 600, "{ago}");
+}

@@ -76,6 +76,7 @@ pub(crate) fn start(shared: &Arc<Shared>, region: &RegionConfig, link: LinkFn) -
         peers: region.peers.keys().cloned().collect(),
         link,
         events,
+        last_commands: std::sync::Mutex::new(None),
     });
     let mut stop = shared.subscribe_shutdown();
     tokio::spawn(async move {
@@ -110,6 +111,8 @@ struct Node {
     peers: Vec<String>,
     link: LinkFn,
     events: Arc<Events>,
+    /// The previous scrape's command count and time, for ops/s.
+    last_commands: std::sync::Mutex<Option<(std::time::Instant, u64)>>,
 }
 
 /// Answers requests on one connection (keep-alive) until it closes.
@@ -197,6 +200,9 @@ struct EngineFigures {
     clients: u64,
     memory: u64,
     commands: u64,
+    /// Commands per second since the previous scrape (since start for
+    /// the first).
+    ops_per_sec: f64,
     expired: u64,
     evicted: u64,
 }
@@ -252,6 +258,16 @@ impl Node {
                 "evicted_keys" => engine.evicted = v,
                 _ => {}
             }
+        }
+        {
+            let now = std::time::Instant::now();
+            let mut last = self.last_commands.lock().unwrap_or_else(|e| e.into_inner());
+            let (since, before) = match *last {
+                Some((at, n)) => (now.duration_since(at).as_secs_f64(), n),
+                None => ((shared.now_ms() as f64 / 1000.0).max(0.001), 0),
+            };
+            engine.ops_per_sec = engine.commands.saturating_sub(before) as f64 / since.max(0.001);
+            *last = Some((now, engine.commands));
         }
         let now_ms = replication::link::unix_ms();
         Some(match (self.link)()? {
@@ -608,6 +624,13 @@ impl Scrape {
             family(&mut o, name, kind, help);
             let _ = writeln!(o, "{name}{{{r}}} {v}");
         }
+        family(
+            &mut o,
+            "meridian_ops_per_second",
+            "gauge",
+            "Commands per second since the previous scrape (since start for the first).",
+        );
+        let _ = writeln!(o, "meridian_ops_per_second{{{r}}} {:.1}", e.ops_per_sec);
         family(&mut o, "meridian_role", "gauge", "1 for this node's role.");
         for role in ["primary", "secondary"] {
             let _ = writeln!(

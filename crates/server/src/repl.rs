@@ -1130,6 +1130,19 @@ impl NodeHooks for Hooks {
                 if let Some(reason) = &st.last_full_sync {
                     f!("last_full_sync_reason:{reason:?}");
                 }
+                let now = replication::link::unix_ms();
+                if let Some(at) = st.last_full_sync_ms {
+                    f!(
+                        "last_full_sync_seconds_ago:{}",
+                        now.saturating_sub(at) / 1000
+                    );
+                }
+                if let Some(at) = st.last_partial_sync_ms {
+                    f!(
+                        "last_partial_sync_seconds_ago:{}",
+                        now.saturating_sub(at) / 1000
+                    );
+                }
                 if let Some(e) = &st.last_error {
                     f!("last_link_error:{}", e.replace(['\r', '\n'], " "));
                 }

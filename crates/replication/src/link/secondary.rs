@@ -95,6 +95,10 @@ pub struct SecondaryStatus {
     pub syncs: SyncCounters,
     /// The last full sync's reason.
     pub last_full_sync: Option<FullSyncReason>,
+    /// When the last full sync finished (unix ms).
+    pub last_full_sync_ms: Option<u64>,
+    /// When the last partial resync started (unix ms).
+    pub last_partial_sync_ms: Option<u64>,
     /// The last link error.
     pub last_error: Option<String>,
 }
@@ -363,6 +367,7 @@ fn take_events(
                 *streamed = true;
                 let mut st = link.status.lock();
                 st.syncs.partial_ok += 1;
+                st.last_partial_sync_ms = Some(unix_ms());
                 st.link_up = true;
                 st.down_since = None;
             }
@@ -411,6 +416,7 @@ fn take_events(
                 *streamed = true;
                 let mut st = link.status.lock();
                 st.sync_in_progress = false;
+                st.last_full_sync_ms = Some(unix_ms());
                 st.link_up = true;
                 st.down_since = None;
                 st.applied = at;
