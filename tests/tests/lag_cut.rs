@@ -47,6 +47,9 @@ fn cut_link_is_down_with_growing_lag_in_every_view_within_2s() {
     ds.relay(0).cut();
     let cut_at = Instant::now();
     let (mut info_down, mut metrics_down, mut json_down, mut event) = (None, None, None, None);
+    // The primary's own /metrics view of the same link (acks stop).
+    let primary_metrics = layout.regions[0].metrics;
+    let mut primary_down = None;
     while cut_at.elapsed() < VISIBLE + Duration::from_secs(3) {
         let t = cut_at.elapsed();
         if info_down.is_none() && info_field(sec, "master_link_status") == "down" {
@@ -56,6 +59,11 @@ fn cut_link_is_down_with_growing_lag_in_every_view_within_2s() {
             && metric(cut.metrics, "meridian_replication_link_up", &link) == Some(0.0)
         {
             metrics_down = Some(t);
+        }
+        if primary_down.is_none()
+            && metric(primary_metrics, "meridian_replication_link_up", &link) == Some(0.0)
+        {
+            primary_down = Some(t);
         }
         if json_down.is_none() && lag_json(ds.dir())[&cut.name]["link"] == "down" {
             json_down = Some(t);
@@ -67,7 +75,7 @@ fn cut_link_is_down_with_growing_lag_in_every_view_within_2s() {
         {
             event = Some(t);
         }
-        if [info_down, metrics_down, json_down, event]
+        if [info_down, metrics_down, json_down, event, primary_down]
             .iter()
             .all(Option::is_some)
         {
@@ -76,7 +84,17 @@ fn cut_link_is_down_with_growing_lag_in_every_view_within_2s() {
         thread::sleep(Duration::from_millis(50));
     }
     eprintln!(
-        "down after the cut: INFO {info_down:?}, /metrics {metrics_down:?}, lag --json {json_down:?}, event {event:?}"
+        "down after the cut: INFO {info_down:?}, /metrics {metrics_down:?}, lag --json {json_down:?}, event {event:?}, primary's /metrics {primary_down:?}"
+    );
+    assert!(
+        primary_down.is_some_and(|t| t <= VISIBLE),
+        "the primary's /metrics still says the link is up: {primary_down:?}\n{}",
+        http_get(primary_metrics, "/metrics")
+            .1
+            .lines()
+            .filter(|l| l.contains("link_up") || l.contains("last_io"))
+            .collect::<Vec<_>>()
+            .join("\n")
     );
     for (view, t) in [
         ("INFO master_link_status", info_down),

@@ -38,6 +38,10 @@ use crate::events::Events;
 use crate::region::RegionConfig;
 use crate::shared::Shared;
 
+/// A secondary whose acks (every 100 ms) stopped this long ago shows as
+/// down in the primary's view.
+const ACK_SILENCE_MS: u64 = 1500;
+
 /// The status page.
 const STATUS_HTML: &str = include_str!("status.html");
 /// The largest request head read.
@@ -286,11 +290,18 @@ impl Node {
             links.push(LinkFigures {
                 source: self.region.clone(),
                 target: peer.clone(),
-                up: fl.is_some_and(|f| f.state == FollowerState::Streaming),
+                // Acks come every 100 ms: a streaming link silent for
+                // longer than ACK_SILENCE_MS is down in this view too, long
+                // before QUIC's idle timeout closes it.
+                up: fl.is_some_and(|f| {
+                    f.state == FollowerState::Streaming
+                        && f.since_ack_ms(now_ms)
+                            .is_some_and(|ms| ms <= ACK_SILENCE_MS)
+                }),
                 entries: fl.map_or(0, |f| f.lag.entries),
                 bytes: fl.and_then(|f| f.lag.bytes).unwrap_or(0),
                 last_io: fl
-                    .and_then(|f| f.lag.since_ack_ms)
+                    .and_then(|f| f.since_ack_ms(now_ms))
                     .map(|ms| ms as f64 / 1000.0),
                 hists: hists
                     .get(peer)

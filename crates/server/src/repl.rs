@@ -595,13 +595,14 @@ impl ReplNode {
             return true;
         }
         let max_ms = max_lag_secs.saturating_mul(1000);
+        let now = replication::link::unix_ms();
         let good = self
             .log
             .followers()
             .iter()
             .filter(|f| {
                 f.state == FollowerState::Streaming
-                    && f.lag.since_ack_ms.is_some_and(|ms| ms <= max_ms)
+                    && f.since_ack_ms(now).is_some_and(|ms| ms <= max_ms)
             })
             .count() as u64;
         good >= min
@@ -980,7 +981,9 @@ impl NodeHooks for Hooks {
                 let ack_lag = link.ack_lag(replication::link::unix_ms());
                 f!("connected_slaves:{}", followers.len());
                 for (i, fl) in followers.iter().enumerate() {
-                    let lag = fl.lag.since_ack_ms.map_or(0, |ms| ms / 1000);
+                    let lag = fl
+                        .since_ack_ms(replication::link::unix_ms())
+                        .map_or(0, |ms| ms / 1000);
                     let ack = ack_lag
                         .iter()
                         .find(|(r, _)| *r == fl.region)

@@ -90,6 +90,21 @@ pub struct FollowerInfo {
     pub lag: Lag,
     /// The last full-sync reason, if this connection needed one.
     pub full_sync: Option<FullSyncReason>,
+    /// When these figures were taken (unix ms). The follower task
+    /// refreshes them while it runs; a task stuck on a dead link does not,
+    /// so readers age them with [`FollowerInfo::since_ack_ms`].
+    pub at_ms: u64,
+}
+
+impl FollowerInfo {
+    /// Milliseconds since the secondary's last ack, as of `now_ms`
+    /// (`None`: no ack yet).
+    #[must_use]
+    pub fn since_ack_ms(&self, now_ms: u64) -> Option<u64> {
+        self.lag
+            .since_ack_ms
+            .map(|ms| ms.saturating_add(now_ms.saturating_sub(self.at_ms)))
+    }
 }
 
 /// The backlog's extent, for `INFO replication`.
@@ -618,6 +633,7 @@ async fn drive(
             } else {
                 info_at = Some(Instant::now());
                 let info = FollowerInfo {
+                    at_ms: now,
                 id,
                 region: region.to_owned(),
                 addr: conn.remote_address(),
