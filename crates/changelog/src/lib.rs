@@ -70,6 +70,8 @@ pub mod backlog;
 mod bytes;
 pub mod entry;
 pub mod frame;
+#[doc(hidden)]
+pub mod fuzz_check;
 pub mod history;
 pub mod position;
 

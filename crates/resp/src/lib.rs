@@ -15,6 +15,8 @@
 
 pub mod args;
 pub mod frame;
+#[doc(hidden)]
+pub mod fuzz_check;
 mod inline;
 mod num;
 pub mod out;
