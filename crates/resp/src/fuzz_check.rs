@@ -25,25 +25,20 @@ pub fn request(data: &[u8]) {
             (e, w) => assert_eq!(e, w, "a prefix decided differently"),
         }
     }
-    loop {
-        match parser.parse(rest) {
-            Ok(Some((args, consumed))) => {
-                assert!(consumed > 0 && consumed <= rest.len());
-                for arg in args.iter() {
-                    assert!(arg.len() <= rest.len());
-                }
-                rest = &rest[consumed..];
-            }
-            Ok(None) | Err(_) => break,
+    while let Ok(Some((args, consumed))) = parser.parse(rest) {
+        assert!(consumed > 0 && consumed <= rest.len());
+        for arg in args.iter() {
+            assert!(arg.len() <= rest.len());
         }
+        rest = &rest[consumed..];
     }
 }
 
+/// A parse result with the arguments owned.
+type Owned = Result<Option<(Vec<Vec<u8>>, usize)>, ProtocolError>;
+
 /// The first answer for `buf`, owned.
-fn first(
-    parser: &mut RequestParser,
-    buf: &[u8],
-) -> Result<Option<(Vec<Vec<u8>>, usize)>, ProtocolError> {
+fn first(parser: &mut RequestParser, buf: &[u8]) -> Owned {
     parser
         .parse(buf)
         .map(|o| o.map(|(args, n)| (args.to_vec(), n)))
