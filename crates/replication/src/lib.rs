@@ -25,6 +25,8 @@
 pub mod certs;
 pub mod endpoint;
 mod error;
+#[doc(hidden)]
+pub mod fuzz_check;
 pub mod lag;
 pub mod link;
 pub mod protocol;
