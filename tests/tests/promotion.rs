@@ -678,3 +678,45 @@ fn concurrent_promote_commands_never_make_two_primaries_of_one_epoch() {
         wait_converged(&ports);
     }
 }
+
+/// The `MERIDIAN` admin commands obey ACLs: a user without `@admin` is
+/// refused (`-NOPERM`), an admin-capable one is not.
+#[test]
+fn promotion_commands_need_an_admin_capable_user() {
+    let ds = Datastore::start();
+    let port = ds.region("us-east-1").port();
+    let mut admin = connect(port);
+    let _: () = redis::cmd("ACL")
+        .arg("SETUSER")
+        .arg("app")
+        .arg("on")
+        .arg(">app-pass")
+        .arg("~*")
+        .arg("+@all")
+        .arg("-@admin")
+        .query(&mut admin)
+        .unwrap();
+    let mut app = connect(port);
+    let _: () = redis::cmd("AUTH")
+        .arg("app")
+        .arg("app-pass")
+        .query(&mut app)
+        .unwrap();
+    let err = redis::cmd("MERIDIAN")
+        .arg("STATE")
+        .query::<String>(&mut app)
+        .unwrap_err();
+    assert_eq!(err.code(), Some("NOPERM"), "{err}");
+    let err = redis::cmd("MERIDIAN")
+        .arg("FENCE")
+        .query::<i64>(&mut app)
+        .unwrap_err();
+    assert_eq!(err.code(), Some("NOPERM"), "{err}");
+    // The app user still writes; the default (admin-capable) user drives.
+    let _: () = redis::cmd("SET").arg("k").arg("v").query(&mut app).unwrap();
+    let state: String = redis::cmd("MERIDIAN")
+        .arg("STATE")
+        .query(&mut admin)
+        .unwrap();
+    assert!(state.starts_with("primary "), "{state}");
+}

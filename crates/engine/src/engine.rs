@@ -446,6 +446,26 @@ impl Engine {
         }
     }
 
+    /// Whether session `s` may run `args` as far as authentication, arity
+    /// and its user's permissions go: for commands the node answers
+    /// itself (`MERIDIAN`), which still obey ACLs. A denial is counted and
+    /// logged as for any command.
+    pub fn admit(&mut self, s: &Session, args: Args<'_>) -> Result<(), String> {
+        let Some(cmd) = Table::get().lookup(&args[0]) else {
+            return Err(unknown_command(args));
+        };
+        if !s.authenticated && !cmd.has(table::NO_AUTH) {
+            return Err("NOAUTH Authentication required.".into());
+        }
+        if !cmd.arity_ok(args.len()) {
+            return Err(CmdError::Arity(cmd.name.to_string()).to_string());
+        }
+        if !s.user.is_internal() && !self.acl.unrestricted(s.user) {
+            self.acl_check(s, cmd, args).map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
     /// Starts a batch of requests that arrived together: the clock is read
     /// once for all of them (Redis likewise caches its clock per event-loop
     /// turn). Call [`Engine::end_batch`] before releasing the engine.

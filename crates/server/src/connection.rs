@@ -532,8 +532,17 @@ impl<S: ClientStream> Connection<S> {
                         self.out.error(shared.write_refusal());
                         continue;
                     }
-                    if args[0].eq_ignore_ascii_case(b"MERIDIAN") {
-                        crate::repl::admin(shared, engine, &self.session, args, &mut self.out);
+                    if args[0].eq_ignore_ascii_case(b"MERIDIAN") && shared.repl.get().is_some() {
+                        match engine.admit(&self.session, args) {
+                            Ok(()) => crate::repl::admin(
+                                shared,
+                                engine,
+                                &self.session,
+                                args,
+                                &mut self.out,
+                            ),
+                            Err(e) => self.out.error(&e),
+                        }
                         continue;
                     }
                     step = match engine.execute(&mut self.session, args, &mut self.out) {

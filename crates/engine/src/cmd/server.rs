@@ -119,7 +119,25 @@ pub(crate) const COMMANDS: &[Command] = &[
         "Synchronously saves the database(s) to disk and shuts down the Redis server.",
         shutdown,
     ),
+    // A region node answers MERIDIAN itself (fence, promote, follow...);
+    // the row gives it arity, flags and ACL categories (@admin): only an
+    // admin-capable user may drive promotion.
+    row(
+        "meridian",
+        -2,
+        ADMIN | NO_MULTI | STALE,
+        (0, 0, 0),
+        "server",
+        "Region replication control: FENCE, RESUME, CLAIM, PROMOTE, FOLLOW, STATE.",
+        meridian_standalone,
+    ),
 ];
+
+fn meridian_standalone(_: &mut Engine, _: &mut Session, _: Args<'_>, _: &mut Out) -> CmdResult {
+    Err(CmdError::err(
+        "this node is not a region of a datastore (start it with --region)",
+    ))
+}
 
 fn dbsize(eng: &mut Engine, s: &mut Session, _: Args<'_>, out: &mut Out) -> CmdResult {
     out.int(eng.dbs[s.db].len() as i64);
