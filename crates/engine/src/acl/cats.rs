@@ -195,7 +195,7 @@ pub(crate) struct Universe {
     /// stable identity (one hash lookup, paid only by restricted users).
     by_row: HashMap<usize, usize, foldhash::fast::RandomState>,
     /// Container number to its subcommands' numbers.
-    subs: HashMap<usize, Vec<usize>>,
+    subs: HashMap<usize, Vec<usize>, foldhash::fast::RandomState>,
 }
 
 impl Universe {
@@ -209,7 +209,7 @@ impl Universe {
                 cmds: Vec::new(),
                 by_name: HashMap::new(),
                 by_row: HashMap::default(),
-                subs: HashMap::new(),
+                subs: HashMap::default(),
             };
             for c in rows {
                 let id = u.push(c.name.to_string(), 0);
