@@ -9,8 +9,7 @@
 //! `unreachable` rather than failing the whole command.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::{self, Write};
 use std::path::Path;
 use std::time::Duration;
 
@@ -20,8 +19,6 @@ use serde::Serialize;
 use crate::cli::LagArgs;
 use crate::region::RegionConfig;
 
-/// How long one region may take to answer.
-const TIMEOUT: Duration = Duration::from_secs(2);
 /// Sparkline samples kept per region.
 const SPARK: usize = 40;
 
@@ -246,52 +243,7 @@ pub(crate) fn sparkline(values: impl Iterator<Item = f64> + Clone) -> String {
 /// `INFO replication` from the region's client port (with `AUTH` when its
 /// file sets `requirepass`).
 fn info_replication(region: &RegionConfig) -> io::Result<String> {
-    let addr: SocketAddr = region.client;
-    let stream = TcpStream::connect_timeout(&addr, TIMEOUT)?;
-    stream.set_read_timeout(Some(TIMEOUT))?;
-    stream.set_write_timeout(Some(TIMEOUT))?;
-    let mut reader = BufReader::new(stream.try_clone()?);
-    let mut writer = stream;
-    if let Some(pass) = region.option("requirepass").filter(|p| !p.is_empty()) {
-        request(&mut writer, &["AUTH", &pass])?;
-        read_reply(&mut reader)?;
-    }
-    request(&mut writer, &["INFO", "replication"])?;
-    read_reply(&mut reader)
-}
-
-fn request(w: &mut impl Write, args: &[&str]) -> io::Result<()> {
-    let mut out = format!("*{}\r\n", args.len()).into_bytes();
-    for arg in args {
-        out.extend_from_slice(format!("${}\r\n{arg}\r\n", arg.len()).as_bytes());
-    }
-    w.write_all(&out)
-}
-
-/// One reply: a bulk string's text, `+OK`'s text; an error reply is an
-/// `io::Error`.
-fn read_reply(r: &mut BufReader<impl Read>) -> io::Result<String> {
-    let bad = |what: String| io::Error::new(io::ErrorKind::InvalidData, what);
-    let mut line = String::new();
-    if r.read_line(&mut line)? == 0 {
-        return Err(io::ErrorKind::UnexpectedEof.into());
-    }
-    let line = line.trim_end();
-    match line.split_at_checked(1) {
-        Some(("+", rest)) => Ok(rest.to_owned()),
-        Some(("-", rest)) => Err(bad(rest.to_owned())),
-        Some(("$", len)) => {
-            let len: usize = len.parse().map_err(|_| bad("bad bulk length".into()))?;
-            if len > 1 << 20 {
-                return Err(bad("reply too long".into()));
-            }
-            let mut body = vec![0; len + 2];
-            r.read_exact(&mut body)?;
-            body.truncate(len);
-            Ok(String::from_utf8_lossy(&body).into_owned())
-        }
-        _ => Err(bad(format!("unexpected reply {line:?}"))),
-    }
+    crate::region_client::command(region, &["INFO", "replication"])
 }
 
 #[cfg(test)]
@@ -320,13 +272,5 @@ mod tests {
     fn sparkline_scales_to_its_maximum() {
         assert_eq!(sparkline([0.0, 0.0].into_iter()), "▁▁");
         assert_eq!(sparkline([0.0, 3.5, 7.0].into_iter()), "▁▅█");
-    }
-
-    #[test]
-    fn replies() {
-        let mut r = BufReader::new(&b"$5\r\nhello\r\n+OK\r\n-ERR no\r\n"[..]);
-        assert_eq!(read_reply(&mut r).unwrap(), "hello");
-        assert_eq!(read_reply(&mut r).unwrap(), "OK");
-        assert!(read_reply(&mut r).is_err());
     }
 }

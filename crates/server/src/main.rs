@@ -34,6 +34,7 @@ mod options;
 mod persist;
 mod promote_cmd;
 mod region;
+mod region_client;
 mod repl;
 mod shared;
 mod up;

@@ -14,31 +14,15 @@
 //! when the old primary answered, how many of its entries the target never
 //! received.
 
-use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::io;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 
 use crate::cli::{PromoteArgs, StatusArgs};
+use crate::lag_cmd::load_dir;
 use crate::region::RegionConfig;
-
-/// Per-request network timeout.
-const TIMEOUT: Duration = Duration::from_secs(2);
-
-/// Every region file (`*.toml`) in `dir`, sorted by name.
-fn load_dir(dir: &std::path::Path) -> anyhow::Result<Vec<RegionConfig>> {
-    let mut files: Vec<_> = std::fs::read_dir(dir)
-        .with_context(|| format!("reading {}", dir.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-        .collect();
-    files.sort();
-    if files.is_empty() {
-        bail!("no region files (*.toml) in {}", dir.display());
-    }
-    files.iter().map(|f| RegionConfig::load(f)).collect()
-}
+use crate::region_client::command;
 
 /// A region's answer to `MERIDIAN STATE`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -303,52 +287,4 @@ fn state(region: &RegionConfig) -> io::Result<State> {
         epoch: epoch.parse().map_err(|_| bad())?,
         last: last.parse().map_err(|_| bad())?,
     })
-}
-
-/// One request to a region's client port (with `AUTH` when its file sets
-/// `requirepass`); the reply as text, an error reply as an error.
-fn command(region: &RegionConfig, args: &[&str]) -> io::Result<String> {
-    let stream = TcpStream::connect_timeout(&region.client, TIMEOUT)?;
-    stream.set_read_timeout(Some(TIMEOUT))?;
-    stream.set_write_timeout(Some(TIMEOUT))?;
-    let mut reader = BufReader::new(stream.try_clone()?);
-    let mut writer = stream;
-    if let Some(pass) = region.option("requirepass").filter(|p| !p.is_empty()) {
-        send(&mut writer, &["AUTH", &pass])?;
-        reply(&mut reader)?;
-    }
-    send(&mut writer, args)?;
-    reply(&mut reader)
-}
-
-fn send(w: &mut impl Write, args: &[&str]) -> io::Result<()> {
-    let mut out = format!("*{}\r\n", args.len()).into_bytes();
-    for arg in args {
-        out.extend_from_slice(format!("${}\r\n{arg}\r\n", arg.len()).as_bytes());
-    }
-    w.write_all(&out)
-}
-
-fn reply(r: &mut BufReader<impl Read>) -> io::Result<String> {
-    let bad = |what: String| io::Error::new(io::ErrorKind::InvalidData, what);
-    let mut line = String::new();
-    if r.read_line(&mut line)? == 0 {
-        return Err(io::ErrorKind::UnexpectedEof.into());
-    }
-    let line = line.trim_end();
-    match line.split_at_checked(1) {
-        Some(("+" | ":", rest)) => Ok(rest.to_owned()),
-        Some(("-", rest)) => Err(bad(rest.to_owned())),
-        Some(("$", len)) => {
-            let len: usize = len.parse().map_err(|_| bad("bad bulk length".into()))?;
-            if len > 1 << 20 {
-                return Err(bad("reply too long".into()));
-            }
-            let mut body = vec![0; len + 2];
-            r.read_exact(&mut body)?;
-            body.truncate(len);
-            Ok(String::from_utf8_lossy(&body).into_owned())
-        }
-        _ => Err(bad(format!("unexpected reply {line:?}"))),
-    }
 }
