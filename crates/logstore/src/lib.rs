@@ -1,0 +1,1 @@
+//! The change log and snapshots at rest.
