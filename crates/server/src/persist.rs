@@ -433,8 +433,20 @@ where
     result
 }
 
-/// Reads a snapshot file into `engine` (untouched on error).
-fn read_into(file: &mut File, engine: &mut Engine) -> anyhow::Result<Loaded> {
+/// A whole snapshot file in memory: the header at the engine's log
+/// position, then the engine's snapshot (what `MERIDIAN SNAPSHOT` returns
+/// for backups). Call with the engine locked: the copy is consistent.
+pub fn file_bytes(engine: &Engine) -> Vec<u8> {
+    let mut out = Persist::header(engine).encode().to_vec();
+    for chunk in engine.snapshot_writer() {
+        out.extend_from_slice(&chunk);
+    }
+    out
+}
+
+/// Reads a snapshot file (from disk, a backup or [`file_bytes`]) into
+/// `engine`; the engine is untouched on error.
+pub fn read_into(file: &mut impl Read, engine: &mut Engine) -> anyhow::Result<Loaded> {
     let mut head = [0u8; HEADER_LEN];
     file.read_exact(&mut head)
         .context("truncated: shorter than the header")?;

@@ -509,6 +509,9 @@ impl ReplNode {
 /// - `FOLLOW <region>`: follow `region` (at its `[peers]` address), from
 ///   this node's own log position: a partial resync when histories agree.
 /// - `STATE`: `role epoch last_seq fenced` for scripts and the CLI.
+/// - `SNAPSHOT`: the data as a snapshot file (header with the log
+///   position, then the engine snapshot), taken with the engine locked:
+///   what `meridian backup create` stores.
 pub fn admin(
     shared: &Shared,
     engine: &mut engine::Engine,
@@ -565,8 +568,9 @@ pub fn admin(
             None => Err("ERR wrong number of arguments for 'meridian|follow' command".into()),
         },
         b"STATE" => Ok(Reply::Text(node.state_line())),
+        b"SNAPSHOT" if args.len() == 2 => Ok(Reply::Bulk(crate::persist::file_bytes(engine))),
         _ => Err(format!(
-            "ERR unknown subcommand '{}'. Try FENCE, RESUME, CLAIM <epoch> <region>, PROMOTE [FORCE] [NOQUORUM], FOLLOW <region>, STATE.",
+            "ERR unknown subcommand '{}'. Try FENCE, RESUME, CLAIM <epoch> <region>, PROMOTE [FORCE] [NOQUORUM], FOLLOW <region>, STATE, SNAPSHOT.",
             String::from_utf8_lossy(&args[1])
         )),
     };
@@ -574,6 +578,7 @@ pub fn admin(
         Ok(Reply::Int(n)) => out.int(n),
         Ok(Reply::Ok) => out.ok(),
         Ok(Reply::Text(t)) => out.bulk(t.as_bytes()),
+        Ok(Reply::Bulk(b)) => out.bulk(&b),
         Err(e) => out.error(&e),
     }
 }
@@ -582,6 +587,7 @@ enum Reply {
     Int(i64),
     Ok,
     Text(String),
+    Bulk(Vec<u8>),
 }
 
 impl ReplNode {
