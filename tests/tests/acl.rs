@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use meridian_tests::{Datastore, Raw, Server};
+use meridian_tests::{query, Datastore, DatastoreOptions, Raw, Server};
 
 /// A RESP request.
 fn req(args: &[&str]) -> Vec<u8> {
@@ -228,4 +228,80 @@ fn acl_changes_on_the_primary_take_effect_on_secondaries() {
         }));
     }
     ds.wait_in_sync(Duration::from_secs(30));
+}
+
+/// Users are in the snapshot a full sync ships: a secondary that starts
+/// after `ACL SETUSER`, once the backlog no longer holds that entry, gets
+/// the user from the snapshot alone.
+#[test]
+fn a_secondary_full_synced_after_acl_setuser_has_the_user() {
+    let mut ds = Datastore::start_with(DatastoreOptions {
+        args: vec!["--repl-backlog-size".into(), "16kb".into()],
+        ..DatastoreOptions::default()
+    });
+    let primary = ds.primary().port();
+    let mut admin = Raw::connect(primary);
+    assert_eq!(
+        ask(
+            &mut admin,
+            &["ACL", "SETUSER", "late", "on", ">late-pw", "~late:*", "+@read"]
+        ),
+        "+OK"
+    );
+    assert_eq!(ask(&mut admin, &["SET", "late:1", "v"]), "+OK");
+    // Push the SETUSER entry out of the 16 KB backlog.
+    let filler = "f".repeat(1000);
+    for i in 0..100 {
+        assert_eq!(
+            ask(&mut admin, &["SET", &format!("fill:{i}"), &filler]),
+            "+OK"
+        );
+    }
+    ds.wait_in_sync(Duration::from_secs(30));
+    ds.restart_region("ap-southeast-1");
+    let port = ds.region("ap-southeast-1").port();
+    assert!(
+        eventually(Duration::from_secs(30), || {
+            query(port, &["INFO", "replication"])
+                .is_ok_and(|i| i.contains("sync_full:1\r\n") && i.contains("master_link_status:up"))
+        }),
+        "no full sync: {:?}",
+        query(port, &["INFO", "replication"])
+    );
+    let mut c = login(port, "late", "late-pw");
+    assert_eq!(ask(&mut c, &["GET", "late:1"]), "$1");
+    assert_eq!(c.line(), "v");
+    assert_eq!(
+        ask(&mut c, &["GET", "fill:1"]),
+        "-NOPERM No permissions to access a key"
+    );
+    ds.wait_in_sync(Duration::from_secs(30));
+}
+
+/// Users are in snapshot files too: `SAVE`, restart, log in.
+#[test]
+fn users_survive_save_and_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().expect("a UTF-8 temp path");
+    {
+        let server = Server::start_with(&["--dir", d]);
+        let mut admin = Raw::connect(server.port());
+        assert_eq!(
+            ask(
+                &mut admin,
+                &["ACL", "SETUSER", "saved", "on", ">s-pw", "~s:*", "+get"]
+            ),
+            "+OK"
+        );
+        assert_eq!(ask(&mut admin, &["SET", "s:1", "v"]), "+OK");
+        assert_eq!(ask(&mut admin, &["SAVE"]), "+OK");
+    }
+    let server = Server::start_with(&["--dir", d]);
+    let mut c = login(server.port(), "saved", "s-pw");
+    assert_eq!(ask(&mut c, &["GET", "s:1"]), "$1");
+    assert_eq!(c.line(), "v");
+    assert_eq!(
+        ask(&mut c, &["SET", "s:1", "w"]),
+        "-NOPERM User saved has no permissions to run the 'set' command"
+    );
 }

@@ -165,6 +165,45 @@ fn rule_error(rule: &[u8], why: &str) -> CmdError {
 const UNKNOWN_NAME: &str = "Unknown command or category name in ACL";
 const NO_SUCH_PASSWORD: &str = "The password you are trying to remove from the user does not exist";
 
+/// Checks a user name as `ACL SETUSER` does: UTF-8, not empty, no space
+/// or NUL.
+pub(crate) fn check_name(name: &[u8]) -> Result<&str, CmdError> {
+    match std::str::from_utf8(name) {
+        Ok(n) if !n.contains([' ', '\0']) && !n.is_empty() => Ok(n),
+        _ => Err(CmdError::err(
+            "Usernames can't contain spaces or null characters",
+        )),
+    }
+}
+
+/// A user built from nothing (`reset`) by `rules`, as an `ACL SETUSER
+/// name reset rules...` would leave it; the first bad rule is the error,
+/// worded as `ACL SETUSER` words it.
+pub(crate) fn build_user<'r>(
+    name: &[u8],
+    rules: impl IntoIterator<Item = &'r [u8]>,
+) -> Result<User, CmdError> {
+    let mut user = User::new(check_name(name)?);
+    for rule in rules {
+        if rule.is_empty() {
+            return Err(CmdError::err(
+                "Error in ACL SETUSER modifier '': Syntax error",
+            ));
+        }
+        user.apply(rule)?;
+    }
+    Ok(user)
+}
+
+/// Checks a user definition (`user <name> <rules...>` in a config file,
+/// a `[users]` entry of a region file) without applying it: `Err` is the
+/// reason as `ACL SETUSER` words it.
+pub fn check_user(name: &str, rules: &[String]) -> Result<(), String> {
+    build_user(name.as_bytes(), rules.iter().map(|r| r.as_bytes()))
+        .map(drop)
+        .map_err(|e| e.to_string())
+}
+
 impl User {
     /// A user as `ACL SETUSER name` with no rules creates it: off, no
     /// password, no keys, no channels, no commands.
@@ -474,6 +513,36 @@ impl Acl {
         Some(id)
     }
 
+    /// The named users (every user but `default`, whose passwords belong
+    /// to the region), each as the rules that rebuild it from `reset`
+    /// (passwords as `#<sha256>`), by name.
+    pub(crate) fn named_users(&self) -> Vec<(String, Vec<String>)> {
+        self.users()
+            .filter(|u| u.name != "default")
+            .map(|u| (u.name.clone(), u.describe()))
+            .collect()
+    }
+
+    /// Makes the named users exactly `users` (a snapshot's): a user of a
+    /// name already present keeps its slot, so its sessions stay logged
+    /// in under the new rules; a user missing from `users` is deleted
+    /// (its sessions can run nothing, as after `ACL DELUSER` on a
+    /// secondary). `default` is left alone.
+    pub(crate) fn replace_named(&mut self, users: Vec<User>) {
+        let gone: Vec<String> = self
+            .by_name
+            .keys()
+            .filter(|n| *n != "default" && !users.iter().any(|u| &u.name == *n))
+            .cloned()
+            .collect();
+        for name in gone {
+            self.remove(name.as_bytes());
+        }
+        for user in users {
+            self.put(user);
+        }
+    }
+
     /// Derives the `default` user's passwords from `requirepass` and
     /// `requirepass-previous` when either changed since the last call
     /// (Redis's `requirepass` is `resetpass >pass` on `default`; an empty
@@ -555,6 +624,28 @@ fn channels_of<'a>(cmd: &Command, args: Args<'a>) -> (Vec<&'a [u8]>, bool) {
 }
 
 impl Engine {
+    /// Defines a user from the node's configuration (a config file's
+    /// `user` line, a region file's `[users]`): the user is rebuilt from
+    /// `reset` by `rules`. A named user is journaled as `ACL SETUSER`
+    /// journals it (so on a primary it replicates); `default` belongs to
+    /// the region and is not. `Err` is the reason as `ACL SETUSER` words
+    /// it; nothing changes then.
+    pub fn define_user(&mut self, name: &str, rules: &[String]) -> Result<(), String> {
+        self.sync_default_user();
+        let user = build_user(name.as_bytes(), rules.iter().map(|r| r.as_bytes()))
+            .map_err(|e| e.to_string())?;
+        let state = user.describe();
+        self.acl.put(user);
+        self.dirty += 1;
+        if name != "default" && self.journal_enabled() {
+            let mut argv: Vec<&[u8]> = vec![b"ACL", b"SETUSER", name.as_bytes(), b"reset"];
+            argv.extend(state.iter().map(|r| r.as_bytes()));
+            self.log_op(0, &argv);
+            self.commit_unit();
+        }
+        Ok(())
+    }
+
     /// The permission check of a restricted user's request (the
     /// dispatcher skips it for unrestricted users). Commands allowed
     /// before `AUTH` (`AUTH`, `HELLO`, `QUIT`, `RESET`) are never refused.

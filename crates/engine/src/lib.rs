@@ -36,6 +36,7 @@ pub mod table;
 mod testutil;
 pub mod types;
 
+pub use acl::check_user;
 pub use cmd::persist::PersistHooks;
 pub use config::{Config, ConfigError};
 pub use engine::{Action, ConnInfo, Engine, NodeHooks, Role, Session};

@@ -6,14 +6,16 @@
 //! received chunks to a [`SnapshotLoader`] (which needs no engine while it
 //! works) before [`Engine::install_snapshot`] swaps the result in.
 //!
-//! # Byte layout (version 1)
+//! # Byte layout (version 2)
 //!
 //! Integers written `varint` are unsigned LEB128 (at most 10 bytes);
 //! fixed-width integers are little-endian. `bytes` is `varint len` then
 //! `len` raw bytes.
 //!
 //! ```text
-//! header   "MSNP" | version u8 (= 1) | databases varint | key count hint varint
+//! header   "MSNP" | version u8 (= 2) | databases varint | key count hint varint
+//! users    count varint, count × user
+//! user     name bytes | rules varint | rules × rule bytes
 //! key      tag u8 | db varint | key bytes | [expiry u64 ms, if tag & 0x80] | value
 //!            tag & 0x7f: 1 string, 2 hash, 3 list, 4 set, 5 sorted set
 //! value    string: bytes
@@ -27,6 +29,18 @@
 //!
 //! The tag opens a record (so it comes before db and key) and carries the
 //! expiry flag in its high bit; an aggregate's count is never 0.
+//!
+//! # Users
+//!
+//! Named ACL users are part of the datastore, so they travel with the
+//! data: every user but `default` (whose passwords are the region's
+//! `requirepass`), each as the `ACL SETUSER` rules that rebuild it from
+//! `reset`, passwords as `#<sha256>` (never clear text), in name order.
+//! The loader checks every rule as `ACL SETUSER` would; installing makes
+//! the named users exactly the snapshot's.
+//!
+//! Version 1 (no users section, otherwise the same) still loads: it
+//! carries no users, and installing it leaves the users as they are.
 //!
 //! Logically expired keys are included: the snapshot is raw state, as
 //! `DEBUG DIGEST` is, and the secondary applies the primary's `DEL`s
@@ -46,14 +60,18 @@ mod tests;
 
 use std::collections::HashSet;
 
+use crate::acl::{build_user, User};
 use crate::engine::Engine;
 use crate::keyspace::{EntryRef, Expiry, Keyspace, Value, ValueRef};
 use crate::types::{hash, list, set, Hash, List, Set, ZSet};
 
 /// The first four bytes of every snapshot.
 pub const MAGIC: [u8; 4] = *b"MSNP";
-/// The format version this code writes and reads.
-pub const VERSION: u8 = 1;
+/// The format version this code writes (it also reads
+/// [`VERSION_NO_USERS`]).
+pub const VERSION: u8 = 2;
+/// The previous version, without the users section: still read.
+pub const VERSION_NO_USERS: u8 = 1;
 /// The chunk size [`Engine::snapshot_writer`] uses: 64 KiB.
 pub const DEFAULT_CHUNK: usize = 64 * 1024;
 
@@ -118,6 +136,14 @@ pub enum SnapshotError {
     /// Bytes after the trailer.
     #[error("bytes after the snapshot trailer")]
     TrailingBytes,
+    /// A user's rules are refused by `ACL SETUSER`'s checks.
+    #[error("snapshot user '{user}': {reason}")]
+    BadUser {
+        /// The user's name.
+        user: String,
+        /// The refusal, as `ACL SETUSER` words it.
+        reason: String,
+    },
 }
 
 impl Engine {
@@ -125,13 +151,13 @@ impl Engine {
     /// (the last one shorter). Hold the engine until the last chunk: the
     /// borrow is what makes the snapshot consistent.
     pub fn snapshot_writer(&self) -> SnapshotWriter<'_> {
-        SnapshotWriter::new(&self.dbs, DEFAULT_CHUNK)
+        self.snapshot_writer_sized(DEFAULT_CHUNK)
     }
 
     /// As [`Engine::snapshot_writer`], with chunks of `chunk` bytes (at
     /// least 1).
     pub fn snapshot_writer_sized(&self, chunk: usize) -> SnapshotWriter<'_> {
-        SnapshotWriter::new(&self.dbs, chunk)
+        SnapshotWriter::new(&self.dbs, &self.acl.named_users(), chunk)
     }
 
     /// A loader sized for this engine's databases. It does not borrow the
@@ -140,8 +166,10 @@ impl Engine {
         SnapshotLoader::new(self.dbs.len())
     }
 
-    /// Replaces every database with a loaded snapshot. Fails, changing
-    /// nothing, when the snapshot was loaded for another database count.
+    /// Replaces every database with a loaded snapshot, and the named ACL
+    /// users with its users (a version 1 snapshot has none and leaves
+    /// them alone). Fails, changing nothing, when the snapshot was loaded
+    /// for another database count.
     ///
     /// Watchers of every database see their `EXEC` fail, as after
     /// `FLUSHALL`. Clients blocked on a key are not woken: blocking
@@ -155,6 +183,9 @@ impl Engine {
             });
         }
         self.dbs = loaded.dbs;
+        if let Some(users) = loaded.users {
+            self.acl.replace_named(users);
+        }
         for db in 0..self.dbs.len() {
             self.touch_db(db);
         }
@@ -267,12 +298,20 @@ pub struct SnapshotWriter<'a> {
 }
 
 impl<'a> SnapshotWriter<'a> {
-    fn new(dbs: &'a [Keyspace], chunk: usize) -> Self {
+    fn new(dbs: &'a [Keyspace], users: &[(String, Vec<String>)], chunk: usize) -> Self {
         let mut out = Vec::with_capacity(chunk.clamp(1, DEFAULT_CHUNK) + 64);
         out.extend_from_slice(&MAGIC);
         out.push(VERSION);
         put_varint(&mut out, dbs.len() as u64);
         put_varint(&mut out, dbs.iter().map(|d| d.len() as u64).sum());
+        put_varint(&mut out, users.len() as u64);
+        for (name, rules) in users {
+            put_bytes(&mut out, name.as_bytes());
+            put_varint(&mut out, rules.len() as u64);
+            for rule in rules {
+                put_bytes(&mut out, rule.as_bytes());
+            }
+        }
         SnapshotWriter {
             dbs,
             chunk: chunk.max(1),
@@ -468,6 +507,8 @@ struct Pending {
 
 enum Stage {
     Header,
+    /// Users still to read (version 2).
+    Users(u64),
     /// Between records: a key's tag or the trailer comes next.
     Records,
     Elements(Box<Pending>),
@@ -491,6 +532,8 @@ pub struct SnapshotLoader {
     /// Databases in the header (0 until read).
     ndbs: usize,
     dbs: Vec<Keyspace>,
+    /// The users read so far; `None` for a version 1 stream.
+    users: Option<Vec<User>>,
     loaded: u64,
     failed: Option<SnapshotError>,
 }
@@ -499,8 +542,18 @@ pub struct SnapshotLoader {
 /// [`Engine::install_snapshot`].
 pub struct LoadedSnapshot {
     dbs: Vec<Keyspace>,
+    /// The named users; `None` from a version 1 snapshot (no users).
+    users: Option<Vec<User>>,
     /// Keys loaded.
     pub keys: u64,
+}
+
+impl LoadedSnapshot {
+    /// How many named users the snapshot holds (`None`: a version 1
+    /// snapshot, which has no users section).
+    pub fn users(&self) -> Option<usize> {
+        self.users.as_ref().map(Vec::len)
+    }
 }
 
 impl std::fmt::Debug for LoadedSnapshot {
@@ -508,6 +561,7 @@ impl std::fmt::Debug for LoadedSnapshot {
         f.debug_struct("LoadedSnapshot")
             .field("dbs", &self.dbs.len())
             .field("keys", &self.keys)
+            .field("users", &self.users())
             .finish()
     }
 }
@@ -522,6 +576,7 @@ impl SnapshotLoader {
             stage: Stage::Header,
             ndbs: 0,
             dbs: (0..databases).map(|_| Keyspace::new()).collect(),
+            users: None,
             loaded: 0,
             failed: None,
         }
@@ -548,6 +603,7 @@ impl SnapshotLoader {
         match self.stage {
             Stage::Done => Ok(LoadedSnapshot {
                 dbs: self.dbs,
+                users: self.users,
                 keys: self.loaded,
             }),
             _ => Err(SnapshotError::Truncated),
@@ -590,6 +646,16 @@ impl SnapshotLoader {
         match &mut self.stage {
             Stage::Header => {
                 self.header(r)?;
+                Ok(true)
+            }
+            Stage::Users(0) => {
+                self.stage = Stage::Records;
+                Ok(true)
+            }
+            Stage::Users(left) => {
+                let left = *left - 1;
+                self.user(r)?;
+                self.stage = Stage::Users(left);
                 Ok(true)
             }
             Stage::Records => {
@@ -639,11 +705,16 @@ impl SnapshotLoader {
         }
         r.take(4)?;
         let version = r.u8()?;
-        if version != VERSION {
+        if version != VERSION && version != VERSION_NO_USERS {
             return Err(Fail(SnapshotError::UnsupportedVersion(version)));
         }
         let ndbs = r.varint()?;
         let _hint = r.varint()?;
+        let users = if version == VERSION {
+            Some(r.varint()?)
+        } else {
+            None
+        };
         if ndbs == 0 {
             return Err(Bad("zero databases"));
         }
@@ -654,7 +725,38 @@ impl SnapshotLoader {
             }));
         }
         self.ndbs = ndbs as usize;
-        self.stage = Stage::Records;
+        self.stage = match users {
+            Some(n) => {
+                self.users = Some(Vec::new());
+                Stage::Users(n)
+            }
+            None => Stage::Records,
+        };
+        Ok(())
+    }
+
+    /// One user of the users section, checked as `ACL SETUSER` checks it.
+    fn user(&mut self, r: &mut Reader<'_>) -> Result<(), Stop> {
+        let name = r.bytes()?;
+        let count = r.varint()?;
+        let mut rules = Vec::new();
+        for _ in 0..count {
+            rules.push(r.bytes()?);
+        }
+        if name == b"default" {
+            return Err(Bad("the default user in the users section"));
+        }
+        let users = self.users.get_or_insert_with(Vec::new);
+        if users.iter().any(|u| u.name.as_bytes() == name) {
+            return Err(Bad("duplicate user"));
+        }
+        let user = build_user(name, rules).map_err(|e| {
+            Fail(SnapshotError::BadUser {
+                user: String::from_utf8_lossy(name).into_owned(),
+                reason: e.to_string(),
+            })
+        })?;
+        users.push(user);
         Ok(())
     }
 

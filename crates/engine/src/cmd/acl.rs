@@ -135,15 +135,7 @@ fn refuse_on_secondary(eng: &Engine, s: &Session) -> CmdResult {
 
 fn setuser(eng: &mut Engine, s: &mut Session, args: Args<'_>, out: &mut Out) -> CmdResult {
     refuse_on_secondary(eng, s)?;
-    let name = &args[2];
-    let name = match std::str::from_utf8(name) {
-        Ok(n) if !n.contains([' ', '\0']) && !n.is_empty() => n,
-        _ => {
-            return Err(CmdError::err(
-                "Usernames can't contain spaces or null characters",
-            ))
-        }
-    };
+    let name = crate::acl::check_name(&args[2])?;
     // All rules or none: they apply to a copy.
     let mut user = match eng.acl.id(name.as_bytes()).and_then(|id| eng.acl.user(id)) {
         Some(u) => u.clone(),

@@ -236,8 +236,8 @@ fn empty_engine_round_trips() {
     let bytes = &parts[0];
     assert_eq!(&bytes[..4], b"MSNP");
     assert_eq!(bytes[4], VERSION);
-    // magic, version, 16 databases, 0 keys, end tag, count, crc.
-    assert_eq!(bytes.len(), 4 + 1 + 1 + 1 + 1 + 8 + 4);
+    // magic, version, 16 databases, 0 keys, 0 users, end tag, count, crc.
+    assert_eq!(bytes.len(), 4 + 1 + 1 + 1 + 1 + 1 + 8 + 4);
     let mut dst = Engine::new(Config::default());
     dst.q_set("k", "v");
     assert_eq!(dst.load_snapshot(&parts), Ok(0));
@@ -330,7 +330,7 @@ fn named_errors() {
 #[test]
 fn malformed_content_is_refused() {
     fn snap(records: &[u8], keys: u64) -> Vec<u8> {
-        let mut v = b"MSNP\x01\x01\x00".to_vec();
+        let mut v = b"MSNP\x02\x01\x00\x00".to_vec();
         v.extend_from_slice(records);
         v.push(TAG_END);
         v.extend_from_slice(&keys.to_le_bytes());
@@ -383,6 +383,139 @@ fn malformed_content_is_refused() {
             trailer: 2,
             loaded: 1
         }
+    ));
+}
+
+/// A hand-made snapshot: `header` (magic, version, databases, hint and,
+/// from version 2, the users section), no keys, and a right trailer.
+fn bare_snapshot(header: &[u8]) -> Vec<u8> {
+    let mut v = header.to_vec();
+    v.push(TAG_END);
+    v.extend_from_slice(&0u64.to_le_bytes());
+    let crc = crc32c::crc32c(&v);
+    v.extend_from_slice(&crc.to_le_bytes());
+    v
+}
+
+/// A user section entry: name, then rules.
+fn user_bytes(name: &str, rules: &[&str]) -> Vec<u8> {
+    let mut v = Vec::new();
+    put_bytes(&mut v, name.as_bytes());
+    put_varint(&mut v, rules.len() as u64);
+    rules.iter().for_each(|r| put_bytes(&mut v, r.as_bytes()));
+    v
+}
+
+#[test]
+fn users_travel_with_the_data() {
+    let mut src = Tester::new();
+    src.q("SET session:1 x");
+    src.q("ACL SETUSER alice on >alice-pw ~session:* &news +@read -keys");
+    src.q("ACL SETUSER bob off #0000000000000000000000000000000000000000000000000000000000000000 allkeys +@all");
+    src.q("ACL SETUSER default on nopass ~* &* +@all -flushall");
+    let want = src.q("ACL LIST");
+    let bytes: Vec<u8> = chunks(&src.eng, 5).concat();
+    // The clear password is nowhere in the bytes; its hash is.
+    assert!(!bytes.windows(8).any(|w| w == b"alice-pw"));
+    assert!(bytes
+        .windows(64)
+        .any(|w| w == crate::acl::hex(&crate::acl::sha256(b"alice-pw")).as_bytes()));
+
+    // The target has its own users: carol goes, alice is replaced in
+    // place (a session logged in as alice follows the new rules).
+    let mut dst = Tester::new();
+    dst.q("ACL SETUSER carol on >c ~* +@all");
+    dst.q("ACL SETUSER alice on >old ~* +@all");
+    assert_eq!(dst.q("AUTH alice old"), "+OK\r\n");
+    assert_eq!(dst.q("SET other 1"), "+OK\r\n");
+    let mut loader = dst.eng.snapshot_loader();
+    for b in bytes.chunks(7) {
+        loader.feed(b).expect("feed");
+    }
+    let loaded = loader.finish().expect("finish");
+    assert_eq!(loaded.users(), Some(2));
+    dst.eng.install_snapshot(loaded).expect("install");
+    assert_eq!(
+        dst.q("SET other 2"),
+        "-NOPERM User alice has no permissions to run the 'set' command\r\n"
+    );
+    assert_eq!(dst.q("GET session:1"), "$1\r\nx\r\n");
+    assert_eq!(
+        dst.q("AUTH alice old"),
+        "-WRONGPASS invalid username-password pair or user is disabled.\r\n"
+    );
+    assert_eq!(dst.q("AUTH alice alice-pw"), "+OK\r\n");
+    assert_eq!(
+        dst.q("AUTH carol c"),
+        "-WRONGPASS invalid username-password pair or user is disabled.\r\n"
+    );
+    assert_eq!(dst.q("AUTH default x"), "+OK\r\n");
+    // The named users match; `default` stayed the target's own.
+    let got = dst.q("ACL LIST");
+    let named = |list: &str| -> Vec<String> {
+        list.split("\r\n")
+            .filter(|l| l.starts_with("user ") && !l.starts_with("user default"))
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(named(&got), named(&want));
+    assert_eq!(named(&got).len(), 2);
+    assert!(
+        got.contains("user default on nopass ~* &* +@all\r\n"),
+        "{got}"
+    );
+}
+
+#[test]
+fn a_version_1_snapshot_loads_and_keeps_the_users() {
+    let mut dst = Tester::new();
+    dst.q("ACL SETUSER carol on >c ~* +@all");
+    let v1 = bare_snapshot(b"MSNP\x01\x01\x00");
+    let mut loader = dst.eng.snapshot_loader();
+    loader.feed(&v1).expect("feed");
+    let loaded = loader.finish().expect("finish");
+    assert_eq!(loaded.users(), None);
+    dst.eng.install_snapshot(loaded).expect("install");
+    assert_eq!(dst.q("AUTH carol c"), "+OK\r\n");
+}
+
+#[test]
+fn bad_users_are_refused_and_change_nothing() {
+    let with_users = |users: &[Vec<u8>]| {
+        let mut h = b"MSNP\x02\x01\x00".to_vec();
+        put_varint(&mut h, users.len() as u64);
+        users.iter().for_each(|u| h.extend_from_slice(u));
+        bare_snapshot(&h)
+    };
+    let ok = with_users(&[user_bytes("a", &["on", ">p", "~*", "+@all"])]);
+    let mut dst = Engine::new(Config::default());
+    assert_eq!(dst.load_snapshot([ok]), Ok(0));
+    let bad = with_users(&[
+        user_bytes("a", &["on"]),
+        user_bytes("b", &["on", "+nosuchcommand"]),
+    ]);
+    assert_eq!(
+        load_fails(&bad, "rule"),
+        SnapshotError::BadUser {
+            user: "b".into(),
+            reason: "ERR Error in ACL SETUSER modifier '+nosuchcommand': Unknown command or category name in ACL".into()
+        }
+    );
+    let malformed = |users: &[Vec<u8>], what: &str| match load_fails(&with_users(users), what) {
+        SnapshotError::Malformed { what: w, .. } => assert_eq!(w, what),
+        e => panic!("{what}: got {e:?}"),
+    };
+    malformed(
+        &[user_bytes("a", &["on"]), user_bytes("a", &["off"])],
+        "duplicate user",
+    );
+    malformed(
+        &[user_bytes("default", &["on"])],
+        "the default user in the users section",
+    );
+    assert!(matches!(
+        load_fails(&with_users(&[user_bytes("a b", &["on"])]), "name"),
+        SnapshotError::BadUser { .. }
     ));
 }
 
