@@ -149,6 +149,19 @@ pub trait NodeHooks: Send + Sync {
     fn debug(&self, args: &[&[u8]]) -> Option<Result<String, String>>;
 }
 
+/// Settings the node keeps outside the engine (the client TLS listener's
+/// `tls-*`), reached by `CONFIG GET` and `CONFIG SET`. Called with the
+/// engine locked: an implementation must not lock the engine.
+pub trait ConfigHooks: Send + Sync {
+    /// The names this hook owns, in `CONFIG GET` order.
+    fn names(&self) -> &'static [&'static str];
+    /// A setting's current value, as `CONFIG GET` shows it.
+    fn get(&self, name: &str) -> Option<String>;
+    /// Applies every (name, value) pair, or none of them. `Err` is
+    /// (the name at fault, the reason).
+    fn set(&self, pairs: &[(String, String)]) -> Result<(), (String, String)>;
+}
+
 /// A region node's data and the machinery around it.
 pub struct Engine {
     /// Buffers [`Engine::apply_op`] reuses: the argument vector and the
@@ -159,6 +172,9 @@ pub struct Engine {
     /// The node's snapshot files (`SAVE`, `BGSAVE`, `LASTSAVE`); none in
     /// unit tests.
     pub(crate) persist: Option<std::sync::Arc<dyn crate::cmd::persist::PersistHooks>>,
+    /// The node's settings outside the engine (`tls-*`); none in unit
+    /// tests.
+    pub(crate) config_hooks: Option<std::sync::Arc<dyn ConfigHooks>>,
     pub(crate) config: Config,
     pub(crate) dbs: Vec<Keyspace>,
     pub(crate) role: Role,
@@ -216,6 +232,7 @@ impl Engine {
             apply_scratch: Default::default(),
             hooks: None,
             persist: None,
+            config_hooks: None,
             config,
             dbs,
             role: Role::Primary,
@@ -264,6 +281,12 @@ impl Engine {
     /// subcommands).
     pub fn set_hooks(&mut self, hooks: std::sync::Arc<dyn NodeHooks>) {
         self.hooks = Some(hooks);
+    }
+
+    /// Installs the settings kept outside the engine (`CONFIG GET/SET
+    /// tls-*`).
+    pub fn set_config_hooks(&mut self, hooks: std::sync::Arc<dyn ConfigHooks>) {
+        self.config_hooks = Some(hooks);
     }
 
     /// Starts or stops collecting change ops.

@@ -39,5 +39,5 @@ pub mod types;
 pub use acl::check_user;
 pub use cmd::persist::PersistHooks;
 pub use config::{Config, ConfigError};
-pub use engine::{Action, ConnInfo, Engine, NodeHooks, Role, Session};
+pub use engine::{Action, ConfigHooks, ConnInfo, Engine, NodeHooks, Role, Session};
 pub use error::{CmdError, CmdResult};

@@ -1,6 +1,9 @@
 //! Server commands: INFO, CONFIG, COMMAND, DEBUG, DBSIZE, FLUSHDB,
 //! FLUSHALL, TIME, SHUTDOWN.
 
+#[cfg(test)]
+mod tests;
+
 use std::fmt::Write as _;
 
 use resp::{Args, Out};
@@ -210,13 +213,19 @@ fn config(eng: &mut Engine, _: &mut Session, args: Args<'_>, out: &mut Out) -> C
                 return Err(arity_err());
             }
             let mut pairs: Vec<(&str, String)> = Vec::new();
-            for name in crate::config::Config::names() {
+            let hooks = eng.config_hooks.clone();
+            let outside = hooks.as_deref().map_or(&[][..], |h| h.names());
+            for name in crate::config::Config::names().chain(outside.iter().copied()) {
                 if args
                     .iter()
                     .skip(2)
                     .any(|p| glob::matches(p, name.as_bytes(), true))
                 {
-                    if let Some(v) = eng.config.get(name) {
+                    let value = match &hooks {
+                        Some(h) if outside.contains(&name) => h.get(name),
+                        _ => eng.config.get(name),
+                    };
+                    if let Some(v) = value {
                         pairs.push((name, v));
                     }
                 }
@@ -231,13 +240,26 @@ fn config(eng: &mut Engine, _: &mut Session, args: Args<'_>, out: &mut Out) -> C
             if args.len() < 4 || args.len() % 2 != 0 {
                 return Err(arity_err());
             }
-            // All or nothing, as Redis 7 applies several pairs.
+            // All or nothing, as Redis 7 applies several pairs: the
+            // engine's are checked on a copy, then the node's own
+            // (`tls-*`) applied, then the copy kept.
             let mut next = eng.config.clone();
+            let outside = eng.config_hooks.as_deref().map_or(&[][..], |h| h.names());
+            let mut theirs: Vec<(String, String)> = Vec::new();
             for i in (2..args.len()).step_by(2) {
-                let name = String::from_utf8_lossy(&args[i]);
+                let name = String::from_utf8_lossy(&args[i]).to_ascii_lowercase();
                 let value = String::from_utf8_lossy(&args[i + 1]);
+                if outside.contains(&name.as_str()) {
+                    theirs.push((name, value.into_owned()));
+                    continue;
+                }
                 next.set_at_runtime(&name, &value)
                     .map_err(|e| CmdError::err(e.to_string()))?;
+            }
+            if let (Some(hooks), false) = (&eng.config_hooks, theirs.is_empty()) {
+                hooks.set(&theirs).map_err(|(name, reason)| {
+                    CmdError::err(crate::config::ConfigError::Invalid { name, reason }.to_string())
+                })?;
             }
             eng.config = next;
             out.ok();
