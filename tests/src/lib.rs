@@ -706,6 +706,10 @@ impl Datastore {
     }
 
     fn start_region(&self, i: usize) -> anyhow::Result<Server> {
+        self.start_region_with(i, &[])
+    }
+
+    fn start_region_with(&self, i: usize, extra: &[&str]) -> anyhow::Result<Server> {
         let name = &self.layout.regions[i].name;
         let mut args: Vec<std::ffi::OsString> = vec![
             "serve".into(),
@@ -724,6 +728,7 @@ impl Datastore {
                 args.extend(extra.iter().map(Into::into));
             }
         }
+        args.extend(extra.iter().map(Into::into));
         Server::try_start_meridian(&args, self.layout.regions[i].client)
             .with_context(|| format!("starting region {name}"))
     }
@@ -797,6 +802,17 @@ impl Datastore {
         let i = self.index(name);
         let server = self.start_region(i).unwrap_or_else(|e| panic!("{e:#}"));
         self.servers[i] = server;
+    }
+
+    /// Starts a region again (killing it first if it still runs) with
+    /// `extra` arguments after its usual ones; the error carries its log
+    /// when it does not start.
+    pub fn try_restart_region_with(&mut self, name: &str, extra: &[&str]) -> anyhow::Result<()> {
+        self.kill_region(name);
+        let i = self.index(name);
+        let server = self.start_region_with(i, extra)?;
+        self.servers[i] = server;
+        Ok(())
     }
 
     /// Waits up to `limit` until every secondary reports

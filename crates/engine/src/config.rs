@@ -57,8 +57,21 @@ pub struct Config {
     /// save. Empty (Meridian's default; Redis's is `3600 1 300 100 60
     /// 10000`): no automatic snapshots.
     pub save: Vec<(u64, u64)>,
-    /// `appendonly`: accepted for compatibility.
+    /// `appendonly`: keep the change log on disk (segment files in
+    /// `dir/appenddirname`) and load it at start. Set at start only.
     pub appendonly: bool,
+    /// `appendfsync`: `always` (fsync before the reply), `everysec` (a
+    /// background fsync once a second) or `no` (the OS decides).
+    pub appendfsync: String,
+    /// `appenddirname`: the folder of log segments in `dir` (Redis 7's
+    /// name and default, `appendonlydir`). A plain name, never a path.
+    pub appenddirname: String,
+    /// `auto-aof-rewrite-percentage` / `auto-aof-rewrite-min-size`: take a
+    /// snapshot (which compacts the log) when the log on disk grew by this
+    /// percentage since the last snapshot and is at least this big.
+    pub auto_aof_rewrite_percentage: u64,
+    /// See `auto_aof_rewrite_percentage`.
+    pub auto_aof_rewrite_min_size: u64,
     /// `loglevel`.
     pub loglevel: String,
     /// `io-threads`: worker threads serving clients; 0 uses every CPU the
@@ -108,6 +121,10 @@ impl Default for Config {
             dbfilename: "dump.msnp".into(),
             save: Vec::new(),
             appendonly: false,
+            appendfsync: "everysec".into(),
+            appenddirname: "appendonlydir".into(),
+            auto_aof_rewrite_percentage: 100,
+            auto_aof_rewrite_min_size: 64 * 1024 * 1024,
             loglevel: "notice".into(),
             io_threads: 0,
             client_query_buffer_limit: 1024 * 1024 * 1024,
@@ -192,11 +209,12 @@ const IMMUTABLE: &[&str] = &[
     "dir",
     "dbfilename",
     "io-threads",
+    "appendonly",
+    "appenddirname",
 ];
 
 /// Settings accepted for compatibility whose value is fixed here.
 const FIXED: &[(&str, &str)] = &[
-    ("appendfsync", "everysec"),
     ("protected-mode", "yes"),
     ("tcp-keepalive", "300"),
     ("slowlog-log-slower-than", "10000"),
@@ -232,6 +250,10 @@ impl Config {
             "dbfilename",
             "save",
             "appendonly",
+            "appendfsync",
+            "appenddirname",
+            "auto-aof-rewrite-percentage",
+            "auto-aof-rewrite-min-size",
             "loglevel",
             "io-threads",
             "client-query-buffer-limit",
@@ -270,6 +292,10 @@ impl Config {
                 .collect::<Vec<_>>()
                 .join(" "),
             "appendonly" => yes_no(self.appendonly),
+            "appendfsync" => self.appendfsync.clone(),
+            "appenddirname" => self.appenddirname.clone(),
+            "auto-aof-rewrite-percentage" => self.auto_aof_rewrite_percentage.to_string(),
+            "auto-aof-rewrite-min-size" => self.auto_aof_rewrite_min_size.to_string(),
             "loglevel" => self.loglevel.clone(),
             "io-threads" => self.io_threads.to_string(),
             "client-query-buffer-limit" => self.client_query_buffer_limit.to_string(),
@@ -436,6 +462,30 @@ impl Config {
             "appendonly" => {
                 self.appendonly =
                     parse_bool(value).ok_or_else(|| bad("argument must be 'yes' or 'no'"))?
+            }
+            "appendfsync" => {
+                let v = value.to_ascii_lowercase();
+                if !["always", "everysec", "no"].contains(&v.as_str()) {
+                    return Err(bad(
+                        "argument(s) must be one of the following: always, everysec, no",
+                    ));
+                }
+                self.appendfsync = v;
+            }
+            "appenddirname" => {
+                if value.is_empty() || value.contains('/') || value == "." || value == ".." {
+                    return Err(bad("appenddirname can't be a path, just a dirname"));
+                }
+                self.appenddirname = value.to_string();
+            }
+            "auto-aof-rewrite-percentage" => {
+                self.auto_aof_rewrite_percentage = value
+                    .parse()
+                    .map_err(|_| bad("argument couldn't be parsed into an integer"))?
+            }
+            "auto-aof-rewrite-min-size" => {
+                self.auto_aof_rewrite_min_size =
+                    parse_size(value).ok_or_else(|| bad("argument must be a memory value"))?
             }
             "loglevel" => {
                 let v = value.to_ascii_lowercase();

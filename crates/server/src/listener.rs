@@ -87,16 +87,11 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         usize::try_from(settings.engine.client_query_buffer_limit).unwrap_or(usize::MAX),
     ));
     shared.tick_clock();
-    // The snapshot file loads before any client is accepted; region
-    // nodes save but do not load yet (see ARCHITECTURE.md, "Persistence:
-    // snapshots").
-    let persist = crate::persist::start(
-        &shared,
-        settings.ignore_bad_snapshot,
-        settings.region.is_some(),
-    )?;
+    // The snapshot file loads before any client is accepted; a region
+    // node's change log continues after the loaded position.
+    let (persist, loaded) = crate::persist::start(&shared, settings.ignore_bad_snapshot)?;
     if let Some(region) = &settings.region {
-        crate::repl::start(&shared, region)?;
+        crate::repl::start(&shared, region, loaded.as_ref(), &persist)?;
     }
     tokio::spawn(on_signals(Arc::clone(&shared), term, int));
     if let Some(tls) = &tls {

@@ -151,6 +151,10 @@ pub struct Settings {
     /// `ignore-bad-snapshot` (Meridian): start empty, logging loudly, when
     /// the snapshot file is damaged, instead of refusing to start.
     pub ignore_bad_snapshot: bool,
+    /// `repair-log` (Meridian): at start, cut the on-disk change log at a
+    /// damaged record (dropping it and everything after it, and saying how
+    /// much) instead of refusing to start.
+    pub repair_log: bool,
 }
 
 impl Default for Settings {
@@ -166,6 +170,7 @@ impl Default for Settings {
                 min_rate: 1024,
             },
             ignore_bad_snapshot: false,
+            repair_log: false,
         }
     }
 }
@@ -174,7 +179,6 @@ impl Default for Settings {
 /// yet (persistence and process-management knobs people pass by habit).
 const ACCEPTED_WITHOUT_EFFECT: &[&str] = &[
     "appendfilename",
-    "appendfsync",
     "tcp-keepalive",
     "tcp-backlog",
     "logfile",
@@ -279,6 +283,12 @@ impl Settings {
             "ignore-bad-snapshot" => {
                 let v = one(d)?;
                 self.ignore_bad_snapshot = engine::config::parse_bool(v)
+                    .ok_or_else(|| invalid(name, v, "expected yes or no"))?;
+                Ok(())
+            }
+            "repair-log" => {
+                let v = one(d)?;
+                self.repair_log = engine::config::parse_bool(v)
                     .ok_or_else(|| invalid(name, v, "expected yes or no"))?;
                 Ok(())
             }

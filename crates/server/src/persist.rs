@@ -5,13 +5,17 @@
 //! carry their own version and CRC32C trailer, see `engine::snapshot`):
 //!
 //! ```text
-//! "MRDNSNAP" | version u32 (= 1) | epoch u64 | seq u64 | saved unix ms u64
-//!            | CRC32C u32 of the 36 bytes before it          (all little-endian)
+//! "MRDNSNAP" | version u32 (= 2) | epoch u64 | seq u64 | saved unix ms u64
+//!            | history length u32 | history (postcard)
+//!            | CRC32C u32 of every header byte before it     (all little-endian)
 //! MSNP bytes
 //! ```
 //!
 //! `(epoch, seq)` is the change-log position the data is at (zero on a
-//! standalone node). Files are written to a temp file in the same
+//! standalone node without a log), and the history is the node's epochs
+//! up to it, so a node that loads the file can continue its change log
+//! and resume replication from there. Version 1 files (no history) are
+//! still read. Files are written to a temp file in the same
 //! directory, fsynced, renamed over `dbfilename`, and the directory is
 //! fsynced: a crash or a failed write never leaves a half file under the
 //! real name. This module owns files and threads, never the byte format
@@ -25,18 +29,23 @@ use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context};
+use changelog::History;
 use engine::{Engine, PersistHooks};
 use parking_lot::Mutex;
+use replication::link::PrimaryLink;
 use tracing::{error, info, warn};
 
 use crate::shared::Shared;
 
 /// The first eight bytes of a Meridian snapshot file.
 pub const MAGIC: [u8; 8] = *b"MRDNSNAP";
-/// The file-header version this code writes and reads.
-pub const VERSION: u32 = 1;
-/// Header length: magic, version, epoch, seq, time, CRC.
-const HEADER_LEN: usize = 8 + 4 + 8 + 8 + 8 + 4;
+/// The file-header version this code writes (it reads 1 and 2).
+pub const VERSION: u32 = 2;
+/// The fixed part of a header: magic, version, epoch, seq, time, then
+/// (version 2) the history's length.
+const FIXED_LEN: usize = 8 + 4 + 8 + 8 + 8;
+/// The largest history a header may carry (a few bytes per epoch).
+const MAX_HISTORY: usize = 1 << 20;
 /// After a failed scheduled save, the next scheduled try waits this long
 /// (Redis's `CONFIG_BGSAVE_RETRY_DELAY`).
 const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(5);
@@ -44,7 +53,7 @@ const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(5);
 const LOAD_CHUNK: usize = 1 << 20;
 
 /// What a snapshot file's header says.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Header {
     /// The change-log epoch of the position the data is at.
     pub epoch: u64,
@@ -52,38 +61,71 @@ pub struct Header {
     pub seq: u64,
     /// When the snapshot was taken, unix ms.
     pub saved_ms: u64,
+    /// The node's history of epochs up to the position (empty in version 1
+    /// files and on nodes without a log).
+    pub history: History,
 }
 
 impl Header {
-    fn encode(&self) -> [u8; HEADER_LEN] {
-        let mut b = [0u8; HEADER_LEN];
-        b[..8].copy_from_slice(&MAGIC);
-        b[8..12].copy_from_slice(&VERSION.to_le_bytes());
-        b[12..20].copy_from_slice(&self.epoch.to_le_bytes());
-        b[20..28].copy_from_slice(&self.seq.to_le_bytes());
-        b[28..36].copy_from_slice(&self.saved_ms.to_le_bytes());
-        let crc = crc32c(&b[..36]);
-        b[36..].copy_from_slice(&crc.to_le_bytes());
+    /// The header's bytes (version 2).
+    pub fn encode(&self) -> Vec<u8> {
+        let history = postcard::to_allocvec(&self.history).unwrap_or_default();
+        let mut b = Vec::with_capacity(FIXED_LEN + 8 + history.len());
+        b.extend_from_slice(&MAGIC);
+        b.extend_from_slice(&VERSION.to_le_bytes());
+        b.extend_from_slice(&self.epoch.to_le_bytes());
+        b.extend_from_slice(&self.seq.to_le_bytes());
+        b.extend_from_slice(&self.saved_ms.to_le_bytes());
+        b.extend_from_slice(&(history.len() as u32).to_le_bytes());
+        b.extend_from_slice(&history);
+        let crc = crc32c(&b);
+        b.extend_from_slice(&crc.to_le_bytes());
         b
     }
 
-    fn decode(b: &[u8; HEADER_LEN]) -> Result<Header, String> {
+    /// Reads a header from the start of `r`, leaving `r` at the data.
+    pub fn read(r: &mut impl Read) -> Result<Header, String> {
+        let short = |_| "truncated: shorter than the header".to_string();
+        let mut b = vec![0u8; FIXED_LEN];
+        r.read_exact(&mut b).map_err(short)?;
         if b[..8] != MAGIC {
             return Err("not a Meridian snapshot (bad magic)".into());
         }
-        let u64_at = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().unwrap_or([0; 8]));
+        let u64_at =
+            |b: &[u8], i: usize| u64::from_le_bytes(b[i..i + 8].try_into().unwrap_or([0; 8]));
         let version = u32::from_le_bytes(b[8..12].try_into().unwrap_or([0; 4]));
-        if version != VERSION {
-            return Err(format!("unsupported snapshot file version {version}"));
-        }
-        let crc = u32::from_le_bytes(b[36..].try_into().unwrap_or([0; 4]));
-        if crc != crc32c(&b[..36]) {
+        let history = match version {
+            1 => None,
+            2 => {
+                let mut len = [0u8; 4];
+                r.read_exact(&mut len).map_err(short)?;
+                b.extend_from_slice(&len);
+                let len = u32::from_le_bytes(len) as usize;
+                if len > MAX_HISTORY {
+                    return Err(format!("snapshot file header: history of {len} bytes"));
+                }
+                let start = b.len();
+                b.resize(start + len, 0);
+                r.read_exact(&mut b[start..]).map_err(short)?;
+                Some(start)
+            }
+            v => return Err(format!("unsupported snapshot file version {v}")),
+        };
+        let mut crc = [0u8; 4];
+        r.read_exact(&mut crc).map_err(short)?;
+        if u32::from_le_bytes(crc) != crc32c(&b) {
             return Err("snapshot file header checksum mismatch".into());
         }
+        let history = match history {
+            None => History::new(),
+            Some(start) => postcard::from_bytes(&b[start..])
+                .map_err(|e| format!("snapshot file header: bad history ({e})"))?,
+        };
         Ok(Header {
-            epoch: u64_at(12),
-            seq: u64_at(20),
-            saved_ms: u64_at(28),
+            epoch: u64_at(&b, 12),
+            seq: u64_at(&b, 20),
+            saved_ms: u64_at(&b, 28),
+            history,
         })
     }
 }
@@ -107,6 +149,10 @@ pub struct Persist {
     state: Mutex<SaveState>,
     /// Temp-file names made unique within the process.
     next_temp: AtomicU64,
+    /// The node's change log, when it keeps one.
+    log: std::sync::OnceLock<Arc<PrimaryLink>>,
+    /// Whether the change log is kept on disk (`appendonly yes`).
+    log_on_disk: AtomicBool,
     /// This writer itself, for the background-save thread.
     me: Weak<Persist>,
 }
@@ -167,6 +213,8 @@ impl Persist {
                 last_position: (0, 0),
             }),
             next_temp: AtomicU64::new(0),
+            log: std::sync::OnceLock::new(),
+            log_on_disk: AtomicBool::new(false),
             me: me.clone(),
         })
     }
@@ -207,16 +255,41 @@ impl Persist {
         self.path.with_file_name(name)
     }
 
-    fn header(engine: &Engine) -> Header {
-        let (epoch, seq) = engine.log_position();
-        Header {
-            epoch,
-            seq,
-            saved_ms: unix_ms(),
-        }
+    /// The header for the data as it is now (engine locked).
+    fn header(&self, engine: &Engine) -> Header {
+        header_at(engine, self.log.get().map(|l| &**l))
     }
 
-    fn finished(&self, ok: bool, header: Header, dirty: u64) {
+    /// Whether the node keeps its change log on disk.
+    pub fn log_on_disk(&self) -> bool {
+        self.log_on_disk.load(Ordering::Acquire)
+    }
+
+    /// Writes a snapshot received by a full sync as the node's file (the
+    /// caller's thread waits: the on-disk log restarts after it).
+    pub fn save_received(&self, header: &Header, chunks: &[Vec<u8>]) -> anyhow::Result<()> {
+        let bytes = write_atomically(&self.path, &self.temp_path(), header, chunks)?;
+        let mut st = self.state.lock();
+        st.last_save = header.saved_ms / 1000;
+        st.last_position = (header.epoch, header.seq);
+        st.saves += 1;
+        drop(st);
+        info!(
+            bytes,
+            epoch = header.epoch,
+            seq = header.seq,
+            "Full sync snapshot saved on disk"
+        );
+        Ok(())
+    }
+
+    /// Gives the node's change log: from now on files record its position
+    /// and history, and a save compacts the log on disk.
+    pub fn set_log(&self, log: Arc<PrimaryLink>) {
+        let _ = self.log.set(log);
+    }
+
+    fn finished(&self, ok: bool, header: &Header, dirty: u64) {
         let mut st = self.state.lock();
         if ok {
             st.last_save = header.saved_ms / 1000;
@@ -280,15 +353,15 @@ impl PersistHooks for Persist {
             return Err("ERR Background save already in progress".into());
         }
         let started = Instant::now();
-        let header = Persist::header(engine);
+        let header = self.header(engine);
         let dirty = engine.dirty();
         let result = write_atomically(
             &self.path,
             &self.temp_path(),
-            header,
+            &header,
             engine.snapshot_writer(),
         );
-        self.finished(result.is_ok(), header, dirty);
+        self.finished(result.is_ok(), &header, dirty);
         match result {
             Ok(bytes) => {
                 info!(
@@ -315,7 +388,7 @@ impl PersistHooks for Persist {
         // The copy is made here, with the engine locked: one consistent
         // state at one log position. The file is written without the lock.
         let copied = Instant::now();
-        let header = Persist::header(engine);
+        let header = self.header(engine);
         let dirty = engine.dirty();
         let chunks: Vec<Vec<u8>> = engine.snapshot_writer().collect();
         let copy_ms = copied.elapsed().as_millis() as u64;
@@ -325,9 +398,9 @@ impl PersistHooks for Persist {
         let spawned = std::thread::Builder::new()
             .name("meridian-bgsave".into())
             .spawn(move || {
-                let result = write_atomically(&path, &temp, header, chunks);
+                let result = write_atomically(&path, &temp, &header, chunks);
                 let secs = copied.elapsed().as_secs() as i64;
-                persist.finished(result.is_ok(), header, dirty);
+                persist.finished(result.is_ok(), &header, dirty);
                 {
                     let mut st = persist.state.lock();
                     st.last_bgsave_ok = result.is_ok();
@@ -400,7 +473,7 @@ impl PersistHooks for Persist {
 /// Writes `header` then `chunks` to `temp`, fsyncs it, renames it to
 /// `path` and fsyncs the directory. On failure the temp file is removed
 /// and `path` is left as it was. Returns the bytes written.
-fn write_atomically<I>(path: &Path, temp: &Path, header: Header, chunks: I) -> anyhow::Result<u64>
+fn write_atomically<I>(path: &Path, temp: &Path, header: &Header, chunks: I) -> anyhow::Result<u64>
 where
     I: IntoIterator,
     I::Item: AsRef<[u8]>,
@@ -408,8 +481,9 @@ where
     let result = (|| {
         let mut file = File::create(temp)
             .with_context(|| format!("creating the temp file {}", temp.display()))?;
-        let mut bytes = HEADER_LEN as u64;
-        file.write_all(&header.encode())?;
+        let head = header.encode();
+        let mut bytes = head.len() as u64;
+        file.write_all(&head)?;
         for c in chunks {
             file.write_all(c.as_ref())?;
             bytes += c.as_ref().len() as u64;
@@ -433,11 +507,36 @@ where
     result
 }
 
-/// A whole snapshot file in memory: the header at the engine's log
-/// position, then the engine's snapshot (what `MERIDIAN SNAPSHOT` returns
-/// for backups). Call with the engine locked: the copy is consistent.
-pub fn file_bytes(engine: &Engine) -> Vec<u8> {
-    let mut out = Persist::header(engine).encode().to_vec();
+/// The header for `engine`'s data as it is now (engine locked): `log`'s
+/// last position plus the units the engine completed that the log has
+/// not taken yet (appended when the engine unlocks), and its history.
+pub fn header_at(engine: &Engine, log: Option<&PrimaryLink>) -> Header {
+    let (epoch, seq, history) = match log {
+        Some(log) => {
+            let (last, history) = log.with_log(|l| (l.last(), l.history().clone()));
+            let pending = engine.pending_units();
+            let epoch = if pending > 0 {
+                history.last_epoch().0
+            } else {
+                last.epoch.0
+            };
+            (epoch, last.seq.0 + pending, history)
+        }
+        None => (0, 0, History::new()),
+    };
+    Header {
+        epoch,
+        seq,
+        saved_ms: unix_ms(),
+        history,
+    }
+}
+
+/// A whole snapshot file in memory: the header at the log's position,
+/// then the engine's snapshot (what `MERIDIAN SNAPSHOT` returns for
+/// backups). Call with the engine locked: the copy is consistent.
+pub fn file_bytes(engine: &Engine, log: Option<&PrimaryLink>) -> Vec<u8> {
+    let mut out = header_at(engine, log).encode();
     for chunk in engine.snapshot_writer() {
         out.extend_from_slice(&chunk);
     }
@@ -447,10 +546,7 @@ pub fn file_bytes(engine: &Engine) -> Vec<u8> {
 /// Reads a snapshot file (from disk, a backup or [`file_bytes`]) into
 /// `engine`; the engine is untouched on error.
 pub fn read_into(file: &mut impl Read, engine: &mut Engine) -> anyhow::Result<Loaded> {
-    let mut head = [0u8; HEADER_LEN];
-    file.read_exact(&mut head)
-        .context("truncated: shorter than the header")?;
-    let header = Header::decode(&head).map_err(anyhow::Error::msg)?;
+    let header = Header::read(file).map_err(anyhow::Error::msg)?;
     let mut loader = engine.snapshot_loader();
     let mut buf = vec![0u8; LOAD_CHUNK];
     loop {
@@ -469,50 +565,69 @@ pub fn read_into(file: &mut impl Read, engine: &mut Engine) -> anyhow::Result<Lo
 /// Loads `dir/dbfilename` into the node at start, before any client is
 /// accepted, and installs the snapshot hooks. A bad file stops the start
 /// unless `ignore_bad` (then the node starts empty and says so loudly).
-///
-/// A region node (`region`) does not load its file yet: its change log
-/// would start at seq 1 over data at another position, and a fresh
-/// secondary replayed from seq 1 would miss the loaded keys (see
-/// ARCHITECTURE.md, "Persistence: snapshots").
-pub fn start(shared: &Arc<Shared>, ignore_bad: bool, region: bool) -> anyhow::Result<Arc<Persist>> {
+/// Returns the writer and the loaded file's header: a region node's
+/// change log continues after that position (`repl::start`).
+pub fn start(
+    shared: &Arc<Shared>,
+    ignore_bad: bool,
+) -> anyhow::Result<(Arc<Persist>, Option<Header>)> {
     let mut engine = shared.lock();
     let persist = Persist::new(&engine.config().dbfilename);
+    persist
+        .log_on_disk
+        .store(engine.config().appendonly, Ordering::Release);
     let started = Instant::now();
-    if region {
-        if persist.path.exists() {
-            warn!(
-                file = %persist.path.display(),
-                "Region node: the snapshot file is not loaded (the change log cannot start \
-                 at its position yet); the data comes from replication"
-            );
+    let header = match persist.load(&mut engine) {
+        Ok(None) => {
+            info!(file = %persist.path.display(), "No snapshot file: starting empty");
+            None
         }
-        engine.set_persist_hooks(Arc::clone(&persist) as Arc<dyn PersistHooks>);
-        return Ok(persist);
-    }
-    match persist.load(&mut engine) {
-        Ok(None) => info!(file = %persist.path.display(), "No snapshot file: starting empty"),
-        Ok(Some(l)) => info!(
-            file = %persist.path.display(),
-            keys = l.keys,
-            ms = started.elapsed().as_millis() as u64,
-            epoch = l.header.epoch,
-            seq = l.header.seq,
-            "DB loaded from disk"
-        ),
+        Ok(Some(l)) => {
+            info!(
+                file = %persist.path.display(),
+                keys = l.keys,
+                ms = started.elapsed().as_millis() as u64,
+                epoch = l.header.epoch,
+                seq = l.header.seq,
+                "DB loaded from disk"
+            );
+            fits(&engine).with_context(|| persist.describe())?;
+            Some(l.header)
+        }
         Err(e) if ignore_bad => {
             error!(
                 error = %format!("{e:#}"),
                 "BAD SNAPSHOT FILE IGNORED (--ignore-bad-snapshot yes): starting EMPTY; \
                  the next save replaces the file"
             );
+            None
         }
         Err(e) => bail!(
             "{e:#}; refusing to start (move the file away, or pass \
              --ignore-bad-snapshot yes to start empty)"
         ),
-    }
+    };
     engine.set_persist_hooks(Arc::clone(&persist) as Arc<dyn PersistHooks>);
-    Ok(persist)
+    let _ = shared.persist.set(Arc::clone(&persist));
+    Ok((persist, header))
+}
+
+/// Whether the loaded data fits the node: under `maxmemory` with
+/// `noeviction` nothing could ever be written again, so that is an error
+/// (restoring into a smaller node needs a bigger limit or an eviction
+/// policy, which then evicts down to the limit as writes come).
+fn fits(engine: &Engine) -> anyhow::Result<()> {
+    let config = engine.config();
+    let used = engine.used_memory() as u64;
+    if config.maxmemory > 0 && used > config.maxmemory && config.maxmemory_policy == "noeviction" {
+        bail!(
+            "the data needs {used} bytes of memory but maxmemory is {} with \
+             maxmemory-policy noeviction: raise maxmemory (or choose an eviction \
+             policy) to load it",
+            config.maxmemory
+        );
+    }
+    Ok(())
 }
 
 /// Runs the `save` schedules once a second until the node stops.
@@ -539,22 +654,42 @@ mod tests {
 
     #[test]
     fn header_round_trips_and_rejects_damage() {
+        let mut history = History::new();
+        history
+            .begin(changelog::Epoch(1), changelog::Seq(1))
+            .unwrap();
+        history
+            .begin(changelog::Epoch(3), changelog::Seq(40))
+            .unwrap();
         let h = Header {
             epoch: 3,
             seq: 42,
             saved_ms: 7,
+            history,
         };
         let b = h.encode();
-        assert_eq!(Header::decode(&b), Ok(h));
-        let mut bad = b;
+        assert_eq!(Header::read(&mut &b[..]), Ok(h.clone()));
+        let mut bad = b.clone();
         bad[20] ^= 1;
-        assert!(Header::decode(&bad).unwrap_err().contains("checksum"));
-        let mut bad = b;
+        assert!(Header::read(&mut &bad[..])
+            .unwrap_err()
+            .contains("checksum"));
+        let mut bad = b.clone();
         bad[0] = b'X';
-        assert!(Header::decode(&bad).unwrap_err().contains("magic"));
-        let mut bad = b;
+        assert!(Header::read(&mut &bad[..]).unwrap_err().contains("magic"));
+        let mut bad = b.clone();
         bad[8] = 9;
-        assert!(Header::decode(&bad).unwrap_err().contains("version"));
+        assert!(Header::read(&mut &bad[..]).unwrap_err().contains("version"));
+        assert!(Header::read(&mut &b[..b.len() - 1])
+            .unwrap_err()
+            .contains("truncated"));
+        // Version 1: no history.
+        let mut v1 = b[..36].to_vec();
+        v1[8..12].copy_from_slice(&1u32.to_le_bytes());
+        let crc = crc32c(&v1);
+        v1.extend_from_slice(&crc.to_le_bytes());
+        let old = Header::read(&mut &v1[..]).unwrap();
+        assert_eq!((old.epoch, old.seq, old.history), (3, 42, History::new()));
     }
 
     #[test]
@@ -574,9 +709,10 @@ mod tests {
             epoch: 0,
             seq: 0,
             saved_ms: 1,
+            history: History::new(),
         };
         let temp = dir.join("t1");
-        write_atomically(&path, &temp, h, eng.snapshot_writer()).unwrap();
+        write_atomically(&path, &temp, &h, eng.snapshot_writer()).unwrap();
         assert!(!temp.exists());
         let mut fresh = Engine::new(engine::Config::default());
         let loaded = read_into(&mut File::open(&path).unwrap(), &mut fresh).unwrap();
@@ -584,7 +720,7 @@ mod tests {
         // A temp file that cannot be created: the good file stays.
         let before = std::fs::read(&path).unwrap();
         let bad_temp = dir.join("no-such-dir").join("t2");
-        assert!(write_atomically(&path, &bad_temp, h, eng.snapshot_writer()).is_err());
+        assert!(write_atomically(&path, &bad_temp, &h, eng.snapshot_writer()).is_err());
         assert_eq!(std::fs::read(&path).unwrap(), before);
         // Truncated: refused, engine untouched.
         std::fs::write(&path, &before[..before.len() - 3]).unwrap();

@@ -22,7 +22,7 @@ use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use changelog::{Backlog, BacklogConfig, Codec, Entry, Epoch, History, Payload, Seq};
+use changelog::{Backlog, BacklogConfig, Codec, Entry, Epoch, History, Payload, Position, Seq};
 use engine::snapshot::SnapshotLoader;
 use engine::{NodeHooks, Role};
 use parking_lot::Mutex;
@@ -40,7 +40,21 @@ use crate::shared::Shared;
 /// Starts this node's part of the datastore `region` describes: binds the
 /// replication endpoint and spawns the link tasks, which stop when the node
 /// stops.
-pub fn start(shared: &Arc<Shared>, region: &RegionConfig) -> anyhow::Result<()> {
+///
+/// `loaded` is the snapshot file the node loaded at start, if any: the log
+/// continues after its position, on its history. A secondary then asks
+/// its primary from there (a partial resync when the backlog still holds
+/// what follows). A primary starts a new epoch there: it may have lost the
+/// tail of its old epoch that secondaries received (no log on disk, or an
+/// fsync policy that allows it), and a new epoch makes such secondaries
+/// see a fork and full-sync instead of keeping different entries under the
+/// same positions.
+pub fn start(
+    shared: &Arc<Shared>,
+    region: &RegionConfig,
+    loaded: Option<&crate::persist::Header>,
+    persist: &Arc<crate::persist::Persist>,
+) -> anyhow::Result<()> {
     let identity = replication::certs::load_files(
         &region.name,
         &region.tls.ca,
@@ -60,17 +74,32 @@ pub fn start(shared: &Arc<Shared>, region: &RegionConfig) -> anyhow::Result<()> 
         Some(st) => (RegionRole::Primary, st.primary.clone()),
         None => (region.role, region.primary.clone()),
     };
-    let mut history = History::new();
+    let (mut history, next) = match loaded {
+        Some(h) if h.seq > 0 && !h.history.is_empty() => (h.history.clone(), Seq(h.seq + 1)),
+        _ => (History::new(), Seq::FIRST),
+    };
+    let mut new_epoch = None;
     if role == RegionRole::Primary {
-        // A primary restarted without its data continues its own epoch
-        // (never an older one); peers that are ahead of it refuse to be
-        // overwritten, and a newer primary makes it step down.
-        let epoch = saved
+        let saved_epoch = saved
             .as_ref()
-            .map_or(Epoch::FIRST, |st| Epoch(st.epoch.max(1)));
-        history
-            .begin(epoch, Seq::FIRST)
-            .context("starting the history")?;
+            .map_or(0, |st| st.epoch.max(st.promised_epoch));
+        let epoch = if next > Seq::FIRST {
+            // Loaded data: a new epoch after it (see above).
+            Epoch(history.last_epoch().0.max(saved_epoch) + 1)
+        } else {
+            // A primary restarted without its data continues its own
+            // epoch (never an older one); peers that are ahead of it
+            // refuse to be overwritten, and a newer primary makes it step
+            // down.
+            Epoch(saved_epoch.max(1))
+        };
+        if history.last_epoch() < epoch {
+            history.begin(epoch, next).context("starting the history")?;
+        }
+        if next > Seq::FIRST {
+            new_epoch = Some(epoch);
+            info!(region = %region.name, %epoch, %next, "primary restarted from its snapshot: a new epoch begins after it");
+        }
     }
     let backlog = Backlog::new(
         BacklogConfig {
@@ -79,7 +108,7 @@ pub fn start(shared: &Arc<Shared>, region: &RegionConfig) -> anyhow::Result<()> 
                 .then(|| config.repl_backlog_ttl.saturating_mul(1_000_000_000)),
             ..BacklogConfig::default()
         },
-        Seq::FIRST,
+        next,
     );
     let log = PrimaryLink::new(
         Log::new(history, backlog, Codec::default()),
@@ -106,6 +135,14 @@ pub fn start(shared: &Arc<Shared>, region: &RegionConfig) -> anyhow::Result<()> 
     if let Some(st) = &saved {
         node.state.lock().promised = (st.promised_epoch, st.promised_region.clone());
     }
+    if let Some(epoch) = new_epoch {
+        // This region took `epoch` for itself: never grant it to another.
+        let mut state = node.state.lock();
+        if state.promised.0 < epoch.0 {
+            state.promised = (epoch.0, region.name.clone());
+        }
+    }
+    persist.set_log(Arc::clone(&log));
     let _ = shared.repl.set(Arc::clone(&node));
     shared.lock().set_hooks(Arc::new(Hooks {
         node: Arc::clone(&node),
@@ -568,7 +605,7 @@ pub fn admin(
             None => Err("ERR wrong number of arguments for 'meridian|follow' command".into()),
         },
         b"STATE" => Ok(Reply::Text(node.state_line())),
-        b"SNAPSHOT" if args.len() == 2 => Ok(Reply::Bulk(crate::persist::file_bytes(engine))),
+        b"SNAPSHOT" if args.len() == 2 => Ok(Reply::Bulk(crate::persist::file_bytes(engine, Some(&node.log)))),
         _ => Err(format!(
             "ERR unknown subcommand '{}'. Try FENCE, RESUME, CLAIM <epoch> <region>, PROMOTE [FORCE] [NOQUORUM], FOLLOW <region>, STATE, SNAPSHOT.",
             String::from_utf8_lossy(&args[1])
@@ -869,7 +906,7 @@ struct Apply {
 }
 
 impl Applier for Apply {
-    fn apply(&self, entries: &[Entry]) -> Result<(), String> {
+    fn apply(&self, entries: &[Entry], log: Option<&PrimaryLink>) -> Result<(), String> {
         let shared = self.shared.upgrade().ok_or("the node is stopping")?;
         let mut engine = shared.lock();
         let current = self
@@ -903,6 +940,12 @@ impl Applier for Apply {
             }
         }
         engine.end_batch();
+        if result.is_ok() {
+            // Still locked: a snapshot never sees data the log lacks.
+            if let Some(log) = log {
+                log.append_applied(entries);
+            }
+        }
         result
     }
 
@@ -914,13 +957,21 @@ impl Applier for Apply {
     }
 
     fn snapshot_sink(&self) -> Box<dyn SnapshotSink> {
-        let loader = self
-            .shared
-            .upgrade()
+        let shared = self.shared.upgrade();
+        let loader = shared
+            .as_ref()
             .map(|shared| shared.lock().snapshot_loader());
+        // With the log on disk, the snapshot becomes the node's snapshot
+        // file before the log restarts after it (see `Sink::finish`).
+        let keep = shared
+            .as_ref()
+            .and_then(|s| s.persist.get())
+            .filter(|p| p.log_on_disk())
+            .map(|_| Vec::new());
         Box::new(Sink {
             shared: self.shared.clone(),
             loader,
+            keep,
         })
     }
 }
@@ -929,15 +980,21 @@ impl Applier for Apply {
 struct Sink {
     shared: Weak<Shared>,
     loader: Option<SnapshotLoader>,
+    /// The chunks as they came, when they must also be saved.
+    keep: Option<Vec<Vec<u8>>>,
 }
 
 impl SnapshotSink for Sink {
     fn feed(&mut self, chunk: &[u8]) -> Result<(), String> {
         let loader = self.loader.as_mut().ok_or("the node is stopping")?;
-        loader.feed(chunk).map_err(|e| e.to_string())
+        loader.feed(chunk).map_err(|e| e.to_string())?;
+        if let Some(keep) = &mut self.keep {
+            keep.push(chunk.to_vec());
+        }
+        Ok(())
     }
 
-    fn finish(self: Box<Self>) -> Result<u64, String> {
+    fn finish(self: Box<Self>, at: Position, history: &changelog::History) -> Result<u64, String> {
         let loader = self.loader.ok_or("the node is stopping")?;
         let loaded = loader.finish().map_err(|e| e.to_string())?;
         let keys = loaded.keys;
@@ -946,6 +1003,20 @@ impl SnapshotSink for Sink {
             .lock()
             .install_snapshot(loaded)
             .map_err(|e| e.to_string())?;
+        if let (Some(chunks), Some(persist)) = (self.keep, shared.persist.get()) {
+            // The log on disk restarts after `at` once this returns: the
+            // data up to `at` must be on disk first, or a restart would
+            // find a log that starts past its snapshot.
+            let header = crate::persist::Header {
+                epoch: at.epoch.0,
+                seq: at.seq.0,
+                saved_ms: replication::link::unix_ms(),
+                history: history.clone(),
+            };
+            persist
+                .save_received(&header, &chunks)
+                .map_err(|e| format!("saving the full sync's snapshot: {e:#}"))?;
+        }
         Ok(keys)
     }
 }

@@ -136,6 +136,8 @@ pub struct Shared {
     primary: OnceLock<Arc<PrimaryLink>>,
     /// This region's replication state (a node of a datastore only).
     pub repl: OnceLock<Arc<crate::repl::ReplNode>>,
+    /// The node's snapshot files and on-disk log.
+    pub persist: OnceLock<Arc<crate::persist::Persist>>,
     /// True while a planned switchover holds writes: client writes get
     /// `-TRYAGAIN` (checked before the engine, one atomic load).
     writes_paused: AtomicBool,
@@ -163,6 +165,7 @@ impl Shared {
             engine: Mutex::new(engine),
             primary: OnceLock::new(),
             repl: OnceLock::new(),
+            persist: OnceLock::new(),
             writes_paused: AtomicBool::new(false),
             lease_ok: AtomicBool::new(true),
             query_buffer_limit,

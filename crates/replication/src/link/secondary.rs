@@ -39,9 +39,12 @@ const BATCH_MSGS: usize = 64;
 
 /// What the node does with what the primary sends.
 pub trait Applier: Send + Sync + 'static {
-    /// Applies validated entries, in order, as one batch (one lock).
-    /// An error means the data no longer matches the log.
-    fn apply(&self, entries: &[Entry]) -> Result<(), String>;
+    /// Applies validated entries, in order, as one batch (one lock), and
+    /// copies them into the node's own `log` (when it keeps one, with
+    /// [`PrimaryLink::append_applied`]) before it unlocks, so that the log
+    /// never runs behind the data a snapshot of it sees. An error means
+    /// the data no longer matches the log.
+    fn apply(&self, entries: &[Entry], log: Option<&PrimaryLink>) -> Result<(), String>;
     /// A sink for a full sync's snapshot; the old data keeps serving reads
     /// until [`SnapshotSink::finish`].
     fn snapshot_sink(&self) -> Box<dyn SnapshotSink>;
@@ -59,8 +62,10 @@ pub trait SnapshotSink: Send {
     /// Takes the next piece.
     fn feed(&mut self, chunk: &[u8]) -> Result<(), String>;
     /// Verifies the snapshot and replaces the node's data with it; returns
-    /// the keys loaded.
-    fn finish(self: Box<Self>) -> Result<u64, String>;
+    /// the keys loaded. `at` is the snapshot's position and `history` the
+    /// primary's history (the node's log restarts after `at` right after
+    /// this returns).
+    fn finish(self: Box<Self>, at: Position, history: &changelog::History) -> Result<u64, String>;
 }
 
 /// Where to dial and how patiently.
@@ -338,10 +343,9 @@ fn take_events(
         if batch.is_empty() {
             return Ok(());
         }
-        applier.apply(batch).map_err(LinkError::Apply)?;
-        if let Some(log) = &link.log {
-            log.append_applied(batch);
-        }
+        applier
+            .apply(batch, link.log.as_deref())
+            .map_err(LinkError::Apply)?;
         batch.clear();
         let mut lag = link.lag.lock();
         lag.record_batch(unix_ms(), stamps, arrived, unix_nanos());
@@ -407,7 +411,7 @@ fn take_events(
                     return Err(LinkError::Apply("snapshot end without a full sync".into()));
                 };
                 let started = Instant::now();
-                let keys = s.finish().map_err(LinkError::Apply)?;
+                let keys = s.finish(at, sec.history()).map_err(LinkError::Apply)?;
                 if let Some(log) = &link.log {
                     // The log restarts after the snapshot's position.
                     log.with_log(|l| l.reset(sec.history().clone(), at.seq.next()));
