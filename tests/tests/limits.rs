@@ -147,3 +147,107 @@ fn a_slow_request_is_closed_after_the_timeout() {
     idle.send(b"PING\r\n");
     idle.expect(b"+PONG\r\n");
 }
+
+/// `INFO stats` field `name` of the server on `port`.
+fn stat(port: u16, name: &str) -> u64 {
+    let info = meridian_tests::query(port, &["INFO", "stats"]).unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+        .unwrap_or_else(|| panic!("no {name} in {info}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// `n` pipelined `GET big` requests.
+fn gets(n: usize) -> Vec<u8> {
+    b"*2\r\n$3\r\nGET\r\n$3\r\nbig\r\n".repeat(n)
+}
+
+/// Polls until `f` holds, up to `limit`.
+fn within(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+#[test]
+fn a_client_that_pipelines_big_gets_and_never_reads_is_closed() {
+    if !meridian_only("Meridian's log line") {
+        return;
+    }
+    let server = Server::start_with(&["--client-output-buffer-limit", "normal", "1mb", "0", "0"]);
+    let port = server.port();
+    let mut admin = server.conn();
+    let _: () = redis::cmd("SET")
+        .arg("big")
+        .arg("v".repeat(100_000))
+        .query(&mut admin)
+        .unwrap();
+    // A client that reads its replies is served as before.
+    let v: String = redis::cmd("GET").arg("big").query(&mut admin).unwrap();
+    assert_eq!(v.len(), 100_000);
+    assert_eq!(stat(port, "client_output_buffer_limit_disconnections"), 0);
+
+    // 400 × 100 KB of replies, never read: past the 1 MB hard limit.
+    let mut greedy = server.raw();
+    let _ = greedy.try_send(&gets(400));
+    assert!(
+        within(Duration::from_secs(10), || stat(
+            port,
+            "client_output_buffer_limit_disconnections"
+        ) == 1),
+        "not closed: {}",
+        server.log()
+    );
+    assert!(
+        greedy.until_closed(Duration::from_secs(10)).is_some(),
+        "the connection is still open"
+    );
+    assert!(
+        server
+            .log()
+            .contains("Client closed for overcoming of output buffer limits"),
+        "{}",
+        server.log()
+    );
+    // Everyone else is untouched.
+    let v: String = redis::cmd("GET").arg("big").query(&mut admin).unwrap();
+    assert_eq!(v.len(), 100_000);
+}
+
+#[test]
+fn the_soft_output_limit_closes_after_its_seconds() {
+    if !meridian_only("the disconnection counter (Redis 7.2's INFO field)") {
+        return;
+    }
+    let server = Server::start_with(&["--client-output-buffer-limit", "normal", "0", "1mb", "1"]);
+    let port = server.port();
+    let mut admin = server.conn();
+    let _: () = redis::cmd("SET")
+        .arg("big")
+        .arg("v".repeat(100_000))
+        .query(&mut admin)
+        .unwrap();
+    let mut greedy = server.raw();
+    let _ = greedy.try_send(&gets(200));
+    // Over the soft limit, but not for a second yet: still open.
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(stat(port, "client_output_buffer_limit_disconnections"), 0);
+    // Still over it more than a second later: closed at its next request.
+    std::thread::sleep(Duration::from_millis(1200));
+    let _ = greedy.try_send(b"*1\r\n$4\r\nPING\r\n");
+    assert!(
+        within(Duration::from_secs(10), || stat(
+            port,
+            "client_output_buffer_limit_disconnections"
+        ) == 1),
+        "not closed"
+    );
+    assert!(greedy.until_closed(Duration::from_secs(10)).is_some());
+}

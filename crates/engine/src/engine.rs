@@ -119,6 +119,10 @@ pub(crate) struct Stats {
     pub hits: u64,
     pub misses: u64,
     pub errors: u64,
+    /// Clients closed for passing an output buffer limit (any class).
+    pub output_limit_closes: u64,
+    /// Clients closed for passing `client-query-buffer-limit`.
+    pub query_limit_closes: u64,
 }
 
 /// The change ops being collected (see [`crate::ops`]).
@@ -281,6 +285,19 @@ impl Engine {
     /// subcommands).
     pub fn set_hooks(&mut self, hooks: std::sync::Arc<dyn NodeHooks>) {
         self.hooks = Some(hooks);
+    }
+
+    /// Counts a client the node closed for passing an output buffer limit
+    /// (`INFO stats` `client_output_buffer_limit_disconnections`).
+    pub fn count_output_limit_close(&mut self) {
+        self.stats.output_limit_closes += 1;
+    }
+
+    /// Counts a client the node closed for passing
+    /// `client-query-buffer-limit` (`INFO stats`
+    /// `client_query_buffer_limit_disconnections`).
+    pub fn count_query_limit_close(&mut self) {
+        self.stats.query_limit_closes += 1;
     }
 
     /// Installs the settings kept outside the engine (`CONFIG GET/SET

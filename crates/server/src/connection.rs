@@ -124,6 +124,11 @@ enum Ended {
     Protocol,
     /// Unparsed input passed `client-query-buffer-limit`.
     QueryBufferLimit,
+    /// Unsent replies passed the `normal` class's `client-output-buffer-limit`.
+    OutputLimit {
+        /// Bytes waiting to be sent.
+        pending: usize,
+    },
     /// A request stayed incomplete too long at too slow a pace
     /// ([`SlowRequest`]).
     SlowRequest,
@@ -198,9 +203,17 @@ pub async fn serve<S: ClientStream>(
         parked: None,
         slow,
         partial: None,
+        output_limit: OutputLimit::default(),
     };
     let ended = conn.run(&shared, &handle).await;
     match &ended {
+        Ended::OutputLimit { pending } => warn!(
+            id,
+            addr = %peer,
+            class = "normal",
+            omem = pending,
+            "Client closed for overcoming of output buffer limits"
+        ),
         Ended::QueryBufferLimit => warn!(
             id,
             addr = %peer,
@@ -227,7 +240,52 @@ pub async fn serve<S: ClientStream>(
         other => debug!(id, addr = %peer, reason = ?other, "Client closed connection"),
     }
     shared.unregister(id);
-    shared.lock().disconnect(&mut conn.session);
+    let mut engine = shared.lock();
+    match ended {
+        Ended::OutputLimit { .. } | Ended::Closed(Some(CloseReason::OutputLimit)) => {
+            engine.count_output_limit_close()
+        }
+        Ended::QueryBufferLimit => engine.count_query_limit_close(),
+        _ => {}
+    }
+    engine.disconnect(&mut conn.session);
+}
+
+/// The `normal` class of `client-output-buffer-limit`, for clients that
+/// are not subscribed (the `pubsub` class is the engine's outbox limit):
+/// more unsent reply bytes than `hard`, or more than `soft` for longer
+/// than `soft_secs`, closes the client, as Redis does. 0 is no limit.
+#[derive(Clone, Copy, Debug, Default)]
+struct OutputLimit {
+    hard: usize,
+    soft: usize,
+    soft_secs: u64,
+    /// Since when the unsent replies have been over `soft`.
+    over_soft_since: Option<tokio::time::Instant>,
+}
+
+impl OutputLimit {
+    /// Takes the current setting (`CONFIG SET` applies at the next batch).
+    fn refresh(&mut self, config: &engine::Config) {
+        let (_, hard, soft, secs) = &config.client_output_buffer_limit[0];
+        self.hard = usize::try_from(*hard).unwrap_or(usize::MAX);
+        self.soft = usize::try_from(*soft).unwrap_or(usize::MAX);
+        self.soft_secs = *secs;
+    }
+
+    /// True when `pending` unsent bytes mean the client must be closed.
+    fn passed(&mut self, pending: usize) -> bool {
+        if self.hard > 0 && pending > self.hard {
+            return true;
+        }
+        if self.soft == 0 || pending <= self.soft {
+            self.over_soft_since = None;
+            return false;
+        }
+        let now = tokio::time::Instant::now();
+        let since = *self.over_soft_since.get_or_insert(now);
+        now.duration_since(since) > Duration::from_secs(self.soft_secs)
+    }
 }
 
 /// An incomplete request being watched by the slow-request rule.
@@ -266,6 +324,8 @@ struct Connection<S> {
     slow: SlowRequest,
     /// `Some` while a request is incomplete (and the rule is on).
     partial: Option<Partial>,
+    /// The `normal` class's output buffer limit.
+    output_limit: OutputLimit,
 }
 
 impl<S: ClientStream> Connection<S> {
@@ -399,7 +459,14 @@ impl<S: ClientStream> Connection<S> {
         let step = self.run_batch(shared, handle);
         match step {
             // One write, usually complete; a rest waits for `writable`.
-            Step::Continue | Step::Block(_) => self.write_some()?,
+            Step::Continue | Step::Block(_) => {
+                self.write_some()?;
+                let pending = self.out.len() - self.sent;
+                if pending > 0 && !self.session.is_subscribed() && self.output_limit.passed(pending)
+                {
+                    return Err(Ended::OutputLimit { pending });
+                }
+            }
             _ => self.write_all(handle).await?,
         }
         match step {
@@ -560,6 +627,7 @@ impl<S: ClientStream> Connection<S> {
             }
         }
         if let Some(mut engine) = engine {
+            self.output_limit.refresh(engine.config());
             engine.end_batch();
             drop(engine);
             handle.set_exempt(self.session.is_subscribed());

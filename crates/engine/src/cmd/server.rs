@@ -735,6 +735,14 @@ fn info_section(eng: &Engine, section: &str, t: &mut String) {
             f!("keyspace_hits:{}", st.hits);
             f!("keyspace_misses:{}", st.misses);
             f!("total_error_replies:{}", st.errors);
+            f!(
+                "client_query_buffer_limit_disconnections:{}",
+                st.query_limit_closes
+            );
+            f!(
+                "client_output_buffer_limit_disconnections:{}",
+                st.output_limit_closes
+            );
             f!("acl_access_denied_auth:{}", eng.acl.denied_auth);
             f!("acl_access_denied_cmd:{}", eng.acl.denied_cmd);
             f!("acl_access_denied_key:{}", eng.acl.denied_key);
