@@ -462,9 +462,13 @@ pub(crate) fn recover(
     match outcome {
         Outcome::Clean => {}
         Outcome::Torn { offset } => {
-            let span = spans.last().filter(|s| s.end == offset);
-            let Some(span) = span else {
-                unreachable!("a torn tail is found at the end of the last span");
+            // A torn tail is found in the last span, at its end.
+            let Some(span) = spans.last() else {
+                return Err(Error::Corrupt {
+                    file: dir.to_path_buf(),
+                    offset,
+                    reason: "a torn tail outside any segment".into(),
+                });
             };
             let dropped_bytes = cut(&span.path, offset)?;
             tracing::warn!(

@@ -458,10 +458,11 @@ impl Scanner {
             return Ok(Scan::Incomplete { offset });
         }
         let record = &self.buf[self.head..self.head + total];
-        let Some((key, salt)) = &self.seal else {
-            unreachable!("next_sealed runs for sealed segments only");
-        };
-        if !open_record(key, salt, seq, record, &mut self.plain) {
+        let opened = self
+            .seal
+            .as_ref()
+            .is_some_and(|(key, salt)| open_record(key, salt, seq, record, &mut self.plain));
+        if !opened {
             return Ok(Scan::Damaged {
                 offset,
                 reason: format!("the record of seq {seq} fails its authentication tag"),
