@@ -89,9 +89,18 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     shared.tick_clock();
     // The snapshot file loads before any client is accepted; a region
     // node's change log continues after the loaded position.
-    let (persist, loaded) = crate::persist::start(&shared, settings.ignore_bad_snapshot)?;
+    let key = match &settings.encryption_key_file {
+        Some(path) => Some(logstore::Key::from_file(path)?),
+        None => None,
+    };
+    let (persist, loaded) =
+        crate::persist::start(&shared, settings.ignore_bad_snapshot, key.clone())?;
+    let log_settings =
+        crate::aof::LogSettings::of(&shared.lock().config().clone(), settings.repair_log, key);
     if let Some(region) = &settings.region {
-        crate::repl::start(&shared, region, loaded.as_ref(), &persist)?;
+        crate::repl::start(&shared, region, loaded.as_ref(), &persist, log_settings)?;
+    } else {
+        crate::aof::start_standalone(&shared, loaded.as_ref(), &persist, log_settings)?;
     }
     tokio::spawn(on_signals(Arc::clone(&shared), term, int));
     if let Some(tls) = &tls {
@@ -319,9 +328,19 @@ async fn cron(shared: Arc<Shared>) {
                 (config.min_replicas_to_write, config.min_replicas_max_lag),
             )
         };
-        if let Some(node) = shared.repl.get() {
-            shared.set_lease_ok(node.lease_ok(lease.0, lease.1));
-        }
+        // Client writes are held while the lease is not met or the log
+        // on disk cannot be written (`write_refusal` says which).
+        let disk_ok = !shared
+            .persist
+            .get()
+            .and_then(|p| p.disk())
+            .is_some_and(|d| d.failed());
+        let lease_ok = shared
+            .repl
+            .get()
+            .is_none_or(|node| node.lease_ok(lease.0, lease.1));
+        shared.set_disk_ok(disk_ok);
+        shared.set_lease_ok(lease_ok && disk_ok);
         if timeout > 0 && now.saturating_sub(last_sweep) >= 1000 {
             last_sweep = now;
             let closed = shared.close_idle(timeout.saturating_mul(1000));

@@ -22,6 +22,7 @@
 //! Certificates for replication are made by the `replication` crate;
 //! `meridian certs` only reports what it wrote.
 
+mod aof;
 mod cli;
 mod client_tls;
 mod config_file;

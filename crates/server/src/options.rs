@@ -155,6 +155,9 @@ pub struct Settings {
     /// damaged record (dropping it and everything after it, and saying how
     /// much) instead of refusing to start.
     pub repair_log: bool,
+    /// `encryption-key-file` (Meridian): seal log segments and snapshot
+    /// files with this key (32 raw bytes or 64 hex characters).
+    pub encryption_key_file: Option<std::path::PathBuf>,
 }
 
 impl Default for Settings {
@@ -171,6 +174,7 @@ impl Default for Settings {
             },
             ignore_bad_snapshot: false,
             repair_log: false,
+            encryption_key_file: None,
         }
     }
 }
@@ -284,6 +288,11 @@ impl Settings {
                 let v = one(d)?;
                 self.ignore_bad_snapshot = engine::config::parse_bool(v)
                     .ok_or_else(|| invalid(name, v, "expected yes or no"))?;
+                Ok(())
+            }
+            "encryption-key-file" => {
+                let v = one(d)?;
+                self.encryption_key_file = (!v.is_empty()).then(|| std::path::PathBuf::from(v));
                 Ok(())
             }
             "repair-log" => {

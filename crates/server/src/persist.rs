@@ -153,6 +153,10 @@ pub struct Persist {
     log: std::sync::OnceLock<Arc<PrimaryLink>>,
     /// Whether the change log is kept on disk (`appendonly yes`).
     log_on_disk: AtomicBool,
+    /// The log on disk, once opened.
+    disk: std::sync::OnceLock<Arc<crate::aof::DiskLog>>,
+    /// The key files are sealed with (`encryption-key-file`).
+    key: std::sync::OnceLock<logstore::Key>,
     /// This writer itself, for the background-save thread.
     me: Weak<Persist>,
 }
@@ -215,6 +219,8 @@ impl Persist {
             next_temp: AtomicU64::new(0),
             log: std::sync::OnceLock::new(),
             log_on_disk: AtomicBool::new(false),
+            disk: std::sync::OnceLock::new(),
+            key: std::sync::OnceLock::new(),
             me: me.clone(),
         })
     }
@@ -228,7 +234,8 @@ impl Persist {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e).with_context(|| self.describe()),
         };
-        let loaded = read_into(&mut file, engine).with_context(|| self.describe())?;
+        let loaded = read_sealed(&mut file, engine, self.key.get(), &self.path)
+            .with_context(|| self.describe())?;
         let mut st = self.state.lock();
         st.dirty_at_save = engine.dirty();
         st.last_position = (loaded.header.epoch, loaded.header.seq);
@@ -260,6 +267,16 @@ impl Persist {
         header_at(engine, self.log.get().map(|l| &**l))
     }
 
+    /// Gives the log on disk: saves compact it, INFO reports it.
+    pub fn set_disk(&self, disk: Arc<crate::aof::DiskLog>) {
+        let _ = self.disk.set(disk);
+    }
+
+    /// The log on disk, if the node keeps one.
+    pub fn disk(&self) -> Option<&Arc<crate::aof::DiskLog>> {
+        self.disk.get()
+    }
+
     /// Whether the node keeps its change log on disk.
     pub fn log_on_disk(&self) -> bool {
         self.log_on_disk.load(Ordering::Acquire)
@@ -268,7 +285,13 @@ impl Persist {
     /// Writes a snapshot received by a full sync as the node's file (the
     /// caller's thread waits: the on-disk log restarts after it).
     pub fn save_received(&self, header: &Header, chunks: &[Vec<u8>]) -> anyhow::Result<()> {
-        let bytes = write_atomically(&self.path, &self.temp_path(), header, chunks)?;
+        let bytes = write_atomically(
+            &self.path,
+            &self.temp_path(),
+            header,
+            chunks,
+            self.key.get(),
+        )?;
         let mut st = self.state.lock();
         st.last_save = header.saved_ms / 1000;
         st.last_position = (header.epoch, header.seq);
@@ -297,6 +320,12 @@ impl Persist {
             st.saves += 1;
             st.last_position = (header.epoch, header.seq);
             st.last_failure = None;
+            drop(st);
+            // The snapshot holds every entry up to its seq: the segments
+            // before it can go.
+            if let Some(disk) = self.disk.get() {
+                disk.compact(header.seq);
+            }
         } else {
             st.last_failure = Some(Instant::now());
         }
@@ -305,8 +334,26 @@ impl Persist {
     /// Runs the `save` schedules once (call about once a second): starts
     /// a background save when a schedule is due, as Redis's cron does.
     pub fn tick(&self, engine: &Engine) {
-        let schedules = &engine.config().save;
-        if schedules.is_empty() || self.bgsave_running.load(Ordering::Acquire) {
+        if self.bgsave_running.load(Ordering::Acquire) {
+            return;
+        }
+        let config = engine.config();
+        if let Some(disk) = self.disk.get() {
+            // The log grew past `auto-aof-rewrite-*`: a snapshot compacts
+            // it (Meridian's rewrite of the append-only file).
+            if disk.wants_snapshot(
+                config.auto_aof_rewrite_percentage,
+                config.auto_aof_rewrite_min_size,
+            ) {
+                info!("Change log grew past auto-aof-rewrite-percentage: taking a snapshot");
+                if let Err(e) = self.bgsave(engine) {
+                    warn!(error = %e, "automatic snapshot did not start");
+                }
+                return;
+            }
+        }
+        let schedules = &config.save;
+        if schedules.is_empty() {
             return;
         }
         let (changes, since) = {
@@ -336,6 +383,9 @@ impl Persist {
     /// The final save of a graceful stop, when `save` schedules are set
     /// (Redis's rule for SIGTERM and `SHUTDOWN`).
     pub fn save_on_stop(&self, engine: &Engine) {
+        if let Some(disk) = self.disk.get() {
+            disk.sync();
+        }
         if engine.config().save.is_empty() {
             return;
         }
@@ -360,6 +410,7 @@ impl PersistHooks for Persist {
             &self.temp_path(),
             &header,
             engine.snapshot_writer(),
+            self.key.get(),
         );
         self.finished(result.is_ok(), &header, dirty);
         match result {
@@ -395,10 +446,11 @@ impl PersistHooks for Persist {
         self.state.lock().bgsave_started = Some(copied);
         let path = self.path.clone();
         let temp = self.temp_path();
+        let key = self.key.get().cloned();
         let spawned = std::thread::Builder::new()
             .name("meridian-bgsave".into())
             .spawn(move || {
-                let result = write_atomically(&path, &temp, &header, chunks);
+                let result = write_atomically(&path, &temp, &header, chunks, key.as_ref());
                 let secs = copied.elapsed().as_secs() as i64;
                 persist.finished(result.is_ok(), &header, dirty);
                 {
@@ -456,7 +508,14 @@ impl PersistHooks for Persist {
                 .map_or(-1, |s| s.elapsed().as_secs() as i64)
         ));
         f(format!("rdb_saves:{}", st.saves));
-        f("aof_enabled:0".into());
+        match self.disk.get() {
+            Some(disk) => {
+                let mut text = String::new();
+                disk.info(&mut text);
+                f(text.trim_end().to_owned());
+            }
+            None => f("aof_enabled:0".into()),
+        }
         // Meridian: the file and the change-log position of the last save.
         let mut extra = String::new();
         let _ = write!(
@@ -473,21 +532,41 @@ impl PersistHooks for Persist {
 /// Writes `header` then `chunks` to `temp`, fsyncs it, renames it to
 /// `path` and fsyncs the directory. On failure the temp file is removed
 /// and `path` is left as it was. Returns the bytes written.
-fn write_atomically<I>(path: &Path, temp: &Path, header: &Header, chunks: I) -> anyhow::Result<u64>
+fn write_atomically<I>(
+    path: &Path,
+    temp: &Path,
+    header: &Header,
+    chunks: I,
+    key: Option<&logstore::Key>,
+) -> anyhow::Result<u64>
 where
     I: IntoIterator,
     I::Item: AsRef<[u8]>,
 {
     let result = (|| {
-        let mut file = File::create(temp)
+        let file = File::create(temp)
             .with_context(|| format!("creating the temp file {}", temp.display()))?;
+        let mut file = std::io::BufWriter::with_capacity(1 << 20, file);
         let head = header.encode();
         let mut bytes = head.len() as u64;
         file.write_all(&head)?;
-        for c in chunks {
-            file.write_all(c.as_ref())?;
-            bytes += c.as_ref().len() as u64;
+        match key {
+            None => {
+                for c in chunks {
+                    file.write_all(c.as_ref())?;
+                    bytes += c.as_ref().len() as u64;
+                }
+            }
+            Some(key) => {
+                let mut sealed = logstore::SealWriter::new(key, &mut file)?;
+                for c in chunks {
+                    sealed.write_all(c.as_ref())?;
+                    bytes += c.as_ref().len() as u64;
+                }
+                sealed.finish()?;
+            }
         }
+        let file = file.into_inner().map_err(|e| e.into_error())?;
         file.sync_all().context("fsync of the temp file")?;
         drop(file);
         std::fs::rename(temp, path)
@@ -544,13 +623,41 @@ pub fn file_bytes(engine: &Engine, log: Option<&PrimaryLink>) -> Vec<u8> {
 }
 
 /// Reads a snapshot file (from disk, a backup or [`file_bytes`]) into
-/// `engine`; the engine is untouched on error.
+/// `engine`; the engine is untouched on error. A sealed file needs
+/// [`read_sealed`].
 pub fn read_into(file: &mut impl Read, engine: &mut Engine) -> anyhow::Result<Loaded> {
+    read_sealed(file, engine, None, Path::new("snapshot"))
+}
+
+/// [`read_into`] for a file that may be sealed (`encryption-key-file`):
+/// the header is plain, the data after it sealed. A sealed file without a
+/// key, or with another key, is a clear error; a plain file is read with
+/// or without a key (a node that turns encryption on still loads its old
+/// file, and its next save seals it).
+pub fn read_sealed(
+    file: &mut impl Read,
+    engine: &mut Engine,
+    key: Option<&logstore::Key>,
+    name: &Path,
+) -> anyhow::Result<Loaded> {
     let header = Header::read(file).map_err(anyhow::Error::msg)?;
+    let mut prefix = Vec::with_capacity(8);
+    file.take(8).read_to_end(&mut prefix).context("reading")?;
+    let mut rest = std::io::Cursor::new(prefix).chain(file);
+    let mut sealed;
+    let body: &mut dyn Read = if logstore::seal::is_sealed(rest.get_ref().0.get_ref()) {
+        let Some(key) = key else {
+            bail!("it is encrypted: give the key with --encryption-key-file");
+        };
+        sealed = logstore::SealReader::new(key, rest, name)?;
+        &mut sealed
+    } else {
+        &mut rest
+    };
     let mut loader = engine.snapshot_loader();
     let mut buf = vec![0u8; LOAD_CHUNK];
     loop {
-        let n = file.read(&mut buf).context("reading")?;
+        let n = body.read(&mut buf).context("reading")?;
         if n == 0 {
             break;
         }
@@ -570,9 +677,13 @@ pub fn read_into(file: &mut impl Read, engine: &mut Engine) -> anyhow::Result<Lo
 pub fn start(
     shared: &Arc<Shared>,
     ignore_bad: bool,
+    key: Option<logstore::Key>,
 ) -> anyhow::Result<(Arc<Persist>, Option<Header>)> {
     let mut engine = shared.lock();
     let persist = Persist::new(&engine.config().dbfilename);
+    if let Some(key) = key {
+        let _ = persist.key.set(key);
+    }
     persist
         .log_on_disk
         .store(engine.config().appendonly, Ordering::Release);
@@ -712,7 +823,7 @@ mod tests {
             history: History::new(),
         };
         let temp = dir.join("t1");
-        write_atomically(&path, &temp, &h, eng.snapshot_writer()).unwrap();
+        write_atomically(&path, &temp, &h, eng.snapshot_writer(), None).unwrap();
         assert!(!temp.exists());
         let mut fresh = Engine::new(engine::Config::default());
         let loaded = read_into(&mut File::open(&path).unwrap(), &mut fresh).unwrap();
@@ -720,7 +831,7 @@ mod tests {
         // A temp file that cannot be created: the good file stays.
         let before = std::fs::read(&path).unwrap();
         let bad_temp = dir.join("no-such-dir").join("t2");
-        assert!(write_atomically(&path, &bad_temp, &h, eng.snapshot_writer()).is_err());
+        assert!(write_atomically(&path, &bad_temp, &h, eng.snapshot_writer(), None).is_err());
         assert_eq!(std::fs::read(&path).unwrap(), before);
         // Truncated: refused, engine untouched.
         std::fs::write(&path, &before[..before.len() - 3]).unwrap();

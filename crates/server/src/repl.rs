@@ -22,7 +22,7 @@ use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use changelog::{Backlog, BacklogConfig, Codec, Entry, Epoch, History, Payload, Position, Seq};
+use changelog::{Entry, Epoch, Payload, Position, Seq};
 use engine::snapshot::SnapshotLoader;
 use engine::{NodeHooks, Role};
 use parking_lot::Mutex;
@@ -30,7 +30,7 @@ use replication::link::{
     self, Applier, PrimaryLink, SecondaryLink, SecondaryOptions, Snapshot, SnapshotSink,
     SnapshotSource,
 };
-use replication::protocol::{FollowerState, Log, PrimaryConfig};
+use replication::protocol::{FollowerState, PrimaryConfig};
 use tokio::sync::watch;
 use tracing::info;
 
@@ -54,6 +54,7 @@ pub fn start(
     region: &RegionConfig,
     loaded: Option<&crate::persist::Header>,
     persist: &Arc<crate::persist::Persist>,
+    log_settings: crate::aof::LogSettings,
 ) -> anyhow::Result<()> {
     let identity = replication::certs::load_files(
         &region.name,
@@ -74,10 +75,11 @@ pub fn start(
         Some(st) => (RegionRole::Primary, st.primary.clone()),
         None => (region.role, region.primary.clone()),
     };
-    let (mut history, next) = match loaded {
-        Some(h) if h.seq > 0 && !h.history.is_empty() => (h.history.clone(), Seq(h.seq + 1)),
-        _ => (History::new(), Seq::FIRST),
-    };
+    // The log continues after the loaded snapshot and the log on disk
+    // replayed over it.
+    let opened = crate::aof::open(&mut shared.lock(), loaded, log_settings)?;
+    let mut inner = opened.log;
+    let next = inner.backlog().next_seq();
     let mut new_epoch = None;
     if role == RegionRole::Primary {
         let saved_epoch = saved
@@ -85,7 +87,7 @@ pub fn start(
             .map_or(0, |st| st.epoch.max(st.promised_epoch));
         let epoch = if next > Seq::FIRST {
             // Loaded data: a new epoch after it (see above).
-            Epoch(history.last_epoch().0.max(saved_epoch) + 1)
+            Epoch(inner.history().last_epoch().0.max(saved_epoch) + 1)
         } else {
             // A primary restarted without its data continues its own
             // epoch (never an older one); peers that are ahead of it
@@ -93,27 +95,20 @@ pub fn start(
             // down.
             Epoch(saved_epoch.max(1))
         };
-        if history.last_epoch() < epoch {
-            history.begin(epoch, next).context("starting the history")?;
+        if inner.history().last_epoch() < epoch {
+            inner
+                .begin_epoch_at(epoch)
+                .context("starting the history")?;
         }
         if next > Seq::FIRST {
             new_epoch = Some(epoch);
-            info!(region = %region.name, %epoch, %next, "primary restarted from its snapshot: a new epoch begins after it");
+            info!(region = %region.name, %epoch, %next, "primary restarted from its files: a new epoch begins after them");
         }
     }
-    let backlog = Backlog::new(
-        BacklogConfig {
-            max_bytes: usize::try_from(config.repl_backlog_size).unwrap_or(usize::MAX),
-            max_age_nanos: (config.repl_backlog_ttl > 0)
-                .then(|| config.repl_backlog_ttl.saturating_mul(1_000_000_000)),
-            ..BacklogConfig::default()
-        },
-        next,
-    );
-    let log = PrimaryLink::new(
-        Log::new(history, backlog, Codec::default()),
-        PrimaryConfig::default(),
-    );
+    let log = PrimaryLink::new(inner, PrimaryConfig::default());
+    if let Some(disk) = opened.disk {
+        persist.set_disk(disk);
+    }
     let endpoint = replication::endpoint::node(region.replication, &identity)
         .with_context(|| format!("binding replication on {}", region.replication))?;
     let source = Arc::new(Source {
@@ -917,28 +912,9 @@ impl Applier for Apply {
             return Err("this link was replaced (promotion or re-pointing): not applied".into());
         }
         engine.begin_batch();
-        let mut result = Ok(());
-        'entries: for entry in entries {
-            let seq = entry.seq;
-            match &entry.payload {
-                Payload::Ops(ops) => {
-                    for op in ops {
-                        if let Err(e) = engine.apply_op(op.db, op.argv.iter()) {
-                            result = Err(format!("entry {seq}: {e}"));
-                            break 'entries;
-                        }
-                    }
-                }
-                Payload::Publish { channel, message } => {
-                    let argv = [&b"PUBLISH"[..], channel, message];
-                    if let Err(e) = engine.apply_op(0, argv) {
-                        result = Err(format!("entry {seq}: {e}"));
-                        break;
-                    }
-                }
-                Payload::Heartbeat | Payload::Fence => {}
-            }
-        }
+        let result = entries
+            .iter()
+            .try_for_each(|entry| crate::aof::apply_entry(&mut engine, entry));
         engine.end_batch();
         if result.is_ok() {
             // Still locked: a snapshot never sees data the log lacks.

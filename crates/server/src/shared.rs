@@ -144,6 +144,9 @@ pub struct Shared {
     /// False while the write lease (`min-replicas-to-write`) is not met:
     /// client writes get `-NOREPLICAS`. Updated by the cron.
     lease_ok: AtomicBool,
+    /// False while the log on disk cannot be written: held writes get
+    /// `-MISCONF` (the cron folds it into `lease_ok`).
+    disk_ok: AtomicBool,
     /// `client-query-buffer-limit`, in bytes.
     pub query_buffer_limit: usize,
     /// Open connections by client id. Lock order: `engine` before
@@ -168,6 +171,7 @@ impl Shared {
             persist: OnceLock::new(),
             writes_paused: AtomicBool::new(false),
             lease_ok: AtomicBool::new(true),
+            disk_ok: AtomicBool::new(true),
             query_buffer_limit,
             clients: Mutex::new(HashMap::new()),
             started: Instant::now(),
@@ -217,6 +221,9 @@ impl Shared {
     pub fn write_refusal(&self) -> &'static str {
         if self.writes_paused() {
             crate::repl::WRITES_PAUSED
+        } else if !self.disk_ok.load(Ordering::Acquire) {
+            "MISCONF Errors writing to the append only file: the change log on disk cannot be \
+             written (see the server log); writes are refused until it can"
         } else {
             "NOREPLICAS Not enough good replicas to write."
         }
@@ -225,6 +232,11 @@ impl Shared {
     /// Sets whether the write lease is met.
     pub fn set_lease_ok(&self, ok: bool) {
         self.lease_ok.store(ok, Ordering::Release);
+    }
+
+    /// Sets whether the log on disk can be written.
+    pub fn set_disk_ok(&self, ok: bool) {
+        self.disk_ok.store(ok, Ordering::Release);
     }
 
     /// Holds or releases client writes.

@@ -201,6 +201,7 @@ impl PrimaryLink {
             payload: changelog::Payload::Fence,
         };
         log.append(&entry).map_err(|e| e.to_string())?;
+        log.flush();
         drop(log);
         self.appended.lock().push(entry.seq.0, entry.ts_nanos);
         self.last.send_replace(entry.seq);
@@ -273,6 +274,7 @@ impl PrimaryLink {
                 }
             }
         }
+        log.flush();
         drop(log);
         self.last.send_replace(last);
     }
@@ -296,6 +298,7 @@ impl PrimaryLink {
                 Err(e) => warn!(error = %e, seq = %entry.seq, "change-log append failed"),
             }
         }
+        log.flush();
         drop(log);
         self.appended.lock().push(last.0, ts);
         self.last.send_replace(last);

@@ -59,7 +59,9 @@ use changelog::{DecodeError, Epoch, HistoryError, Position, Seq};
 use thiserror::Error;
 
 pub use msg::{Body, FullSyncReason, Msg, RefuseReason, LEN_PREFIX, MAX_MSG_LEN, PROTOCOL_VERSION};
-pub use primary::{AppendError, Follower, FollowerState, Lag, Log, PrimaryConfig, PrimaryEvent};
+pub use primary::{
+    AppendError, Follower, FollowerState, Lag, Log, LogSink, PrimaryConfig, PrimaryEvent,
+};
 pub use secondary::{Secondary, SecondaryConfig, SecondaryEvent, SecondaryState};
 
 /// Why a connection must be dropped. After any of these the machine that

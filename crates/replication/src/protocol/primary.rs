@@ -70,6 +70,35 @@ pub enum AppendError {
     Push(#[from] PushError),
 }
 
+/// Where a [`Log`]'s entries go besides the backlog: the node's log on
+/// disk. Called with the log locked, in log order; a sink handles its own
+/// I/O errors (the in-memory log goes on either way).
+pub trait LogSink: Send {
+    /// An entry was appended; `frame` is its framed bytes.
+    fn append(&mut self, position: Position, frame: &[u8]);
+    /// A batch of appends ended (write out, and fsync if the policy says
+    /// so, before the batch's clients get their replies).
+    fn flush(&mut self);
+    /// The history changed (a new epoch, or a primary's history adopted).
+    fn history(&mut self, history: &History);
+    /// The log restarted after a snapshot at `next - 1` (a full sync).
+    fn reset(&mut self, history: &History, next: Seq);
+}
+
+/// The optional [`LogSink`] of a [`Log`].
+#[derive(Default)]
+struct SinkSlot(Option<Box<dyn LogSink>>);
+
+impl std::fmt::Debug for SinkSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Some(sink)"
+        } else {
+            "None"
+        })
+    }
+}
+
 /// The primary's change log as the followers see it: its history, the
 /// backlog of recent frames and the codec that frames entries.
 #[derive(Debug)]
@@ -80,6 +109,8 @@ pub struct Log {
     codec: Codec,
     /// Reused frame buffer.
     scratch: Vec<u8>,
+    /// Where entries also go (the log on disk), if anywhere.
+    sink: SinkSlot,
 }
 
 impl Log {
@@ -92,6 +123,20 @@ impl Log {
             backlog,
             codec,
             scratch: Vec::new(),
+            sink: SinkSlot::default(),
+        }
+    }
+
+    /// Sends every entry appended from now on, and every change of
+    /// history, to `sink` too.
+    pub fn set_sink(&mut self, sink: Box<dyn LogSink>) {
+        self.sink = SinkSlot(Some(sink));
+    }
+
+    /// Ends a batch of appends for the sink (see [`LogSink::flush`]).
+    pub fn flush(&mut self) {
+        if let Some(sink) = &mut self.sink.0 {
+            sink.flush();
         }
     }
 
@@ -114,6 +159,9 @@ impl Log {
         let len = self.codec.encode(entry, &mut self.scratch)?;
         self.backlog
             .push(entry.seq, entry.ts_nanos, &self.scratch)?;
+        if let Some(sink) = &mut self.sink.0 {
+            sink.append(entry.position(), &self.scratch);
+        }
         Ok(len)
     }
 
@@ -121,12 +169,20 @@ impl Log {
     /// on a partial resync: the reconciliation showed that our entries lie
     /// on it).
     pub fn adopt_history(&mut self, history: History) {
+        if history != self.history {
+            if let Some(sink) = &mut self.sink.0 {
+                sink.history(&history);
+            }
+        }
         self.history = history;
     }
 
     /// Empties the log and restarts it after a snapshot: `history` is the
     /// snapshot's, and the next entry appended is `next`.
     pub fn reset(&mut self, history: History, next: Seq) {
+        if let Some(sink) = &mut self.sink.0 {
+            sink.reset(&history, next);
+        }
         self.history = history;
         self.backlog.reset(next);
     }
@@ -142,6 +198,9 @@ impl Log {
     /// seq: a promotion to an epoch agreed with the other regions.
     pub fn begin_epoch_at(&mut self, epoch: Epoch) -> Result<Epoch, changelog::HistoryError> {
         self.history.begin(epoch, self.backlog.next_seq())?;
+        if let Some(sink) = &mut self.sink.0 {
+            sink.history(&self.history);
+        }
         Ok(epoch)
     }
 
