@@ -50,6 +50,15 @@ pub(crate) const COMMANDS: &[Command] = &[
         bgsave,
     ),
     row(
+        "bgrewriteaof",
+        1,
+        ADMIN | NO_MULTI,
+        (0, 0, 0),
+        "server",
+        "Asynchronously rewrites the append-only file to disk.",
+        bgrewriteaof,
+    ),
+    row(
         "lastsave",
         1,
         ADMIN | FAST | RANDOM | STALE,
@@ -111,6 +120,14 @@ fn bgsave(eng: &mut Engine, _: &mut Session, args: Args<'_>, out: &mut Out) -> C
     Ok(())
 }
 
+/// `BGREWRITEAOF`: Meridian's append-only file is the change log on disk;
+/// rewriting it is taking a snapshot, which then compacts the log.
+fn bgrewriteaof(eng: &mut Engine, _: &mut Session, _: Args<'_>, out: &mut Out) -> CmdResult {
+    hooks(eng)?.bgsave(eng).map_err(CmdError::Other)?;
+    out.simple("Background append only file rewriting started");
+    Ok(())
+}
+
 fn lastsave(eng: &mut Engine, _: &mut Session, _: Args<'_>, out: &mut Out) -> CmdResult {
     out.int(hooks(eng)?.lastsave() as i64);
     Ok(())
@@ -135,6 +152,7 @@ mod tests {
         let mut t = Tester::new();
         assert!(t.q("SAVE").starts_with("-ERR this node has no snapshot"));
         assert!(t.q("BGSAVE x").starts_with("-ERR syntax"));
+        assert!(t.q("BGREWRITEAOF").starts_with("-ERR this node has no snapshot"));
         assert!(t.q("INFO persistence").contains("rdb_bgsave_in_progress:0"));
         assert_eq!(t.eng.pending_units(), 0);
     }
