@@ -1,6 +1,6 @@
 //! The command line: `meridian serve ...`, `meridian up [DIR]`,
-//! `meridian certs [DIR]`, `meridian lag`, `meridian events` and
-//! `meridian --version`.
+//! `meridian certs [DIR]`, `meridian lag`, `meridian events`, `meridian
+//! backup create|list`, `meridian restore` and `meridian --version`.
 //!
 //! `serve` declares the options it documents in `--help`; every other
 //! `--name value...` is collected as-is and read as a Redis-style option
@@ -44,6 +44,88 @@ pub enum Command {
     Promote(PromoteArgs),
     /// Topology of the datastore: each region's role, epoch and position.
     Status(StatusArgs),
+    /// Backups of a region: create one (snapshot + metadata) in a folder
+    /// or object store, or list the backups a target holds.
+    Backup(BackupArgs),
+    /// Place a backup where a new datastore's primary region loads it at
+    /// start (when each region runs `serve --region` on its own machine;
+    /// `meridian up --from-backup` does this itself).
+    Restore(RestoreArgs),
+}
+
+/// `meridian backup`.
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: BackupCommand,
+}
+
+/// The `backup` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum BackupCommand {
+    /// Take a snapshot of a region (`MERIDIAN SNAPSHOT`), verify it, and
+    /// write it with its metadata as a new backup under TARGET.
+    Create(BackupCreateArgs),
+    /// The backups under TARGET, newest first.
+    List(BackupListArgs),
+}
+
+/// `meridian backup create`.
+#[derive(Debug, Args)]
+pub struct BackupCreateArgs {
+    /// The region to back up (a secondary takes the load off the primary).
+    #[arg(long, value_name = "REGION")]
+    pub region: String,
+    /// Directory of region files (`*.toml`) describing the datastore.
+    #[arg(value_name = "DIR", default_value = "regions")]
+    pub dir: PathBuf,
+    /// Where backups go: a folder, `file:///abs/path`, or
+    /// `s3://bucket/prefix` (credentials, region and endpoint from
+    /// AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT,
+    /// AWS_ALLOW_HTTP).
+    #[arg(long, value_name = "TARGET")]
+    pub to: String,
+    /// Then keep only this region's newest N backups at TARGET (0: all).
+    #[arg(long, value_name = "N")]
+    pub retain: Option<usize>,
+}
+
+impl BackupCreateArgs {
+    /// The region files' directory.
+    pub fn dir(&self) -> &std::path::Path {
+        &self.dir
+    }
+}
+
+/// `meridian backup list`.
+#[derive(Debug, Args)]
+pub struct BackupListArgs {
+    /// Where to look: a folder, `file:///abs/path` or `s3://bucket/prefix`.
+    #[arg(long, value_name = "TARGET")]
+    pub from: String,
+    /// Print JSON (an array of backup metadata, newest first).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `meridian restore`.
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// The region to restore into: the primary at first start, with no
+    /// data or state yet.
+    #[arg(long, value_name = "REGION")]
+    pub region: String,
+    /// Directory of region files (`*.toml`) describing the datastore.
+    #[arg(value_name = "DIR", default_value = "regions")]
+    pub dir: PathBuf,
+    /// The backup: its folder, or the `file://` or `s3://` URL of it.
+    #[arg(long, value_name = "PATH")]
+    pub from: String,
+    /// The `--dir` the region will be served with, if it is not the
+    /// region file's (`[options] dir`, default: the current directory).
+    #[arg(long = "dir", value_name = "DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
 }
 
 /// `meridian status`.
@@ -153,6 +235,12 @@ pub struct UpArgs {
     /// that region (the others keep running).
     #[arg(long, value_name = "N", default_value_t = 5)]
     pub max_restarts: u32,
+    /// Start a NEW datastore from a backup (its folder, or the `file://`
+    /// or `s3://` URL of it): the primary loads it, the secondaries
+    /// full-sync from the primary. Refused when a region already has data
+    /// or state.
+    #[arg(long, value_name = "PATH")]
+    pub from_backup: Option<String>,
 }
 
 /// `meridian serve`.
@@ -357,6 +445,58 @@ mod tests {
         };
         assert_eq!(up.dir, PathBuf::from("x"));
         assert!(up.no_wait);
+    }
+
+    #[test]
+    fn backup_and_restore_arguments() {
+        let parse = |args: &[&str]| {
+            let mut argv = vec!["meridian"];
+            argv.extend_from_slice(args);
+            Cli::try_parse_from(argv).map(|c| c.command)
+        };
+        let Ok(Command::Backup(BackupArgs {
+            command: BackupCommand::Create(c),
+        })) = parse(&[
+            "backup",
+            "create",
+            "--region",
+            "eu-west-1",
+            "--to",
+            "s3://b/p",
+        ])
+        else {
+            panic!("not backup create");
+        };
+        assert_eq!((c.dir(), c.retain), (std::path::Path::new("regions"), None));
+        let Ok(Command::Backup(BackupArgs {
+            command: BackupCommand::List(l),
+        })) = parse(&["backup", "list", "--from", "bk", "--json"])
+        else {
+            panic!("not backup list");
+        };
+        assert!(l.json);
+        assert!(
+            parse(&["backup", "create", "--to", "x"]).is_err(),
+            "--region is required"
+        );
+        let Ok(Command::Restore(r)) = parse(&[
+            "restore",
+            "--region",
+            "us-east-1",
+            "ds",
+            "--from",
+            "b",
+            "--dir",
+            "d",
+        ]) else {
+            panic!("not restore");
+        };
+        assert_eq!(r.dir, PathBuf::from("ds"));
+        assert_eq!(r.data_dir, Some(PathBuf::from("d")));
+        let Ok(Command::Up(up)) = parse(&["up", "--from-backup", "file:///b/x"]) else {
+            panic!("not up");
+        };
+        assert_eq!(up.from_backup.as_deref(), Some("file:///b/x"));
     }
 
     #[test]

@@ -112,6 +112,15 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         Arc::clone(&shared),
         Arc::clone(&persist),
     ));
+    if let Some(region) = &settings.region {
+        if let Some(plan) = &region.backup {
+            tokio::spawn(crate::backup::schedule(
+                Arc::clone(&shared),
+                region.clone(),
+                plan.clone(),
+            ));
+        }
+    }
     let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
     let clients = Arc::new(AtomicUsize::new(0));
     for (listener, tls) in listeners {

@@ -8,6 +8,8 @@
 //! - `up`: `meridian up`, the local datastore as supervised child processes.
 //! - `metrics`, `events`, `lag_cmd`: the metrics address (`/metrics`, the
 //!   status page, `/events.json`), replication events, `meridian lag`.
+//! - `backup`: `meridian backup create|list`, `[backup]` schedules,
+//!   `meridian restore` and `up --from-backup` (restore and seeding).
 //! - `persist`: snapshot files (`SAVE`, `BGSAVE`, `save` schedules,
 //!   loading at start).
 //! - `listener`: binding, accepting, the periodic cron, graceful stop.
@@ -23,6 +25,7 @@
 //! `meridian certs` only reports what it wrote.
 
 mod aof;
+mod backup;
 mod cli;
 mod client_tls;
 mod config_file;
@@ -72,6 +75,8 @@ fn main() -> ExitCode {
         Command::Events(args) => events::run(&args),
         Command::Promote(args) => promote_cmd::run(&args),
         Command::Status(args) => promote_cmd::status(&args),
+        Command::Backup(args) => backup::run(&args),
+        Command::Restore(args) => backup::restore::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

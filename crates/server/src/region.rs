@@ -39,12 +39,18 @@
 //! key = "certs/us-east-1-key.pem"
 //!
 //! [options]                         # any `serve --<option>`, e.g. requirepass = "..."
+//!
+//! [backup]                          # optional: automatic backups of this region
+//! to = "/var/backups/meridian"      # folder (relative: to this file's), file:///..., s3://bucket/prefix
+//! every = "1h"                      # seconds, or a number with s, m, h or d
+//! retain = 7                        # this region's newest backups kept (0: all); default 7
 //! ```
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{bail, Context};
 use serde::Deserialize;
@@ -82,6 +88,25 @@ pub struct TlsPaths {
     pub key: PathBuf,
 }
 
+/// Automatic backups of a region (`[backup]`): see `crate::backup`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BackupSchedule {
+    /// Where backups go: a folder path (absolute; a relative one in the
+    /// file is resolved against the file's folder), or a `file://` or
+    /// `s3://` URL.
+    pub to: String,
+    /// Time between two backups (at least a second); the first is taken
+    /// this long after the node starts.
+    pub every: Duration,
+    /// How many of this region's backups (same datastore and region in
+    /// their metadata) are kept at the target; older ones are deleted
+    /// after each new backup. 0 keeps all of them.
+    pub retain: usize,
+}
+
+/// The `[backup] retain` used when the file does not say.
+pub const DEFAULT_RETAIN: usize = 7;
+
 /// One region of a datastore, as its region file describes it.
 ///
 /// Invariants (checked by [`RegionConfig::load`]): `name` and every key of
@@ -115,6 +140,8 @@ pub struct RegionConfig {
     /// `[options]`. `bind` and `port` (from `[listen] client`) are not
     /// among them; [`crate::options::Settings::load_region`] adds them.
     pub directives: Vec<Directive>,
+    /// Automatic backups (`[backup]`), if the file asks for them.
+    pub backup: Option<BackupSchedule>,
 }
 
 impl RegionConfig {
@@ -172,6 +199,10 @@ impl RegionConfig {
             key: tls_path(dir, &raw.tls.key, "key")?,
         };
         let directives = directives(file, &raw.memory, &raw.replication, &raw.options)?;
+        let backup = match &raw.backup {
+            Some(b) => Some(backup_schedule(dir, b)?),
+            None => None,
+        };
         Ok(RegionConfig {
             name,
             role: raw.region.role,
@@ -183,6 +214,7 @@ impl RegionConfig {
             peers,
             tls,
             directives,
+            backup,
         })
     }
 
@@ -221,6 +253,7 @@ struct RawFile {
     tls: RawTls,
     #[serde(default)]
     options: BTreeMap<String, toml::Value>,
+    backup: Option<RawBackup>,
 }
 
 #[derive(Deserialize)]
@@ -255,6 +288,14 @@ struct RawReplication {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+struct RawBackup {
+    to: String,
+    every: toml::Value,
+    retain: Option<i64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawTls {
     ca: PathBuf,
     cert: PathBuf,
@@ -284,6 +325,58 @@ fn tls_path(dir: &Path, path: &Path, field: &str) -> anyhow::Result<PathBuf> {
         bail!("[tls] {field}: empty path");
     }
     Ok(dir.join(path))
+}
+
+/// Checks `[backup]`: a relative folder is resolved against the region
+/// file's folder `dir`; URLs other than `file://` and `s3://` are refused.
+fn backup_schedule(dir: &Path, raw: &RawBackup) -> anyhow::Result<BackupSchedule> {
+    let to = raw.to.trim();
+    if to.is_empty() {
+        bail!("[backup] to: empty");
+    }
+    let to = match to.split_once("://") {
+        Some(("file" | "s3", _)) => to.to_string(),
+        Some((scheme, _)) => bail!(
+            "[backup] to: '{to}': the {scheme}:// scheme is not supported \
+             (a folder path, file:///absolute/path or s3://bucket/prefix)"
+        ),
+        None => dir.join(to).to_string_lossy().into_owned(),
+    };
+    let every = match &raw.every {
+        toml::Value::Integer(n) => u64::try_from(*n).ok().map(Duration::from_secs),
+        toml::Value::String(s) => parse_interval(s),
+        _ => None,
+    }
+    .filter(|d| *d >= Duration::from_secs(1))
+    .ok_or_else(|| {
+        anyhow::anyhow!(
+            "[backup] every: expected seconds (at least 1) or a duration like \"90s\", \"15m\", \"1h\", \"1d\""
+        )
+    })?;
+    let retain = match raw.retain {
+        None => DEFAULT_RETAIN,
+        Some(n) => usize::try_from(n)
+            .map_err(|_| anyhow::anyhow!("[backup] retain: expected 0 or more, got {n}"))?,
+    };
+    Ok(BackupSchedule { to, every, retain })
+}
+
+/// `"90"`, `"90s"`, `"15m"`, `"1h"`, `"1d"`.
+fn parse_interval(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    let (digits, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => text.split_at(i),
+        None => (text, "s"),
+    };
+    let n: u64 = digits.parse().ok()?;
+    let secs = match unit.trim() {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return None,
+    };
+    n.checked_mul(secs).map(Duration::from_secs)
 }
 
 /// The file's Redis-style options as directives, in the order they apply.
@@ -531,6 +624,44 @@ key = "certs/eu-west-1-key.pem"
         assert!(e.starts_with("[options] port"), "{e}");
         let e = error(&format!("{SECONDARY}\n[options]\nsave = {{ a = 1 }}\n"));
         assert!(e.contains("[options] save: expected a string"), "{e}");
+    }
+
+    #[test]
+    fn backup_sections_parse_and_are_checked() {
+        assert_eq!(parse(SECONDARY).unwrap().backup, None);
+        let with = |section: &str| format!("{SECONDARY}\n[backup]\n{section}\n");
+        let b = parse(&with("to = \"backups\"\nevery = \"1h\""))
+            .unwrap()
+            .backup
+            .unwrap();
+        assert_eq!(b.to, "/etc/meridian/backups");
+        assert_eq!(b.every, Duration::from_secs(3600));
+        assert_eq!(b.retain, DEFAULT_RETAIN);
+        let b = parse(&with("to = \"s3://b/p\"\nevery = 90\nretain = 0"))
+            .unwrap()
+            .backup
+            .unwrap();
+        assert_eq!(
+            (b.to.as_str(), b.every.as_secs(), b.retain),
+            ("s3://b/p", 90, 0)
+        );
+        for (section, want) in [
+            ("to = \"x\"\nevery = \"1w\"", "[backup] every"),
+            ("to = \"x\"\nevery = 0", "[backup] every"),
+            ("to = \"x\"\nevery = 1\nretain = -1", "[backup] retain"),
+            (
+                "to = \"gs://b\"\nevery = 1",
+                "gs:// scheme is not supported",
+            ),
+            ("to = \"x\"\nevery = 1\nkeep = 2", "unknown field `keep`"),
+            ("to = \"x\"", "missing field `every`"),
+        ] {
+            let e = error(&with(section));
+            assert!(e.contains(want), "{section}: {e}");
+        }
+        assert_eq!(parse_interval("15m"), Some(Duration::from_secs(900)));
+        assert_eq!(parse_interval("2d"), Some(Duration::from_secs(172_800)));
+        assert_eq!(parse_interval("h"), None);
     }
 
     #[test]

@@ -2,11 +2,17 @@
 //! process per region file in DIR.
 //!
 //! Order of events: read and cross-check every `DIR/*.toml`; create the
-//! dev CA and region certificates in `DIR/certs` if missing; start the
+//! dev CA and region certificates in `DIR/certs` if missing; with
+//! `--from-backup`, check every region is fresh and place the backup as
+//! the primary's snapshot file (`crate::backup::restore`); start the
 //! primary, then the secondaries, each as `<this exe> serve --region FILE`
 //! with its output appended to `DIR/logs/<region>.log`; wait (bounded) until
 //! each answers PING and each secondary's link is up; print where to
 //! connect; then supervise until SIGINT or SIGTERM.
+//!
+//! Each region runs in its own data folder, `DIR/data/<region>/` (passed
+//! as `--dir`), unless its region file sets `[options] dir`: regions on
+//! one machine must not share a snapshot file or log.
 //!
 //! Supervision: a region that exits on its own is restarted after a back
 //! off (1 s, doubling to 30 s); one that needs more than `--max-restarts`
@@ -63,9 +69,17 @@ pub fn run(args: &UpArgs) -> anyhow::Result<()> {
     make_certs(&args.dir, &regions)?;
     let logs = args.dir.join("logs");
     make_log_dir(&logs)?;
+    make_data_dirs(&args.dir, &regions)?;
+    if let Some(from) = &args.from_backup {
+        crate::backup::restore::seed(&regions, &|r| data_dir(&args.dir, r), from)
+            .context("--from-backup")?;
+    }
     install_signal_handlers().context("installing the SIGINT/SIGTERM handlers")?;
     let exe = std::env::current_exe().context("finding the meridian executable")?;
     let mut sup = Supervisor::new(exe, regions, &logs, args.max_restarts);
+    for r in &mut sup.regions {
+        r.data = data_dir(&args.dir, &r.config);
+    }
 
     // The primary first, so that the secondaries find it listening.
     sup.spawn(0);
@@ -253,6 +267,33 @@ fn make_certs(dir: &Path, regions: &[RegionConfig]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The `--dir` region `r` runs with: `DIR/data/<region>` (absolute), or
+/// `None` when its region file sets `dir` itself.
+pub(crate) fn data_dir(dir: &Path, r: &RegionConfig) -> Option<PathBuf> {
+    if r.option("dir").is_some() {
+        return None;
+    }
+    let path = dir.join("data").join(&r.name);
+    Some(std::path::absolute(&path).unwrap_or(path))
+}
+
+/// Creates `DIR/data/<region>` for every region that runs there (see
+/// [`data_dir`]); a new `DIR/data` gets a `.gitignore` of `*`.
+fn make_data_dirs(dir: &Path, regions: &[RegionConfig]) -> anyhow::Result<()> {
+    let data = dir.join("data");
+    let fresh = !data.is_dir();
+    for r in regions {
+        if let Some(d) = data_dir(dir, r) {
+            std::fs::create_dir_all(&d)
+                .with_context(|| format!("cannot create the data directory '{}'", d.display()))?;
+        }
+    }
+    if fresh && data.is_dir() {
+        let _ = std::fs::write(data.join(".gitignore"), "*\n");
+    }
+    Ok(())
+}
+
 /// Creates the log directory; a new one gets a `.gitignore` of `*` so
 /// that logs under `regions/` never show up as files to commit.
 fn make_log_dir(logs: &Path) -> anyhow::Result<()> {
@@ -423,6 +464,8 @@ struct Supervisor {
 /// One region and its process.
 struct Region {
     config: RegionConfig,
+    /// The `--dir` it runs with, if not its file's (see [`data_dir`]).
+    data: Option<PathBuf>,
     /// `DIR/logs/<region>.log`.
     log: PathBuf,
     state: State,
@@ -449,6 +492,7 @@ impl Supervisor {
             .into_iter()
             .map(|config| Region {
                 log: logs.join(format!("{}.log", config.name)),
+                data: None,
                 config,
                 state: State::Idle,
                 backoff: FIRST_BACKOFF,
@@ -618,10 +662,11 @@ impl Region {
         );
         let err = log.try_clone().context("cloning the log handle")?;
         let mut cmd = Command::new(exe);
-        cmd.arg("serve")
-            .arg("--region")
-            .arg(&self.config.file)
-            .stdin(Stdio::null())
+        cmd.arg("serve").arg("--region").arg(&self.config.file);
+        if let Some(data) = &self.data {
+            cmd.arg("--dir").arg(data);
+        }
+        cmd.stdin(Stdio::null())
             .stdout(Stdio::from(log))
             .stderr(Stdio::from(err));
         die_with_parent(&mut cmd);

@@ -1,0 +1,598 @@
+//! Backups and restore: `meridian backup create` of a running datastore
+//! under write load is consistent (one position), `backup list` shows
+//! backups newest first, retention (`--retain`, `[backup] retain`) deletes
+//! the oldest of a region's own backups, `file://` targets work like
+//! folders, a damaged backup or a region that already has data is
+//! refused, a backup that does not fit under `maxmemory` with
+//! `noeviction` is refused, and `meridian up --from-backup` seeds a new
+//! datastore whose every region ends with the source's data.
+//!
+//! Every process is real and on 127.0.0.1; every wait is bounded.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use meridian_tests::{
+    meridian_bin, meridian_only, query, wait_child, Datastore, Layout, RegionPorts, Server,
+};
+use redis::Commands;
+
+/// How long one CLI command may take.
+const COMMAND_LIMIT: Duration = Duration::from_secs(30);
+/// How long a restored datastore may take to serve and converge.
+const CONVERGE_LIMIT: Duration = Duration::from_secs(30);
+
+/// What a finished `meridian` command said.
+struct Output {
+    ok: bool,
+    stdout: String,
+    stderr: String,
+}
+
+/// Runs `meridian ARGS` to completion (bounded).
+fn meridian(args: &[&str]) -> Output {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let (out_path, err_path) = (dir.path().join("out"), dir.path().join("err"));
+    let mut child = Command::new(meridian_bin())
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out_path).expect("stdout file"))
+        .stderr(std::fs::File::create(&err_path).expect("stderr file"))
+        .spawn()
+        .expect("running meridian");
+    let Some(status) = wait_child(&mut child, COMMAND_LIMIT) else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("meridian {args:?} did not finish within {COMMAND_LIMIT:?}");
+    };
+    Output {
+        ok: status.success(),
+        stdout: std::fs::read_to_string(&out_path).unwrap_or_default(),
+        stderr: std::fs::read_to_string(&err_path).unwrap_or_default(),
+    }
+}
+
+/// Runs `meridian ARGS` and panics with its output unless it succeeds.
+fn meridian_ok(args: &[&str]) -> String {
+    let out = meridian(args);
+    assert!(
+        out.ok,
+        "meridian {args:?} failed:\n{}\n{}",
+        out.stdout, out.stderr
+    );
+    out.stdout
+}
+
+fn text(p: &Path) -> &str {
+    p.to_str().expect("a UTF-8 temp path")
+}
+
+/// The backups under `target`, as `backup list --json` prints them.
+fn listed(target: &str) -> Vec<serde_json::Value> {
+    let json = meridian_ok(&["backup", "list", "--from", target, "--json"]);
+    match serde_json::from_str(&json) {
+        Ok(serde_json::Value::Array(items)) => items,
+        other => panic!("backup list --json printed {other:?}: {json}"),
+    }
+}
+
+fn name_of(meta: &serde_json::Value) -> String {
+    meta["name"].as_str().expect("a name").to_string()
+}
+
+/// A few keys of every type, in two databases.
+fn fill(con: &mut redis::Connection) {
+    let _: () = con.set("s", "v").unwrap();
+    let _: () = con.set_ex("ttl", "x", 1000).unwrap();
+    let _: () = con.hset_multiple("h", &[("a", "1"), ("b", "2")]).unwrap();
+    let _: () = con.zadd_multiple("z", &[(1.5, "m"), (-2.0, "n")]).unwrap();
+    let _: () = con.rpush("l", &["x", "y", "z"]).unwrap();
+    let _: () = con.sadd("set", &["1", "2", "three"]).unwrap();
+    let _: () = redis::cmd("SELECT").arg(3).query(con).unwrap();
+    let _: () = con.set("in-db-3", "yes").unwrap();
+    let _: () = redis::cmd("SELECT").arg(0).query(con).unwrap();
+}
+
+/// Write number `i` of the load: one transaction, so any consistent
+/// snapshot holds exactly writes 1..=n for some n, and `n` says which.
+fn write_step(con: &mut redis::Connection, i: u64) -> redis::RedisResult<()> {
+    redis::pipe()
+        .atomic()
+        .set(format!("k:{i}"), i)
+        .ignore()
+        .rpush("order", i)
+        .ignore()
+        .incr("n", 1)
+        .ignore()
+        .query(con)
+}
+
+/// Writes steps 1, 2, ... on `port` until `stop`; returns the last step.
+fn load(port: u16, stop: Arc<AtomicBool>, last: Arc<AtomicU64>) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap();
+        let mut con = client.get_connection().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut i = 0;
+        while !stop.load(Ordering::Acquire) && Instant::now() < deadline {
+            i += 1;
+            write_step(&mut con, i).unwrap();
+            last.store(i, Ordering::Release);
+        }
+    })
+}
+
+/// A running `meridian up DIR [--from-backup PATH]`, killed with its
+/// regions (their parent-death signal) when dropped.
+struct Up {
+    child: Child,
+    log: PathBuf,
+    layout: Layout,
+}
+
+impl Up {
+    /// A fresh folder of region files (`options` in every `[options]`).
+    fn folder(options: &[&str]) -> (tempfile::TempDir, Layout) {
+        let dir = tempfile::Builder::new()
+            .prefix("meridian-restored-")
+            .tempdir()
+            .expect("a temp dir");
+        let mut layout = Layout::free();
+        layout.options = options.iter().map(|s| s.to_string()).collect();
+        layout.write(dir.path()).expect("region files");
+        (dir, layout)
+    }
+
+    fn start(dir: &Path, layout: Layout, from: &str) -> Up {
+        let log = dir.join("up.out");
+        let file = std::fs::File::create(&log).expect("up output file");
+        let child = Command::new(meridian_bin())
+            .arg("up")
+            .arg(dir)
+            .args(["--from-backup", from])
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().expect("clone"))
+            .stderr(file)
+            .spawn()
+            .expect("running meridian up");
+        Up { child, log, layout }
+    }
+
+    fn port(&self, i: usize) -> u16 {
+        self.layout.regions[i].client
+    }
+
+    fn output(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits until every region answers with `digest` (the secondaries
+    /// after their full sync from the primary).
+    fn wait_digest(&mut self, digest: &str) {
+        let deadline = Instant::now() + CONVERGE_LIMIT;
+        loop {
+            let got: Vec<String> = (0..3)
+                .map(|i| query(self.port(i), &["DEBUG", "DIGEST"]).unwrap_or_default())
+                .collect();
+            if got.iter().all(|d| d == digest) {
+                return;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("meridian up exited ({status}):\n{}", self.output());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the restored datastore's digests {got:?} are not {digest} after \
+                 {CONVERGE_LIMIT:?}; up said:\n{}",
+                self.output()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Up {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn digest(port: u16) -> String {
+    query(port, &["DEBUG", "DIGEST"]).expect("DEBUG DIGEST")
+}
+
+#[test]
+fn a_backup_under_write_load_restores_at_its_position() {
+    if !meridian_only("meridian backup and up --from-backup") {
+        return;
+    }
+    let ds = Datastore::start();
+    let mut con = ds.primary().conn();
+    fill(&mut con);
+    let backups = tempfile::tempdir().unwrap();
+    let (stop, last) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicU64::new(0)),
+    );
+    let writer = load(ds.primary().port(), Arc::clone(&stop), Arc::clone(&last));
+    let started = Instant::now();
+    while last.load(Ordering::Acquire) < 200 {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the load does not write"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let out = meridian_ok(&[
+        "backup",
+        "create",
+        "--region",
+        "us-east-1",
+        text(ds.dir()),
+        "--to",
+        text(backups.path()),
+    ]);
+    assert!(out.contains("backup ") && out.contains("written"), "{out}");
+    std::thread::sleep(Duration::from_millis(100));
+    stop.store(true, Ordering::Release);
+    writer.join().unwrap();
+    let total = last.load(Ordering::Acquire);
+    ds.wait_in_sync(Duration::from_secs(20));
+    let source = digest(ds.primary().port());
+
+    let items = listed(text(backups.path()));
+    assert_eq!(items.len(), 1, "{items:?}");
+    let meta = &items[0];
+    assert_eq!(meta["region"], "us-east-1");
+    assert!(meta["seq"].as_u64().unwrap() > 0, "{meta}");
+    let backup = backups.path().join(name_of(meta));
+    assert!(backup.join("snapshot.msnp").is_file());
+
+    // A new datastore seeded from it: its data is the source's at one
+    // position (writes 1..=n, nothing else), and every region has it.
+    let (dir, layout) = Up::folder(&[]);
+    let mut up = Up::start(dir.path(), layout, text(&backup));
+    let deadline = Instant::now() + CONVERGE_LIMIT;
+    let n: u64 = loop {
+        if let Ok(n) = query(up.port(0), &["GET", "n"]) {
+            break n.parse().expect("n is a number");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no restored primary:\n{}",
+            up.output()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(n >= 200 && n <= total, "n = {n}, load wrote {total}");
+    let keys: u64 = meta["keys_total"].as_u64().unwrap();
+    assert_eq!(
+        query(up.port(0), &["LLEN", "order"]).unwrap(),
+        n.to_string()
+    );
+    let dbsize: u64 = query(up.port(0), &["DBSIZE"]).unwrap().parse().unwrap();
+    assert_eq!(dbsize + 1, keys, "db 0 plus the key in db 3: {meta}");
+    // Replaying the writes after the backup's position gives the source.
+    let mut restored = redis::Client::open(format!("redis://127.0.0.1:{}/", up.port(0)))
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    for i in n + 1..=total {
+        write_step(&mut restored, i).unwrap();
+    }
+    up.wait_digest(&source);
+}
+
+#[test]
+fn a_quiet_backup_restores_to_the_same_digest_from_a_file_url() {
+    if !meridian_only("meridian backup and up --from-backup") {
+        return;
+    }
+    let ds = Datastore::start();
+    let mut con = ds.primary().conn();
+    fill(&mut con);
+    for i in 1..=500 {
+        write_step(&mut con, i).unwrap();
+    }
+    ds.wait_in_sync(Duration::from_secs(20));
+    let source = digest(ds.primary().port());
+    let backups = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", backups.path().display());
+    // From a secondary: backups need not load the primary.
+    meridian_ok(&[
+        "backup",
+        "create",
+        "--region",
+        "eu-west-1",
+        text(ds.dir()),
+        "--to",
+        &url,
+    ]);
+    let items = listed(&url);
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["region"], "eu-west-1");
+    let backup = format!("{url}/{}", name_of(&items[0]));
+    let (dir, layout) = Up::folder(&[]);
+    let mut up = Up::start(dir.path(), layout, &backup);
+    up.wait_digest(&source);
+}
+
+#[test]
+fn list_shows_backups_newest_first_and_retain_keeps_the_newest() {
+    if !meridian_only("meridian backup") {
+        return;
+    }
+    let ds = Datastore::start();
+    let mut con = ds.primary().conn();
+    fill(&mut con);
+    ds.wait_in_sync(Duration::from_secs(20));
+    let backups = tempfile::tempdir().unwrap();
+    let to = text(backups.path());
+    let create = |region: &str, retain: &str| {
+        let mut args = vec![
+            "backup",
+            "create",
+            "--region",
+            region,
+            text(ds.dir()),
+            "--to",
+            to,
+        ];
+        if !retain.is_empty() {
+            args.extend(["--retain", retain]);
+        }
+        meridian_ok(&args)
+    };
+    let mut made = Vec::new();
+    for _ in 0..3 {
+        create("us-east-1", "");
+        std::thread::sleep(Duration::from_millis(5));
+        made.push(name_of(&listed(to)[0]));
+    }
+    create("ap-southeast-1", "");
+    // Not a backup: listed with a warning, never deleted by retention.
+    std::fs::create_dir_all(backups.path().join("stray")).unwrap();
+    let table = meridian(&["backup", "list", "--from", to]);
+    assert!(table.ok, "{}", table.stderr);
+    assert!(table.stderr.contains("stray"), "{}", table.stderr);
+    let lines: Vec<&str> = table.stdout.lines().collect();
+    assert!(
+        lines[0].starts_with("NAME") && lines[0].contains("POSITION"),
+        "{lines:?}"
+    );
+    assert_eq!(lines.len(), 5, "{lines:?}");
+    assert!(
+        lines[1].contains("ap-southeast-1"),
+        "newest first: {lines:?}"
+    );
+    assert!(lines[4].starts_with(&made[0]), "oldest last: {lines:?}");
+
+    let out = create("us-east-1", "2");
+    assert!(
+        out.contains(&format!(
+            "deleted {}",
+            backups.path().join(&made[0]).display()
+        )),
+        "{out}"
+    );
+    assert!(out.contains(&made[1]), "{out}");
+    let names: Vec<String> = listed(to).iter().map(name_of).collect();
+    assert_eq!(names.len(), 3, "{names:?}");
+    assert!(
+        !names.contains(&made[0]) && !names.contains(&made[1]),
+        "{names:?}"
+    );
+    assert!(names.contains(&made[2]), "{names:?}");
+    assert!(!backups.path().join(&made[0]).exists());
+    assert!(backups.path().join("stray").exists());
+}
+
+#[test]
+fn scheduled_backups_run_on_a_secondary_and_keep_retain() {
+    if !meridian_only("[backup] in a region file") {
+        return;
+    }
+    let mut ds = Datastore::start();
+    fill(&mut ds.primary().conn());
+    ds.wait_in_sync(Duration::from_secs(20));
+    let backups = tempfile::tempdir().unwrap();
+    let section = format!(
+        "\n[backup]\nto = \"{}\"\nevery = 1\nretain = 2\n",
+        backups.path().display()
+    );
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(ds.region_file("ap-southeast-1"))
+        .unwrap();
+    file.write_all(section.as_bytes()).unwrap();
+    drop(file);
+    ds.restart_region("ap-southeast-1");
+    // Four backups a second apart: the first two are gone by then.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut seen: Vec<String> = Vec::new();
+    loop {
+        let items = listed(text(backups.path()));
+        assert!(items.len() <= 2, "retain = 2, found {}", items.len());
+        for m in &items {
+            assert_eq!(m["region"], "ap-southeast-1");
+            if !seen.contains(&name_of(m)) {
+                seen.push(name_of(m));
+            }
+        }
+        if seen.len() >= 4 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "scheduled backups seen: {seen:?}; region log:\n{}",
+            ds.region("ap-southeast-1").log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let left: Vec<String> = listed(text(backups.path())).iter().map(name_of).collect();
+    assert!(!left.contains(&seen[0]), "{left:?} still holds {}", seen[0]);
+}
+
+#[test]
+fn a_damaged_backup_or_a_used_region_is_refused() {
+    if !meridian_only("meridian restore") {
+        return;
+    }
+    let ds = Datastore::start();
+    fill(&mut ds.primary().conn());
+    let backups = tempfile::tempdir().unwrap();
+    meridian_ok(&[
+        "backup",
+        "create",
+        "--region",
+        "us-east-1",
+        text(ds.dir()),
+        "--to",
+        text(backups.path()),
+    ]);
+    let backup = backups
+        .path()
+        .join(name_of(&listed(text(backups.path()))[0]));
+    let (dir, _layout) = Up::folder(&[]);
+    let data = dir.path().join("data");
+    let restore = |from: &Path| {
+        meridian(&[
+            "restore",
+            "--region",
+            "us-east-1",
+            text(dir.path()),
+            "--from",
+            text(from),
+            "--dir",
+            text(&data),
+        ])
+    };
+    // A secondary is never the target.
+    let out = meridian(&[
+        "restore",
+        "--region",
+        "eu-west-1",
+        text(dir.path()),
+        "--from",
+        text(&backup),
+    ]);
+    assert!(
+        !out.ok && out.stderr.contains("secondary"),
+        "{}",
+        out.stderr
+    );
+    // One flipped byte in the snapshot: refused, nothing placed.
+    let snap = backup.join("snapshot.msnp");
+    let good = std::fs::read(&snap).unwrap();
+    let mut bad = good.clone();
+    let mid = bad.len() / 2;
+    bad[mid] ^= 0x01;
+    std::fs::write(&snap, &bad).unwrap();
+    let out = restore(&backup);
+    assert!(!out.ok, "{}", out.stdout);
+    assert!(
+        out.stderr.contains("is damaged") && out.stderr.contains("CRC32C"),
+        "{}",
+        out.stderr
+    );
+    assert!(!data.join("dump.msnp").exists());
+    // Not a backup at all.
+    let out = restore(dir.path());
+    assert!(
+        !out.ok && out.stderr.contains("backup.json"),
+        "{}",
+        out.stderr
+    );
+    // Repaired: placed once; a second restore finds data and refuses.
+    std::fs::write(&snap, &good).unwrap();
+    let out = restore(&backup);
+    assert!(out.ok, "{}", out.stderr);
+    assert_eq!(std::fs::read(data.join("dump.msnp")).unwrap(), good);
+    let out = restore(&backup);
+    assert!(
+        !out.ok && out.stderr.contains("already has data"),
+        "{}",
+        out.stderr
+    );
+    // Role state of an existing datastore is refused as well.
+    std::fs::remove_file(data.join("dump.msnp")).unwrap();
+    std::fs::create_dir_all(dir.path().join("state")).unwrap();
+    std::fs::write(dir.path().join("state/us-east-1.json"), "{}").unwrap();
+    let out = restore(&backup);
+    assert!(
+        !out.ok && out.stderr.contains("state/us-east-1.json"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn a_backup_that_does_not_fit_a_smaller_node_is_refused() {
+    if !meridian_only("meridian restore") {
+        return;
+    }
+    let ds = Datastore::start();
+    let mut con = ds.primary().conn();
+    let value = "v".repeat(1000);
+    for i in 0..3000 {
+        let _: () = con.set(format!("big:{i}"), &value).unwrap();
+    }
+    let backups = tempfile::tempdir().unwrap();
+    meridian_ok(&[
+        "backup",
+        "create",
+        "--region",
+        "us-east-1",
+        text(ds.dir()),
+        "--to",
+        text(backups.path()),
+    ]);
+    let backup = backups
+        .path()
+        .join(name_of(&listed(text(backups.path()))[0]));
+    let small = ["maxmemory = \"1mb\"", "maxmemory-policy = \"noeviction\""];
+    let (dir, layout) = Up::folder(&small);
+    let data = dir.path().join("data");
+    let out = meridian(&[
+        "restore",
+        "--region",
+        "us-east-1",
+        text(dir.path()),
+        "--from",
+        text(&backup),
+        "--dir",
+        text(&data),
+    ]);
+    assert!(!out.ok, "{}", out.stdout);
+    assert!(
+        out.stderr.contains("does not fit") && out.stderr.contains("noeviction"),
+        "{}",
+        out.stderr
+    );
+    assert!(!data.join("dump.msnp").exists());
+    // The node itself refuses the same file at start.
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::copy(backup.join("snapshot.msnp"), data.join("dump.msnp")).unwrap();
+    let primary: &RegionPorts = &layout.regions[0];
+    let file = dir.path().join("us-east-1.toml");
+    let started = Server::try_start_meridian(
+        &[
+            "serve".as_ref(),
+            "--region".as_ref(),
+            file.as_os_str(),
+            "--dir".as_ref(),
+            data.as_os_str(),
+        ],
+        primary.client,
+    );
+    let e = format!(
+        "{:#}",
+        started.err().expect("a node that cannot hold the data")
+    );
+    assert!(e.contains("maxmemory"), "{e}");
+}
