@@ -636,6 +636,9 @@ pub struct DatastoreOptions {
     /// Route each secondary's link to the primary through its own
     /// [`relay::Relay`] (see [`Datastore::relay`]).
     pub via_relay: bool,
+    /// Text appended to one region's file (e.g. a `[users]` table), by
+    /// region name.
+    pub region_toml: Vec<(String, String)>,
 }
 
 /// A three-region datastore: one `meridian serve --region FILE` process per
@@ -689,6 +692,18 @@ impl Datastore {
             }
         }
         let files = layout.write(dir.path())?;
+        for (region, text) in &options.region_toml {
+            let i = REGION_NAMES
+                .iter()
+                .position(|r| r == region)
+                .with_context(|| format!("no region {region} in a test datastore"))?;
+            let mut file = std::fs::OpenOptions::new()
+                .append(true)
+                .open(&files[i])
+                .context("opening a region file")?;
+            std::io::Write::write_all(&mut file, format!("\n{text}\n").as_bytes())
+                .context("appending to a region file")?;
+        }
         make_certs(&dir.path().join("certs"))?;
         let mut store = Datastore {
             servers: Vec::new(),

@@ -305,3 +305,110 @@ fn users_survive_save_and_restart() {
         "-NOPERM User saved has no permissions to run the 'set' command"
     );
 }
+
+/// Users of the primary's region file are defined at start and replicate
+/// like `ACL SETUSER`: every region authenticates them.
+#[test]
+fn users_of_the_primary_region_file_reach_every_region() {
+    let ds = Datastore::start_with(DatastoreOptions {
+        region_toml: vec![(
+            "us-east-1".into(),
+            "[users]\napp = \"on >app-pw ~app:* +@all\"\nops = [\"on\", \">two words\", \"allkeys\", \"+@all\"]".into(),
+        )],
+        ..DatastoreOptions::default()
+    });
+    let mut app = login(ds.primary().port(), "app", "app-pw");
+    assert_eq!(ask(&mut app, &["SET", "app:1", "v"]), "+OK");
+    assert_eq!(
+        ask(&mut app, &["SET", "other", "v"]),
+        "-NOPERM No permissions to access a key"
+    );
+    login(ds.primary().port(), "ops", "two words");
+    for s in ds.secondaries() {
+        let port = s.port();
+        assert!(
+            eventually(Duration::from_secs(20), || {
+                let mut c = Raw::connect(port);
+                ask(&mut c, &["AUTH", "app", "app-pw"]) == "+OK"
+            }),
+            "the configured user reached the secondary on {port}"
+        );
+        let mut c = login(port, "app", "app-pw");
+        assert!(eventually(Duration::from_secs(20), || ask(
+            &mut c,
+            &["EXISTS", "app:1"]
+        ) == ":1"));
+        assert_eq!(
+            ask(&mut c, &["GET", "other"]),
+            "-NOPERM No permissions to access a key"
+        );
+        login(port, "ops", "two words");
+    }
+}
+
+/// A bad rule in a region file's `[users]` stops the region at start,
+/// naming the file and the user.
+#[test]
+fn a_bad_user_rule_in_a_region_file_stops_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("us-east-1.toml");
+    let port = meridian_tests::free_port();
+    std::fs::write(
+        &file,
+        format!(
+            "[region]\nname = \"us-east-1\"\nrole = \"primary\"\n\
+             [listen]\nclient = \"127.0.0.1:{port}\"\nreplication = \"127.0.0.1:{}\"\n\
+             [replication]\nprimary = \"us-east-1\"\n\
+             [tls]\nca = \"ca.pem\"\ncert = \"c.pem\"\nkey = \"k.pem\"\n\
+             [users]\nbad = \"on >pw +nosuchcommand\"\n",
+            meridian_tests::free_udp_port()
+        ),
+    )
+    .unwrap();
+    let args = ["serve".as_ref(), "--region".as_ref(), file.as_os_str()];
+    let e = match Server::try_start_meridian(&args, port) {
+        Ok(_) => panic!("a region with a bad user rule started"),
+        Err(e) => format!("{e:#}"),
+    };
+    assert!(
+        e.contains("us-east-1.toml")
+            && e.contains("[users] bad: Error in ACL SETUSER modifier '+nosuchcommand'"),
+        "{e}"
+    );
+}
+
+/// `user` lines of a redis.conf-style config file define users at start;
+/// a bad rule stops the start naming the file, line and user.
+#[test]
+fn user_lines_of_a_config_file_define_users() {
+    if !meridian_tests::meridian_only("Meridian's start-up error wording") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("meridian.conf");
+    std::fs::write(
+        &conf,
+        "# users\nuser cfg on >cfg-pw ~cfg:* +@read +set\nuser \"spaced\" on \">two words\" allkeys +@all\n",
+    )
+    .unwrap();
+    let path = conf.to_str().unwrap();
+    let server = Server::start_with(&["--config", path]);
+    let mut c = login(server.port(), "cfg", "cfg-pw");
+    assert_eq!(ask(&mut c, &["SET", "cfg:1", "v"]), "+OK");
+    assert_eq!(
+        ask(&mut c, &["SET", "other", "v"]),
+        "-NOPERM No permissions to access a key"
+    );
+    login(server.port(), "spaced", "two words");
+    drop(server);
+    std::fs::write(&conf, "user cfg on >pw\nuser bad on +nosuchcommand\n").unwrap();
+    let e = match Server::try_start_with(&["--config", path]) {
+        Ok(_) => panic!("a config file with a bad user rule started"),
+        Err(e) => format!("{e:#}"),
+    };
+    assert!(
+        e.contains("meridian.conf:2")
+            && e.contains("user 'bad': Error in ACL SETUSER modifier '+nosuchcommand'"),
+        "{e}"
+    );
+}

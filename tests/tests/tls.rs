@@ -499,3 +499,153 @@ fn bad_tls_files_stop_start_up_with_the_option_named() {
     );
     fails_to_start(&["--port", "0"], "--port 0");
 }
+
+/// A rustls client with the client certificate that speaks only TLS 1.2.
+fn tls12_only(pki: &Pki) -> Arc<rustls::ClientConfig> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_file(pki.path("ca.pem")).unwrap())
+        .unwrap();
+    let chain = CertificateDer::pem_file_iter(pki.path("client.pem"))
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let key = PrivateKeyDer::from_pem_file(pki.path("client-key.pem")).unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS12])
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_client_auth_cert(chain, key)
+        .unwrap();
+    Arc::new(config)
+}
+
+#[test]
+fn config_set_rotates_the_certificate_for_new_connections() {
+    if !meridian_only("CONFIG SET tls-* reload") {
+        return;
+    }
+    let pki = Pki::new();
+    let tls_port = free_port();
+    let server = Server::start_with(&strs(&pki.server_args(tls_port)));
+    let (reply, before) = tls_ping(pki.client_config(true), tls_port);
+    assert_eq!(reply.unwrap(), "+PONG\r\n");
+    assert_eq!(before.unwrap(), der(&pki.path("server.pem")));
+
+    // A connection opened before the change, and a redis crate client.
+    let name = ServerName::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST).into());
+    let conn = rustls::ClientConnection::new(pki.client_config(true), name).unwrap();
+    let sock = TcpStream::connect(("127.0.0.1", tls_port)).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut old = rustls::StreamOwned::new(conn, sock);
+    let mut buf = [0u8; 7];
+    old.write_all(b"PING\r\n").unwrap();
+    old.read_exact(&mut buf).unwrap();
+
+    pki.issue("rotated", "server rotated");
+    let rotated = der(&pki.path("rotated.pem"));
+    let (ok, out) = cli_tls(
+        &pki,
+        tls_port,
+        true,
+        &[
+            "CONFIG",
+            "SET",
+            "tls-cert-file",
+            &pki.arg("rotated.pem"),
+            "tls-key-file",
+            &pki.arg("rotated-key.pem"),
+        ],
+    );
+    assert!(ok && out == "OK", "{out}");
+    // Applied before the reply: the next connection sees it.
+    let (reply, served) = tls_ping(pki.client_config(true), tls_port);
+    assert_eq!(reply.unwrap(), "+PONG\r\n");
+    assert_eq!(served.as_deref(), Some(&rotated[..]));
+    old.write_all(b"PING\r\n").unwrap();
+    old.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"+PONG\r\n");
+    let mut plain = server.conn();
+    let got: Vec<String> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("tls-cert-file")
+        .query(&mut plain)
+        .unwrap();
+    assert_eq!(got, ["tls-cert-file".to_string(), pki.arg("rotated.pem")]);
+
+    // A bad file, or a key that is not the certificate's, is refused and
+    // the running certificate stays.
+    let refused = |args: &[&str]| {
+        let e = redis::cmd("CONFIG")
+            .arg("SET")
+            .arg(args)
+            .query::<()>(&mut server.conn())
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("Unable to update TLS configuration"),
+            "{e}"
+        );
+        let (reply, served) = tls_ping(pki.client_config(true), tls_port);
+        assert_eq!(reply.unwrap(), "+PONG\r\n");
+        assert_eq!(served.as_deref(), Some(&rotated[..]));
+    };
+    refused(&["tls-cert-file", "/nonexistent/cert.pem"]);
+    refused(&["tls-key-file", &pki.arg("server-key.pem")]);
+    refused(&["tls-ciphersuites", "TLS_NO_SUCH_SUITE"]);
+    let e = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("tls-port")
+        .arg("1")
+        .query::<()>(&mut plain)
+        .unwrap_err();
+    assert!(e.to_string().contains("can't set immutable config"), "{e}");
+
+    // tls-protocols: TLS 1.3 only refuses a TLS 1.2 client.
+    assert!(tls_ping(tls12_only(&pki), tls_port).0.is_ok());
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("tls-protocols")
+        .arg("TLSv1.3")
+        .query(&mut plain)
+        .unwrap();
+    assert!(tls_ping(tls12_only(&pki), tls_port).0.is_err());
+    assert!(tls_ping(pki.client_config(true), tls_port).0.is_ok());
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("tls-protocols")
+        .arg("TLSv1.2 TLSv1.3")
+        .arg("tls-ciphersuites")
+        .arg("TLS_CHACHA20_POLY1305_SHA256")
+        .query(&mut plain)
+        .unwrap();
+    assert!(tls_ping(tls12_only(&pki), tls_port).0.is_ok());
+
+    // tls-auth-clients no: a client without a certificate gets in.
+    assert!(tls_ping(pki.client_config(false), tls_port).0.is_err());
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("tls-auth-clients")
+        .arg("no")
+        .query(&mut plain)
+        .unwrap();
+    assert_eq!(
+        tls_ping(pki.client_config(false), tls_port).0.unwrap(),
+        "+PONG\r\n"
+    );
+
+    // Only an admin-capable user may change it.
+    let _: () = redis::cmd("ACL")
+        .arg(&["SETUSER", "app", "on", ">pw", "~*", "+@all", "-@admin"])
+        .query(&mut plain)
+        .unwrap();
+    let mut app = redis::Client::open(format!("redis://app:pw@127.0.0.1:{}/", server.port()))
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let e = redis::cmd("CONFIG")
+        .arg(&["SET", "tls-auth-clients", "yes"])
+        .query::<()>(&mut app)
+        .unwrap_err();
+    assert_eq!(e.code(), Some("NOPERM"), "{e}");
+}

@@ -1,5 +1,6 @@
 //! TLS for clients (`--tls-port`): the server configuration built from
-//! Redis's option names, its reload on SIGHUP, and [`TlsStream`], a
+//! Redis's option names, its reload on SIGHUP and by `CONFIG SET tls-*`
+//! ([`TlsConfigHooks`]), and [`TlsStream`], a
 //! TLS session over a `TcpStream` that offers the same readiness API as
 //! the socket ([`ClientStream`]), so a connection runs the same loop over
 //! either.
@@ -64,6 +65,14 @@ pub struct TlsOptions {
     pub ca_cert_file: Option<PathBuf>,
     /// `tls-auth-clients`.
     pub auth_clients: AuthClients,
+    /// `tls-protocols`: `TLSv1.2` and/or `TLSv1.3`, blank-separated;
+    /// empty is both.
+    pub protocols: String,
+    /// `tls-ciphersuites`: the TLS 1.3 suites, colon-separated, with
+    /// OpenSSL's (IANA) names such as `TLS_AES_256_GCM_SHA384`; empty is
+    /// rustls's defaults. TLS 1.2 suites are not filtered (`tls-ciphers`,
+    /// OpenSSL's cipher-list language, is not supported).
+    pub ciphersuites: String,
 }
 
 /// The TLS configuration could not be built.
@@ -100,6 +109,66 @@ pub enum TlsError {
 /// The one crypto provider client TLS uses.
 fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// `tls-protocols` as rustls versions.
+fn protocol_versions(
+    text: &str,
+) -> Result<Vec<&'static rustls::SupportedProtocolVersion>, TlsError> {
+    let mut out = Vec::new();
+    for word in text.split_whitespace() {
+        let v = match word.to_ascii_lowercase().as_str() {
+            "tlsv1.2" => &rustls::version::TLS12,
+            "tlsv1.3" => &rustls::version::TLS13,
+            _ => {
+                return Err(TlsError::Rustls(format!(
+                    "tls-protocols: '{word}' is not supported (TLSv1.2 and TLSv1.3 are)"
+                )))
+            }
+        };
+        if !out.contains(&v) {
+            out.push(v);
+        }
+    }
+    if out.is_empty() {
+        out = vec![&rustls::version::TLS12, &rustls::version::TLS13];
+    }
+    Ok(out)
+}
+
+/// The provider with only the TLS 1.3 suites `tls-ciphersuites` names
+/// (empty: all of them).
+fn provider_for(ciphersuites: &str) -> Result<Arc<CryptoProvider>, TlsError> {
+    let mut p = rustls::crypto::ring::default_provider();
+    let names: Vec<String> = ciphersuites
+        .split(':')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(|n| n.to_ascii_uppercase())
+        .collect();
+    if names.is_empty() {
+        return Ok(Arc::new(p));
+    }
+    // rustls spells `TLS_AES_128_GCM_SHA256` as `TLS13_AES_128_GCM_SHA256`.
+    let rustls_name = |n: &str| n.strip_prefix("TLS_").map(|rest| format!("TLS13_{rest}"));
+    for n in &names {
+        let known = p.cipher_suites.iter().any(|s| {
+            matches!(s, rustls::SupportedCipherSuite::Tls13(_))
+                && s.suite().as_str() == rustls_name(n).as_deref()
+        });
+        if !known {
+            return Err(TlsError::Rustls(format!(
+                "tls-ciphersuites: '{n}' is not a TLS 1.3 suite offered here"
+            )));
+        }
+    }
+    p.cipher_suites.retain(|s| match s {
+        rustls::SupportedCipherSuite::Tls13(_) => names
+            .iter()
+            .any(|n| s.suite().as_str() == rustls_name(n).as_deref()),
+        _ => true,
+    });
+    Ok(Arc::new(p))
 }
 
 fn read(option: &'static str, path: &Path) -> Result<Vec<u8>, TlsError> {
@@ -150,9 +219,9 @@ pub fn server_config(opts: &TlsOptions) -> Result<Arc<ServerConfig>, TlsError> {
     let chain = certs(CERT, cert_path)?;
     let key = PrivateKeyDer::from_pem_slice(&read(KEY, key_path)?)
         .map_err(|e| pem_error(KEY, key_path, format!("no PEM private key ({e})")))?;
-    let builder = ServerConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| TlsError::Rustls(e.to_string()))?;
+    let builder = ServerConfig::builder_with_provider(provider_for(&opts.ciphersuites)?)
+        .with_protocol_versions(&protocol_versions(&opts.protocols)?)
+        .map_err(|e| TlsError::Rustls(format!("tls-protocols / tls-ciphersuites: {e}")))?;
     let builder = match (opts.auth_clients, opts.ca_cert_file.as_deref()) {
         (AuthClients::No, _) | (_, None) => builder.with_no_client_auth(),
         (auth, Some(ca_path)) => {
@@ -184,10 +253,12 @@ pub fn server_config(opts: &TlsOptions) -> Result<Arc<ServerConfig>, TlsError> {
     Ok(Arc::new(config))
 }
 
-/// The TLS listener's configuration; [`Acceptor::reload`] swaps it for new
-/// connections while open ones keep theirs.
+/// The TLS listener's configuration; [`Acceptor::reload`] and
+/// [`Acceptor::update`] swap it for new connections while open ones keep
+/// theirs.
 pub struct Acceptor {
-    opts: TlsOptions,
+    /// The options `config` was built from.
+    opts: RwLock<TlsOptions>,
     config: RwLock<Arc<ServerConfig>>,
 }
 
@@ -196,7 +267,7 @@ impl Acceptor {
     pub fn new(opts: TlsOptions) -> Result<Acceptor, TlsError> {
         let config = server_config(&opts)?;
         Ok(Acceptor {
-            opts,
+            opts: RwLock::new(opts),
             config: RwLock::new(config),
         })
     }
@@ -204,8 +275,25 @@ impl Acceptor {
     /// Re-reads the certificate, key and CA files. On failure the old
     /// configuration stays in use.
     pub fn reload(&self) -> Result<(), TlsError> {
-        let config = server_config(&self.opts)?;
+        let opts = self.opts.read().clone();
+        let config = server_config(&opts)?;
         *self.config.write() = config;
+        Ok(())
+    }
+
+    /// The options in use.
+    pub fn options(&self) -> TlsOptions {
+        self.opts.read().clone()
+    }
+
+    /// Builds a configuration from `opts` (reading its files) and uses it
+    /// for new connections. On failure nothing changes.
+    pub fn update(&self, opts: TlsOptions) -> Result<(), TlsError> {
+        let config = server_config(&opts)?;
+        // Both under the options' lock, so two updates cannot cross.
+        let mut current = self.opts.write();
+        *self.config.write() = config;
+        *current = opts;
         Ok(())
     }
 
@@ -215,6 +303,101 @@ impl Acceptor {
         let config = Arc::clone(&self.config.read());
         let tls = ServerConnection::new(config).map_err(io::Error::other)?;
         Ok(TlsStream { tcp, tls })
+    }
+}
+
+/// `CONFIG GET/SET tls-*`: the client TLS options, applied to new
+/// connections at once. A `CONFIG SET` builds the whole configuration
+/// (reading the files) before anything changes, so a bad file or value
+/// gets an error and the old configuration stays.
+pub struct TlsConfigHooks {
+    /// The TLS listener's, if the node has one (`tls-port` at start).
+    pub acceptor: Option<Arc<Acceptor>>,
+    /// The options at start, shown when there is no TLS listener.
+    pub at_start: TlsOptions,
+}
+
+/// The `tls-*` names `CONFIG GET` and `CONFIG SET` know.
+const TLS_NAMES: &[&str] = &[
+    "tls-port",
+    "tls-cert-file",
+    "tls-key-file",
+    "tls-ca-cert-file",
+    "tls-auth-clients",
+    "tls-protocols",
+    "tls-ciphersuites",
+];
+
+impl TlsOptions {
+    /// One `tls-*` setting as `CONFIG GET` shows it.
+    fn get(&self, name: &str) -> Option<String> {
+        let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
+        Some(match name {
+            "tls-port" => self.port.to_string(),
+            "tls-cert-file" => path(&self.cert_file).unwrap_or_default(),
+            "tls-key-file" => path(&self.key_file).unwrap_or_default(),
+            "tls-ca-cert-file" => path(&self.ca_cert_file).unwrap_or_default(),
+            "tls-auth-clients" => match self.auth_clients {
+                AuthClients::Yes => "yes",
+                AuthClients::Optional => "optional",
+                AuthClients::No => "no",
+            }
+            .to_string(),
+            "tls-protocols" => self.protocols.clone(),
+            "tls-ciphersuites" => self.ciphersuites.clone(),
+            _ => return None,
+        })
+    }
+
+    /// Changes one `tls-*` setting that may change at run time.
+    fn set(&mut self, name: &str, value: &str) -> Result<(), String> {
+        let path = |v: &str| (!v.is_empty()).then(|| PathBuf::from(v));
+        match name {
+            "tls-cert-file" => self.cert_file = path(value),
+            "tls-key-file" => self.key_file = path(value),
+            "tls-ca-cert-file" => self.ca_cert_file = path(value),
+            "tls-auth-clients" => {
+                self.auth_clients = AuthClients::parse(value)
+                    .ok_or("argument must be one of the following: no, yes, optional")?
+            }
+            "tls-protocols" => self.protocols = value.to_string(),
+            "tls-ciphersuites" => self.ciphersuites = value.to_string(),
+            _ => return Err("can't set immutable config".into()),
+        }
+        Ok(())
+    }
+}
+
+impl engine::ConfigHooks for TlsConfigHooks {
+    fn names(&self) -> &'static [&'static str] {
+        TLS_NAMES
+    }
+
+    fn get(&self, name: &str) -> Option<String> {
+        match &self.acceptor {
+            Some(a) => a.options().get(name),
+            None => self.at_start.get(name),
+        }
+    }
+
+    fn set(&self, pairs: &[(String, String)]) -> Result<(), (String, String)> {
+        let first = pairs.first().map(|(n, _)| n.clone()).unwrap_or_default();
+        let Some(acceptor) = &self.acceptor else {
+            return Err((
+                first,
+                "TLS is off (no tls-port at start): nothing to reconfigure".into(),
+            ));
+        };
+        let mut next = acceptor.options();
+        for (name, value) in pairs {
+            next.set(name, value).map_err(|why| (name.clone(), why))?;
+        }
+        acceptor.update(next).map_err(|e| {
+            tracing::warn!(error = %e, "CONFIG SET of client TLS refused; the old configuration stays");
+            (first, format!("Unable to update TLS configuration: {e}"))
+        })?;
+        tracing::info!("Client TLS configuration updated by CONFIG SET (new connections)");
+        Ok(())
     }
 }
 
@@ -348,6 +531,7 @@ mod tests {
             key_file: Some("/nonexistent/key.pem".into()),
             ca_cert_file: None,
             auth_clients: AuthClients::No,
+            ..TlsOptions::default()
         };
         let e = server_config(&opts).unwrap_err().to_string();
         assert!(
@@ -361,5 +545,31 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("needs --tls-ca-cert-file"), "{e}");
+    }
+
+    #[test]
+    fn protocols_and_suites_parse() {
+        assert_eq!(protocol_versions("").unwrap().len(), 2);
+        let v = protocol_versions("TLSv1.3").unwrap();
+        assert_eq!(v, [&rustls::version::TLS13]);
+        assert!(protocol_versions("TLSv1.1").is_err());
+        let p = provider_for("TLS_AES_256_GCM_SHA384").unwrap();
+        let tls13: Vec<_> = p
+            .cipher_suites
+            .iter()
+            .filter(|s| matches!(s, rustls::SupportedCipherSuite::Tls13(_)))
+            .map(|s| s.suite())
+            .collect();
+        assert_eq!(tls13, [rustls::CipherSuite::TLS13_AES_256_GCM_SHA384]);
+        assert!(p
+            .cipher_suites
+            .iter()
+            .any(|s| matches!(s, rustls::SupportedCipherSuite::Tls12(_))));
+        assert!(provider_for("TLS_NOPE").is_err());
+        let mut o = TlsOptions::default();
+        o.set("tls-auth-clients", "optional").unwrap();
+        assert_eq!(o.get("tls-auth-clients").as_deref(), Some("optional"));
+        assert!(o.set("tls-auth-clients", "maybe").is_err());
+        assert!(o.set("tls-port", "1").is_err());
     }
 }

@@ -87,6 +87,12 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         usize::try_from(settings.engine.client_query_buffer_limit).unwrap_or(usize::MAX),
     ));
     shared.tick_clock();
+    shared
+        .lock()
+        .set_config_hooks(Arc::new(crate::client_tls::TlsConfigHooks {
+            acceptor: tls.clone(),
+            at_start: settings.tls.clone(),
+        }));
     // The snapshot file loads before any client is accepted; a region
     // node's change log continues after the loaded position.
     let key = match &settings.encryption_key_file {
@@ -97,8 +103,24 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         crate::persist::start(&shared, settings.ignore_bad_snapshot, key.clone())?;
     let log_settings =
         crate::aof::LogSettings::of(&shared.lock().config().clone(), settings.repair_log, key);
+    // Users from the region file and the config file (or `--user`) are
+    // defined before replication starts, so a secondary can authenticate
+    // them before its first sync, and again once it has: on a primary the
+    // journal is then on and they replicate as `ACL SETUSER` does (see
+    // `define_users`).
+    let mut users = settings
+        .region
+        .as_ref()
+        .map(|r| r.users.clone())
+        .unwrap_or_default();
+    users.extend(settings.users.iter().cloned());
+    let users = users.as_slice();
+    define_users(&shared, users)?;
     if let Some(region) = &settings.region {
         crate::repl::start(&shared, region, loaded.as_ref(), &persist, log_settings)?;
+        if shared.lock().journal_enabled() {
+            define_users(&shared, users)?;
+        }
     } else {
         crate::aof::start_standalone(&shared, loaded.as_ref(), &persist, log_settings)?;
     }
@@ -157,6 +179,27 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     }
     persist.save_on_stop(&shared.lock());
     info!("Meridian is now ready to exit, bye bye...");
+    Ok(())
+}
+
+/// Defines the configured ACL users, each rebuilt from `reset` by its
+/// rules. On a primary of a datastore they are journaled and so reach the
+/// secondaries; a secondary's own are local until its first sync, which
+/// makes its named users the primary's. The rules were checked when the
+/// settings were read, so an error here is a bug worth stopping for.
+fn define_users(shared: &Shared, users: &[(String, Vec<String>)]) -> anyhow::Result<()> {
+    let mut engine = shared.lock();
+    for (name, rules) in users {
+        engine
+            .define_user(name, rules)
+            .map_err(|e| anyhow::anyhow!("user '{name}': {e}"))?;
+    }
+    if !users.is_empty() {
+        info!(
+            users = users.len(),
+            "ACL users from the configuration defined"
+        );
+    }
     Ok(())
 }
 

@@ -158,6 +158,10 @@ pub struct Settings {
     /// `encryption-key-file` (Meridian): seal log segments and snapshot
     /// files with this key (32 raw bytes or 64 hex characters).
     pub encryption_key_file: Option<std::path::PathBuf>,
+    /// `user <name> <rules...>` lines of a config file (or `--user`), in
+    /// order, each checked as `ACL SETUSER` checks it; defined at start
+    /// like a region file's `[users]`.
+    pub users: Vec<(String, Vec<String>)>,
 }
 
 impl Default for Settings {
@@ -175,6 +179,7 @@ impl Default for Settings {
             ignore_bad_snapshot: false,
             repair_log: false,
             encryption_key_file: None,
+            users: Vec::new(),
         }
     }
 }
@@ -278,6 +283,29 @@ impl Settings {
             "tls-cert-file" => path(d, &mut self.tls.cert_file),
             "tls-key-file" => path(d, &mut self.tls.key_file),
             "tls-ca-cert-file" => path(d, &mut self.tls.ca_cert_file),
+            "tls-protocols" => {
+                self.tls.protocols = d.values.join(" ");
+                Ok(())
+            }
+            "tls-ciphersuites" => {
+                self.tls.ciphersuites = one(d)?.to_string();
+                Ok(())
+            }
+            // A user as redis.conf's `user` line defines it (from `reset`).
+            "user" => {
+                let Some((user, rules)) = d.values.split_first() else {
+                    return Err(arity(d, "a user name and its rules"));
+                };
+                engine::check_user(user, rules).map_err(|why| {
+                    let why = why.strip_prefix("ERR ").unwrap_or(&why);
+                    invalid(name, &d.values.join(" "), &format!("user '{user}': {why}"))
+                })?;
+                if self.users.iter().any(|(u, _)| u == user) {
+                    return Err(invalid(name, user, "Duplicate user found"));
+                }
+                self.users.push((user.clone(), rules.to_vec()));
+                Ok(())
+            }
             "tls-auth-clients" => {
                 let v = one(d)?;
                 self.tls.auth_clients = AuthClients::parse(v)
@@ -664,6 +692,43 @@ mod tests {
             .unwrap()
             .exposure()
             .is_none());
+    }
+
+    #[test]
+    fn user_lines_are_checked_and_kept() {
+        let s = apply(&[
+            "--user", "app", "on", ">pw", "~s:*", "+@read", "--user", "ops", "on", "nopass",
+        ])
+        .unwrap();
+        assert_eq!(
+            s.users,
+            [
+                ("app".to_string(), words(&["on", ">pw", "~s:*", "+@read"])),
+                ("ops".to_string(), words(&["on", "nopass"])),
+            ]
+        );
+        let e = apply(&["--user", "bad", "on", "+nosuch"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("user 'bad': Error in ACL SETUSER modifier '+nosuch'"),
+            "{e}"
+        );
+        let e = apply(&["--user", "a", "on", "--user", "a", "off"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("Duplicate user found"), "{e}");
+        assert!(apply(&["--user"]).is_err());
+        let s = apply(&[
+            "--tls-protocols",
+            "TLSv1.2",
+            "TLSv1.3",
+            "--tls-ciphersuites",
+            "TLS_AES_128_GCM_SHA256",
+        ])
+        .unwrap();
+        assert_eq!(s.tls.protocols, "TLSv1.2 TLSv1.3");
+        assert_eq!(s.tls.ciphersuites, "TLS_AES_128_GCM_SHA256");
     }
 
     #[test]

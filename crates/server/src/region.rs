@@ -40,11 +40,21 @@
 //!
 //! [options]                         # any `serve --<option>`, e.g. requirepass = "..."
 //!
+//! [users]                           # ACL users: name = ACL SETUSER rules
+//! app = "on >secret ~session:* +@read"
+//! ops = ["on", "#<sha256 hex>", "allkeys", "+@all"]
+//!
 //! [backup]                          # optional: automatic backups of this region
 //! to = "/var/backups/meridian"      # folder (relative: to this file's), file:///..., s3://bucket/prefix
 //! every = "1h"                      # seconds, or a number with s, m, h or d
 //! retain = 7                        # this region's newest backups kept (0: all); default 7
 //! ```
+//!
+//! A `[users]` entry is a user as a `user` line of a `redis.conf` defines
+//! it: built from nothing (`reset`) by its rules, one string of rules
+//! split on blanks or an array of rules (for a `>password` holding a
+//! blank). Every rule is checked here, as `ACL SETUSER` checks it, so a
+//! bad one stops the start with the file and the user named.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -140,6 +150,9 @@ pub struct RegionConfig {
     /// `[options]`. `bind` and `port` (from `[listen] client`) are not
     /// among them; [`crate::options::Settings::load_region`] adds them.
     pub directives: Vec<Directive>,
+    /// ACL users from `[users]`, by name, each with its rules (checked).
+    /// Every region applies them at start (see `listener::define_users`).
+    pub users: Vec<(String, Vec<String>)>,
     /// Automatic backups (`[backup]`), if the file asks for them.
     pub backup: Option<BackupSchedule>,
 }
@@ -199,6 +212,7 @@ impl RegionConfig {
             key: tls_path(dir, &raw.tls.key, "key")?,
         };
         let directives = directives(file, &raw.memory, &raw.replication, &raw.options)?;
+        let users = users(&raw.users)?;
         let backup = match &raw.backup {
             Some(b) => Some(backup_schedule(dir, b)?),
             None => None,
@@ -214,6 +228,7 @@ impl RegionConfig {
             peers,
             tls,
             directives,
+            users,
             backup,
         })
     }
@@ -253,6 +268,8 @@ struct RawFile {
     tls: RawTls,
     #[serde(default)]
     options: BTreeMap<String, toml::Value>,
+    #[serde(default)]
+    users: BTreeMap<String, toml::Value>,
     backup: Option<RawBackup>,
 }
 
@@ -412,6 +429,37 @@ fn directives(
             bail!("[options] {key}: set by [listen] client, not here");
         }
         out.push(directive(file, "options", &name, value)?);
+    }
+    Ok(out)
+}
+
+/// The `[users]` table as (name, rules), by name, every rule checked. A
+/// string of rules is split on blanks; an array gives one rule per item.
+fn users(users: &BTreeMap<String, toml::Value>) -> anyhow::Result<Vec<(String, Vec<String>)>> {
+    let mut out = Vec::new();
+    for (name, value) in users {
+        let key = format!("[users] {name}");
+        let rules: Vec<String> = match value {
+            toml::Value::String(s) => s.split_whitespace().map(str::to_string).collect(),
+            toml::Value::Array(items) => items
+                .iter()
+                .map(|v| match v {
+                    toml::Value::String(s) => Ok(s.clone()),
+                    other => bail!(
+                        "{key}: expected rules as strings, got a {}",
+                        other.type_str()
+                    ),
+                })
+                .collect::<anyhow::Result<_>>()?,
+            other => bail!(
+                "{key}: expected a string of ACL rules or an array of them, got a {}",
+                other.type_str()
+            ),
+        };
+        if let Err(why) = engine::check_user(name, &rules) {
+            bail!("{key}: {}", why.strip_prefix("ERR ").unwrap_or(&why));
+        }
+        out.push((name.clone(), rules));
     }
     Ok(out)
 }
@@ -624,6 +672,46 @@ key = "certs/eu-west-1-key.pem"
         assert!(e.starts_with("[options] port"), "{e}");
         let e = error(&format!("{SECONDARY}\n[options]\nsave = {{ a = 1 }}\n"));
         assert!(e.contains("[options] save: expected a string"), "{e}");
+    }
+
+    #[test]
+    fn users_are_read_and_checked() {
+        let text = format!(
+            "{SECONDARY}\n[users]\napp = \"on >pw ~session:* +@read\"\n\
+             ops = [\"on\", \">two words\", \"allkeys\", \"+@all\"]\n"
+        );
+        let r = parse(&text).unwrap();
+        let users: Vec<_> = r
+            .users
+            .iter()
+            .map(|(name, rules)| format!("{name}|{}", rules.join("|")))
+            .collect();
+        assert_eq!(
+            users,
+            [
+                "app|on|>pw|~session:*|+@read",
+                "ops|on|>two words|allkeys|+@all"
+            ]
+        );
+        assert!(r.directives.is_empty());
+        let e = error(&format!("{SECONDARY}\n[users]\napp = \"on +nosuch\"\n"));
+        assert_eq!(
+            e,
+            "[users] app: Error in ACL SETUSER modifier '+nosuch': \
+             Unknown command or category name in ACL"
+        );
+        let e = error(&format!("{SECONDARY}\n[users]\n\"a b\" = \"on\"\n"));
+        assert!(
+            e.starts_with("[users] a b: Usernames can't contain spaces"),
+            "{e}"
+        );
+        let e = error(&format!("{SECONDARY}\n[users]\napp = 1\n"));
+        assert!(e.starts_with("[users] app: expected a string"), "{e}");
+        let e = error(&format!("{SECONDARY}\n[users]\napp = [1]\n"));
+        assert!(
+            e.starts_with("[users] app: expected rules as strings"),
+            "{e}"
+        );
     }
 
     #[test]
