@@ -436,22 +436,45 @@ impl PersistHooks for Persist {
         if self.bgsave_running.swap(true, Ordering::AcqRel) {
             return Err("ERR Background save already in progress".into());
         }
-        // The copy is made here, with the engine locked: one consistent
-        // state at one log position. The file is written without the lock.
-        let copied = Instant::now();
+        let started = Instant::now();
         let header = self.header(engine);
         let dirty = engine.dirty();
-        let chunks: Vec<Vec<u8>> = engine.snapshot_writer().collect();
-        let copy_ms = copied.elapsed().as_millis() as u64;
-        self.state.lock().bgsave_started = Some(copied);
         let path = self.path.clone();
         let temp = self.temp_path();
         let key = self.key.get().cloned();
+        // A child process writes the file from a copy-on-write image of
+        // the memory, consistent at this instant (the engine is locked):
+        // the node pauses only for the fork. Where fork fails (no memory
+        // for the page tables), the snapshot is copied under the lock and
+        // written by a thread instead.
+        let (job, copy_ms): (SaveJob, u64) = match fork_writer(
+            engine,
+            &path,
+            &temp,
+            &header,
+            key.as_ref(),
+        ) {
+            Ok(child) => (SaveJob::Child(child), started.elapsed().as_millis() as u64),
+            Err(e) => {
+                warn!(error = %e, "fork for the background save failed: copying under the lock instead");
+                let chunks: Vec<Vec<u8>> = engine.snapshot_writer().collect();
+                (
+                    SaveJob::Copied(chunks),
+                    started.elapsed().as_millis() as u64,
+                )
+            }
+        };
+        self.state.lock().bgsave_started = Some(started);
         let spawned = std::thread::Builder::new()
             .name("meridian-bgsave".into())
             .spawn(move || {
-                let result = write_atomically(&path, &temp, &header, chunks, key.as_ref());
-                let secs = copied.elapsed().as_secs() as i64;
+                let result = match job {
+                    SaveJob::Child(child) => child.wait(),
+                    SaveJob::Copied(chunks) => {
+                        write_atomically(&path, &temp, &header, chunks, key.as_ref())
+                    }
+                };
+                let secs = started.elapsed().as_secs() as i64;
                 persist.finished(result.is_ok(), &header, dirty);
                 {
                     let mut st = persist.state.lock();
@@ -462,11 +485,14 @@ impl PersistHooks for Persist {
                 match result {
                     Ok(bytes) => info!(
                         bytes,
-                        copy_ms,
-                        ms = copied.elapsed().as_millis() as u64,
+                        pause_ms = copy_ms,
+                        ms = started.elapsed().as_millis() as u64,
                         "Background saving terminated with success"
                     ),
-                    Err(e) => error!(error = %format!("{e:#}"), "Background saving error"),
+                    Err(e) => {
+                        let _ = std::fs::remove_file(&temp);
+                        error!(error = %format!("{e:#}"), "Background saving error")
+                    }
                 }
                 persist.bgsave_running.store(false, Ordering::Release);
             });
@@ -474,7 +500,7 @@ impl PersistHooks for Persist {
             self.bgsave_running.store(false, Ordering::Release);
             return Err(format!("ERR starting the background save: {e}"));
         }
-        info!(copy_ms, "Background saving started");
+        info!(pause_ms = copy_ms, "Background saving started");
         Ok(())
     }
 
@@ -527,6 +553,147 @@ impl PersistHooks for Persist {
         );
         f(extra);
     }
+}
+
+/// How a background save gets its data: a forked child writing from its
+/// copy-on-write image, or chunks copied under the lock.
+enum SaveJob {
+    Child(SaveChild),
+    Copied(Vec<Vec<u8>>),
+}
+
+/// A forked child writing a snapshot file.
+struct SaveChild {
+    pid: libc::pid_t,
+    /// The read end of a pipe the child writes its error to, if any.
+    errors: File,
+}
+
+impl SaveChild {
+    /// Waits for the child; the bytes written, or the child's error.
+    fn wait(mut self) -> anyhow::Result<u64> {
+        let mut report = String::new();
+        // The child closes its end when it exits: this read ends then.
+        let _ = self.errors.read_to_string(&mut report);
+        let mut status = 0;
+        // SAFETY: waits for our own child; `status` is a valid out pointer.
+        let r = unsafe { libc::waitpid(self.pid, &mut status, 0) };
+        if r != self.pid {
+            bail!(
+                "waiting for the save process: {}",
+                std::io::Error::last_os_error()
+            );
+        }
+        if libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0 {
+            return report
+                .trim()
+                .strip_prefix("ok ")
+                .and_then(|n| n.parse().ok())
+                .context("the save process reported no size");
+        }
+        if libc::WIFSIGNALED(status) {
+            bail!(
+                "the save process was killed by signal {}",
+                libc::WTERMSIG(status)
+            );
+        }
+        bail!(
+            "{}",
+            report
+                .trim()
+                .strip_prefix("err ")
+                .unwrap_or("the save process failed")
+        )
+    }
+}
+
+/// Forks a child that writes `engine`'s snapshot to `path` (through
+/// `temp`) and exits; the parent returns at once.
+///
+/// Why this is sound in a multi-threaded process: the child has only the
+/// forking thread, which holds the engine lock, and uses nothing but the
+/// engine's memory (read-only), the allocator (glibc's `fork` takes and
+/// releases its arena locks around the fork) and file system calls. It
+/// never logs, never touches the runtime, resets the signals the node
+/// handles, and leaves with `_exit`, so no destructor or handler of the
+/// parent runs in it. Its result goes back through a pipe.
+fn fork_writer(
+    engine: &Engine,
+    path: &Path,
+    temp: &Path,
+    header: &Header,
+    key: Option<&logstore::Key>,
+) -> std::io::Result<SaveChild> {
+    use std::os::fd::FromRawFd as _;
+    let mut fds = [0; 2];
+    // SAFETY: `fds` is a valid array of two descriptors to fill.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: see the function's comment; the child only runs
+    // `save_in_child`, which ends in `_exit`.
+    let pid = unsafe { libc::fork() };
+    match pid {
+        -1 => {
+            let e = std::io::Error::last_os_error();
+            // SAFETY: both descriptors are ours and open.
+            unsafe {
+                libc::close(fds[0]);
+                libc::close(fds[1]);
+            }
+            Err(e)
+        }
+        0 => {
+            // SAFETY: the read end is ours; the write end becomes the
+            // child's report file.
+            let report = unsafe {
+                libc::close(fds[0]);
+                File::from_raw_fd(fds[1])
+            };
+            save_in_child(engine, path, temp, header, key, report)
+        }
+        pid => {
+            // SAFETY: the write end belongs to the child now; the read end
+            // is ours.
+            let errors = unsafe {
+                libc::close(fds[1]);
+                File::from_raw_fd(fds[0])
+            };
+            Ok(SaveChild { pid, errors })
+        }
+    }
+}
+
+/// The forked child's whole life: write the file, report, `_exit`.
+fn save_in_child(
+    engine: &Engine,
+    path: &Path,
+    temp: &Path,
+    header: &Header,
+    key: Option<&logstore::Key>,
+    mut report: File,
+) -> ! {
+    // SAFETY: resetting dispositions in a single-threaded child; the
+    // parent's handlers write to the parent's runtime.
+    unsafe {
+        for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGPIPE] {
+            libc::signal(sig, libc::SIG_DFL);
+        }
+    }
+    let code = match write_atomically(path, temp, header, engine.snapshot_writer(), key) {
+        Ok(bytes) => {
+            let _ = write!(report, "ok {bytes}");
+            0
+        }
+        Err(e) => {
+            let _ = write!(report, "err {e:#}");
+            1
+        }
+    };
+    drop(report);
+    // SAFETY: ends the child without running the parent's destructors or
+    // exit handlers.
+    unsafe { libc::_exit(code) }
 }
 
 /// Writes `header` then `chunks` to `temp`, fsyncs it, renames it to
