@@ -468,7 +468,7 @@ impl Engine {
         if self.journal.enabled && changed && !self.journal.custom {
             self.journal.current.push(Op {
                 db: s.db as u32,
-                argv: args.iter().collect(),
+                argv: exact_argv(|| args.iter()),
             });
         }
         if changed && self.tracks_keys() {
@@ -682,7 +682,7 @@ impl Engine {
             self.journal.custom = true;
             self.journal.current.push(Op {
                 db: db as u32,
-                argv: argv.iter().collect(),
+                argv: exact_argv(|| argv.iter().copied()),
             });
         }
     }
@@ -774,4 +774,18 @@ fn unknown_command(args: Args<'_>) -> String {
         rest.push_str("' ");
     }
     format!("ERR unknown command '{name}', with args beginning with: {rest}")
+}
+
+/// The arguments as a [`changelog::Argv`] allocated at its exact size (two
+/// allocations, no growth): this runs for every journaled write.
+fn exact_argv<'a, I>(args: impl Fn() -> I) -> changelog::Argv
+where
+    I: ExactSizeIterator<Item = &'a [u8]>,
+{
+    let bytes = args().map(<[u8]>::len).sum();
+    let mut argv = changelog::Argv::with_capacity(args().len(), bytes);
+    for arg in args() {
+        argv.push(arg);
+    }
+    argv
 }

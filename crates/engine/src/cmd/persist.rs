@@ -152,7 +152,9 @@ mod tests {
         let mut t = Tester::new();
         assert!(t.q("SAVE").starts_with("-ERR this node has no snapshot"));
         assert!(t.q("BGSAVE x").starts_with("-ERR syntax"));
-        assert!(t.q("BGREWRITEAOF").starts_with("-ERR this node has no snapshot"));
+        assert!(t
+            .q("BGREWRITEAOF")
+            .starts_with("-ERR this node has no snapshot"));
         assert!(t.q("INFO persistence").contains("rdb_bgsave_in_progress:0"));
         assert_eq!(t.eng.pending_units(), 0);
     }
