@@ -15,7 +15,8 @@ const CODEC: Codec = Codec::new(1 << 12);
 /// with correct checksums, so postcard's decoding of entries is reached.
 /// In both: no panic; `consumed` is in range; no prefix of the buffer
 /// decides differently from the whole; every decoded entry encodes and
-/// decodes back to itself.
+/// decodes back to itself; the in-place reader ([`crate::EntryView`])
+/// accepts exactly the bodies postcard accepts, as the same entry.
 pub fn frame(data: &[u8]) {
     let Some((&mode, rest)) = data.split_first() else {
         return;
@@ -24,6 +25,7 @@ pub fn frame(data: &[u8]) {
         stream(rest);
     } else {
         let frame = frame_around(rest);
+        views_agree(&frame);
         match CODEC.decode(&frame) {
             Ok(Some((entry, consumed))) => {
                 assert_eq!(consumed, frame.len());
@@ -40,6 +42,7 @@ pub fn frame(data: &[u8]) {
 
 fn stream(mut buf: &[u8]) {
     prefixes_agree(buf);
+    views_agree(buf);
     while let Ok(Some((entry, consumed))) = CODEC.decode(buf) {
         assert!((HEADER_LEN..=buf.len()).contains(&consumed));
         round_trip(&entry);
@@ -59,6 +62,17 @@ fn prefixes_agree(buf: &[u8]) {
             ),
             Err(e) => assert_eq!(whole.as_ref().err(), Some(&e), "prefix of {cut} bytes"),
         }
+    }
+}
+
+/// The in-place reader decides as postcard does on every checksummed body.
+fn views_agree(frame: &[u8]) {
+    if let Ok(Some(raw)) = CODEC.split(frame) {
+        assert_eq!(
+            raw.view().map(|v| v.to_entry()).ok(),
+            raw.entry().ok(),
+            "EntryView and postcard disagree"
+        );
     }
 }
 

@@ -21,6 +21,8 @@
 //! - [`frame`]: [`Codec`], which frames entries (version, length, two
 //!   CRC32C checks, body) and decodes them incrementally; a damaged frame is
 //!   an error that forces a resync, never an applied entry.
+//! - [`view`]: [`EntryView`], an entry read in place from a frame body
+//!   (no allocation), for the apply path.
 //! - [`backlog`]: [`Backlog`], a ring of frames bounded by bytes and by age,
 //!   indexed by seq, that serves partial resyncs or says
 //!   [`BacklogError::Compacted`] (full sync) or [`BacklogError::Future`].
@@ -74,6 +76,7 @@ pub mod frame;
 pub mod fuzz_check;
 pub mod history;
 pub mod position;
+pub mod view;
 
 pub use argv::Argv;
 pub use backlog::{Backlog, BacklogConfig, BacklogError, Frames, PushError};
@@ -81,3 +84,4 @@ pub use entry::{Entry, Op, Payload};
 pub use frame::{Codec, DecodeError, EncodeError, Part, RawFrame};
 pub use history::{EpochStart, History, HistoryError, Reconcile};
 pub use position::{Epoch, Position, Seq};
+pub use view::{ArgsView, EntryView, OpView, OpsView, PayloadView};
