@@ -134,6 +134,15 @@ impl LagTracker {
 
     /// Records one sample of `lag_us` taken at `now_ms`.
     pub fn record(&mut self, now_ms: u64, lag_us: u64) {
+        self.record_n(now_ms, lag_us, 1);
+    }
+
+    /// Records `n` samples of `lag_us` taken at `now_ms` (the entries of
+    /// one append share a timestamp: one histogram update for all of them).
+    pub fn record_n(&mut self, now_ms: u64, lag_us: u64, n: u64) {
+        if n == 0 {
+            return;
+        }
         let v = lag_us.min(MAX_US);
         let period = now_ms / SLOT_MS;
         let slot = &mut self.slots[(period % SLOTS as u64) as usize];
@@ -141,15 +150,15 @@ impl LagTracker {
             slot.period = period;
             slot.hist.reset();
         }
-        slot.hist.saturating_record(v);
-        self.total.saturating_record(v);
+        slot.hist.saturating_record_n(v, n);
+        self.total.saturating_record_n(v, n);
         let secs = v as f64 / 1e6;
         let i = BUCKETS_SECONDS
             .iter()
             .position(|&le| secs <= le)
             .unwrap_or(BUCKETS_SECONDS.len());
-        self.buckets[i] += 1;
-        self.sum_us += u128::from(v);
+        self.buckets[i] += n;
+        self.sum_us += u128::from(v) * u128::from(n);
         self.last = Some((now_ms, v));
     }
 
@@ -157,10 +166,15 @@ impl LagTracker {
     /// node's, `then` the primary's); a negative difference (skew) is
     /// recorded as zero and counted.
     pub fn record_between(&mut self, now_ms: u64, now_nanos: u64, then_nanos: u64) {
+        self.record_between_n(now_ms, now_nanos, then_nanos, 1);
+    }
+
+    /// [`LagTracker::record_between`], `n` times.
+    pub fn record_between_n(&mut self, now_ms: u64, now_nanos: u64, then_nanos: u64, n: u64) {
         if now_nanos < then_nanos {
-            self.clamped += 1;
+            self.clamped += n;
         }
-        self.record(now_ms, now_nanos.saturating_sub(then_nanos) / 1000);
+        self.record_n(now_ms, now_nanos.saturating_sub(then_nanos) / 1000, n);
     }
 
     /// The window's and the whole run's percentiles at `now_ms`.
@@ -251,11 +265,34 @@ impl LinkLag {
 
     /// Records one applied batch: each entry's primary timestamp, when
     /// its message arrived and when the batch was applied (nanos).
-    pub fn record_batch(&mut self, now_ms: u64, stamps: &[u64], arrived: u64, applied: u64) {
-        for &ts in stamps {
-            self.receive.record_between(now_ms, arrived, ts);
-            self.apply.record_between(now_ms, applied, ts);
+    /// Runs of equal timestamps (the entries of one append on the
+    /// primary) are recorded once each, with their count.
+    pub fn record_batch(
+        &mut self,
+        now_ms: u64,
+        stamps: impl IntoIterator<Item = u64>,
+        arrived: u64,
+        applied: u64,
+    ) {
+        let mut run: Option<(u64, u64)> = None;
+        for ts in stamps {
+            match &mut run {
+                Some((t, n)) if *t == ts => *n += 1,
+                _ => {
+                    if let Some((t, n)) = run.replace((ts, 1)) {
+                        self.record_run(now_ms, t, n, arrived, applied);
+                    }
+                }
+            }
         }
+        if let Some((t, n)) = run {
+            self.record_run(now_ms, t, n, arrived, applied);
+        }
+    }
+
+    fn record_run(&mut self, now_ms: u64, ts: u64, n: u64, arrived: u64, applied: u64) {
+        self.receive.record_between_n(now_ms, arrived, ts, n);
+        self.apply.record_between_n(now_ms, applied, ts, n);
     }
 
     /// A heartbeat found this node caught up: lag is zero right now.
@@ -365,6 +402,33 @@ mod tests {
     }
 
     #[test]
+    fn a_batch_records_as_its_entries_one_by_one() {
+        let stamps = [
+            5_000_000, 5_000_000, 5_000_000, 7_000_000, 5_000_000, 9_500_000,
+        ];
+        let mut batch = LinkLag::default();
+        batch.record_batch(10, stamps, 9_000_000, 9_200_000);
+        let mut one_by_one = LinkLag::default();
+        for ts in stamps {
+            one_by_one.receive.record_between(10, 9_000_000, ts);
+            one_by_one.apply.record_between(10, 9_200_000, ts);
+        }
+        for (a, b) in [
+            (&batch.receive, &one_by_one.receive),
+            (&batch.apply, &one_by_one.apply),
+        ] {
+            assert_eq!(a.summary(10), b.summary(10));
+            assert_eq!(a.clamped(), b.clamped());
+            assert_eq!(a.last(), b.last());
+            let (mut pa, mut pb) = (String::new(), String::new());
+            a.write_prometheus(&mut pa, "lag", "");
+            b.write_prometheus(&mut pb, "lag", "");
+            assert_eq!(pa, pb);
+        }
+        assert_eq!(batch.receive.clamped(), 1);
+    }
+
+    #[test]
     fn skew_is_clamped_and_counted() {
         let mut t = LagTracker::new();
         t.record_between(10, 1_000_000, 3_000_000);
@@ -401,7 +465,7 @@ mod tests {
     #[test]
     fn link_lag_records_receive_and_apply() {
         let mut l = LinkLag::default();
-        l.record_batch(7, &[1_000_000, 2_000_000], 3_000_000, 5_000_000);
+        l.record_batch(7, [1_000_000, 2_000_000], 3_000_000, 5_000_000);
         l.frame_bytes += 200;
         l.entries += 2;
         assert_eq!(l.mean_entry_bytes(), 100);

@@ -22,15 +22,15 @@ use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use changelog::{Entry, Epoch, Payload, Position, Seq};
+use changelog::{Entry, EntryView, Epoch, Payload, PayloadView, Position, Seq};
 use engine::snapshot::SnapshotLoader;
-use engine::{NodeHooks, Role};
+use engine::{Engine, NodeHooks, Role};
 use parking_lot::Mutex;
 use replication::link::{
     self, Applier, PrimaryLink, SecondaryLink, SecondaryOptions, Snapshot, SnapshotSink,
     SnapshotSource,
 };
-use replication::protocol::{FollowerState, PrimaryConfig};
+use replication::protocol::{EntryBatch, FollowerState, PrimaryConfig};
 use tokio::sync::watch;
 use tracing::info;
 
@@ -901,7 +901,7 @@ struct Apply {
 }
 
 impl Applier for Apply {
-    fn apply(&self, entries: &[Entry], log: Option<&PrimaryLink>) -> Result<(), String> {
+    fn apply(&self, batch: &EntryBatch, log: Option<&PrimaryLink>) -> Result<(), String> {
         let shared = self.shared.upgrade().ok_or("the node is stopping")?;
         let mut engine = shared.lock();
         let current = self
@@ -912,14 +912,15 @@ impl Applier for Apply {
             return Err("this link was replaced (promotion or re-pointing): not applied".into());
         }
         engine.begin_batch();
-        let result = entries
-            .iter()
-            .try_for_each(|entry| crate::aof::apply_entry(&mut engine, entry));
+        let result = batch.iter().try_for_each(|entry| {
+            let entry = entry.map_err(|e| format!("reading an applied entry: {e}"))?;
+            apply_view(&mut engine, &entry)
+        });
         engine.end_batch();
         if result.is_ok() {
             // Still locked: a snapshot never sees data the log lacks.
             if let Some(log) = log {
-                log.append_applied(entries);
+                log.append_applied(batch);
             }
         }
         result
@@ -950,6 +951,28 @@ impl Applier for Apply {
             keep,
         })
     }
+}
+
+/// Applies one entry, read in place from its frame, to the engine: what
+/// `aof::apply_entry` does for an owned entry, without decoding into one.
+fn apply_view(engine: &mut Engine, entry: &EntryView<'_>) -> Result<(), String> {
+    let seq = entry.seq;
+    match entry.payload {
+        PayloadView::Ops(ops) => {
+            for op in ops.iter() {
+                engine
+                    .apply_op(op.db, op.args.iter())
+                    .map_err(|e| format!("entry {seq}: {e}"))?;
+            }
+        }
+        PayloadView::Publish { channel, message } => {
+            engine
+                .apply_op(0, [&b"PUBLISH"[..], channel, message])
+                .map_err(|e| format!("entry {seq}: {e}"))?;
+        }
+        PayloadView::Heartbeat | PayloadView::Fence => {}
+    }
+    Ok(())
 }
 
 /// A full sync's snapshot being loaded beside the live data.

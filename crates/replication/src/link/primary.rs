@@ -23,7 +23,8 @@ use tracing::{debug, info, warn};
 use crate::endpoint;
 use crate::lag::{AppendTimes, LagSummaries, LagTracker};
 use crate::protocol::{
-    Body, Follower, FollowerState, FullSyncReason, Lag, Log, Msg, PrimaryConfig, PrimaryEvent,
+    Body, EntryBatch, Follower, FollowerState, FullSyncReason, Lag, Log, Msg, PrimaryConfig,
+    PrimaryEvent,
 };
 
 use super::io::MsgReader;
@@ -258,18 +259,19 @@ impl PrimaryLink {
         self.log.lock().history().clone()
     }
 
-    /// Appends entries a secondary applied, as its primary framed them
-    /// (same seq, epoch and timestamp), so its log stays the primary's log.
-    /// An entry that does not fit (wrong seq or epoch) is a bug of the
-    /// caller; it is logged and the log is left as it was from there on.
-    pub fn append_applied(&self, entries: &[Entry]) {
+    /// Appends the entries a secondary applied, as the frames its primary
+    /// sent (same bytes, so the same seqs, epochs and timestamps), so its
+    /// log stays the primary's log. An entry that does not fit (wrong seq
+    /// or epoch) is a bug of the caller; it is logged and the log is left
+    /// as it was from there on.
+    pub fn append_applied(&self, batch: &EntryBatch) {
         let mut log = self.log.lock();
         let mut last = log.last().seq;
-        for entry in entries.iter().filter(|e| e.takes_seq()) {
-            match log.append(entry) {
-                Ok(_) => last = entry.seq,
+        for f in batch.frames() {
+            match log.append_frame(f.position, f.ts_nanos, f.frame) {
+                Ok(()) => last = f.position.seq,
                 Err(e) => {
-                    warn!(error = %e, seq = %entry.seq, "copying an applied entry into the log failed");
+                    warn!(error = %e, seq = %f.position.seq, "copying an applied entry into the log failed");
                     break;
                 }
             }

@@ -21,8 +21,8 @@ use tracing::{info, warn};
 
 use crate::lag::LinkLag;
 use crate::protocol::{
-    Body, FullSyncReason, Msg, ProtocolError, Secondary, SecondaryConfig, SecondaryEvent,
-    SecondaryState,
+    Body, EntryBatch, FullSyncReason, Msg, ProtocolError, Secondary, SecondaryConfig,
+    SecondaryEvent, SecondaryState,
 };
 
 use super::io::MsgReader;
@@ -44,7 +44,7 @@ pub trait Applier: Send + Sync + 'static {
     /// [`PrimaryLink::append_applied`]) before it unlocks, so that the log
     /// never runs behind the data a snapshot of it sees. An error means
     /// the data no longer matches the log.
-    fn apply(&self, entries: &[Entry], log: Option<&PrimaryLink>) -> Result<(), String>;
+    fn apply(&self, batch: &EntryBatch, log: Option<&PrimaryLink>) -> Result<(), String>;
     /// A sink for a full sync's snapshot; the old data keeps serving reads
     /// until [`SnapshotSink::finish`].
     fn snapshot_sink(&self) -> Box<dyn SnapshotSink>;
@@ -325,8 +325,8 @@ async fn next_msg(
     }
 }
 
-/// Acts on the machine's events: entries are applied in batches, snapshot
-/// pieces go to the sink.
+/// Acts on the machine's events: each message's entries are applied as one
+/// batch, snapshot pieces go to the sink.
 fn take_events(
     sec: &mut Secondary,
     link: &SecondaryLink,
@@ -336,32 +336,16 @@ fn take_events(
     streamed: &mut bool,
     arrived: u64,
 ) -> Result<(), LinkError> {
-    let mut batch: Vec<Entry> = Vec::new();
-    // The entries' primary timestamps, for lag once they are applied.
-    let mut stamps: Vec<u64> = Vec::new();
-    let flush = |batch: &mut Vec<Entry>, stamps: &mut Vec<u64>| -> Result<(), LinkError> {
-        if batch.is_empty() {
-            return Ok(());
-        }
-        applier
-            .apply(batch, link.log.as_deref())
-            .map_err(LinkError::Apply)?;
-        batch.clear();
-        let mut lag = link.lag.lock();
-        lag.record_batch(unix_ms(), stamps, arrived, unix_nanos());
-        lag.entries += stamps.len() as u64;
-        stamps.clear();
-        Ok(())
-    };
     while let Some(event) = sec.poll_event() {
-        if let SecondaryEvent::Apply(entry) = event {
-            stamps.push(entry.ts_nanos);
-            batch.push(entry);
-            continue;
-        }
-        flush(&mut batch, &mut stamps)?;
         match event {
-            SecondaryEvent::Apply(_) => {}
+            SecondaryEvent::Apply(batch) => {
+                applier
+                    .apply(&batch, link.log.as_deref())
+                    .map_err(LinkError::Apply)?;
+                let mut lag = link.lag.lock();
+                lag.record_batch(unix_ms(), batch.stamps(), arrived, unix_nanos());
+                lag.entries += batch.len() as u64;
+            }
             SecondaryEvent::Continue { from } => {
                 info!(%from, "partial resync: continuing from the backlog");
                 if let Some(log) = &link.log {
@@ -434,7 +418,6 @@ fn take_events(
             }
         }
     }
-    flush(&mut batch, &mut stamps)?;
     let applied = sec.applied();
     let mut st = link.status.lock();
     st.applied = applied;

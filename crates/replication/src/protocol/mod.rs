@@ -48,6 +48,7 @@
 //! the variant says whether a plain reconnect (resync) fixes it or an
 //! operator must look (split brain, version mismatch).
 
+mod batch;
 mod msg;
 mod primary;
 mod secondary;
@@ -58,6 +59,7 @@ mod tests;
 use changelog::{DecodeError, Epoch, HistoryError, Position, Seq};
 use thiserror::Error;
 
+pub use batch::{BatchFrame, EntryBatch};
 pub use msg::{Body, FullSyncReason, Msg, RefuseReason, LEN_PREFIX, MAX_MSG_LEN, PROTOCOL_VERSION};
 pub use primary::{
     AppendError, Follower, FollowerState, Lag, Log, LogSink, PrimaryConfig, PrimaryEvent,

@@ -165,6 +165,31 @@ impl Log {
         Ok(len)
     }
 
+    /// Appends an entry as the frame its primary sent: the same bytes go
+    /// into the backlog and to the sink, with no encode. `frame` must be
+    /// the whole frame of the entry at `position` written at `ts_nanos`,
+    /// checked by a codec with this log's bound, and not a heartbeat (as a
+    /// secondary checks every frame of an `Entries` message).
+    pub fn append_frame(
+        &mut self,
+        position: Position,
+        ts_nanos: u64,
+        frame: &[u8],
+    ) -> Result<(), AppendError> {
+        let expected = self.history.epoch_at(position.seq);
+        if expected != Some(position.epoch) {
+            return Err(AppendError::WrongEpoch {
+                got: position,
+                expected,
+            });
+        }
+        self.backlog.push(position.seq, ts_nanos, frame)?;
+        if let Some(sink) = &mut self.sink.0 {
+            sink.append(position, frame);
+        }
+        Ok(())
+    }
+
     /// Takes `history` as ours (a secondary adopting its primary's history
     /// on a partial resync: the reconciliation showed that our entries lie
     /// on it).

@@ -8,20 +8,22 @@
 //!
 //! # Applied, received and the caller
 //!
-//! Validated entries become [`SecondaryEvent::Apply`] events. An `Entries`
-//! message is checked whole before any of its entries is handed out, so a
-//! bad frame anywhere in it applies nothing of it. The caller applies events
-//! in the order [`Secondary::poll_event`] returns them; taking an `Apply`
-//! (or `SnapshotDone`) event is what moves the *applied* position, stamped
-//! with the last `now` the machine saw. *Received* moves as soon as a
+//! The entries of an `Entries` message become one [`SecondaryEvent::Apply`]
+//! event, an [`EntryBatch`] of the frames as they came. The message is
+//! checked whole before it is handed out, so a bad frame anywhere in it
+//! applies nothing of it. The caller applies events in the order
+//! [`Secondary::poll_event`] returns them; taking an `Apply` (or
+//! `SnapshotDone`) event is what moves the *applied* position (to the
+//! batch's last entry), stamped with the last `now` the machine saw. *Received* moves as soon as a
 //! message is validated. Events not taken before [`Secondary::reconnect`]
 //! are dropped (never applied), so the next Hello is exact; a snapshot
 //! interrupted by a reconnect must be discarded by the caller.
 
 use std::collections::VecDeque;
 
-use changelog::{Codec, Entry, Epoch, History, Position, Seq};
+use changelog::{Codec, EntryView, Epoch, History, Position, Seq};
 
+use super::batch::{BatchBuilder, EntryBatch};
 use super::msg::{Body, FullSyncReason, Msg, RefuseReason, PROTOCOL_VERSION};
 use super::ProtocolError;
 
@@ -103,8 +105,8 @@ pub enum SecondaryEvent {
         /// The snapshot's position.
         at: Position,
     },
-    /// Apply this validated entry.
-    Apply(Entry),
+    /// Apply these validated entries, in order, as one unit of work.
+    Apply(EntryBatch),
     /// The primary is alive and at `position` (for lag while idle).
     Heartbeat {
         /// The primary's *last* entry.
@@ -215,8 +217,8 @@ impl Secondary {
     pub fn poll_event(&mut self) -> Option<SecondaryEvent> {
         let event = self.events.pop_front()?;
         match &event {
-            SecondaryEvent::Apply(entry) => {
-                self.applied = entry.position();
+            SecondaryEvent::Apply(batch) => {
+                self.applied = batch.last();
                 self.applied_at_ms = self.now;
             }
             SecondaryEvent::SnapshotDone { at } => {
@@ -296,7 +298,7 @@ impl Secondary {
                     .push_back(SecondaryEvent::SnapshotDone { at: *at });
                 Ok(())
             }
-            (SecondaryState::Streaming, Body::Entries { frames }) => self.on_entries(&frames),
+            (SecondaryState::Streaming, Body::Entries { frames }) => self.on_entries(frames),
             (
                 SecondaryState::AwaitAnswer | SecondaryState::Snapshot | SecondaryState::Streaming,
                 Body::Heartbeat {
@@ -364,33 +366,44 @@ impl Secondary {
         Ok(())
     }
 
-    /// Checks every frame of the message, then hands the entries out.
-    fn on_entries(&mut self, mut frames: &[u8]) -> Result<(), ProtocolError> {
-        let mut batch = Vec::new();
+    /// Checks every frame of the message, then hands the entries out as
+    /// one batch.
+    fn on_entries(&mut self, frames: Vec<u8>) -> Result<(), ProtocolError> {
+        let mut batch = BatchBuilder::default();
+        let mut last = None;
         let mut next = self.next;
-        while !frames.is_empty() {
-            let entry = match self.check_frame(frames, next) {
-                Ok((entry, len)) => {
-                    frames = &frames[len..];
-                    entry
-                }
+        let mut at = 0;
+        while at < frames.len() {
+            let (entry, len) = match self.check_frame(&frames[at..], next) {
+                Ok(checked) => checked,
                 Err(e) => return Err(self.fail_protocol(e)),
             };
+            at += len;
+            let Ok(end) = u32::try_from(at) else {
+                let e = ProtocolError::Decode("Entries message over 4 GiB".into());
+                return Err(self.fail_protocol(e));
+            };
+            batch.push(&entry, end);
+            last = Some(entry.position());
             next = next.next();
-            batch.push(entry);
         }
-        if let Some(last) = batch.last() {
-            self.received = last.position();
-        }
+        let (Some(last), Some(batch)) = (last, batch.finish(frames)) else {
+            return Ok(());
+        };
+        self.received = last;
         self.next = next;
-        self.events
-            .extend(batch.into_iter().map(SecondaryEvent::Apply));
+        self.events.push_back(SecondaryEvent::Apply(batch));
         Ok(())
     }
 
     /// Verifies the frame at the start of `buf`, which must be entry
-    /// `expected` of the primary's history. Returns it and its length.
-    fn check_frame(&self, buf: &[u8], expected: Seq) -> Result<(Entry, usize), ProtocolError> {
+    /// `expected` of the primary's history. Returns it (read in place) and
+    /// its length.
+    fn check_frame<'a>(
+        &self,
+        buf: &'a [u8],
+        expected: Seq,
+    ) -> Result<(EntryView<'a>, usize), ProtocolError> {
         let bad = |source| ProtocolError::BadFrame { expected, source };
         let raw = match self.config.codec.split(buf) {
             Ok(Some(raw)) => raw,
@@ -401,7 +414,7 @@ impl Secondary {
             }
             Err(e) => return Err(bad(e)),
         };
-        let entry = raw.entry().map_err(bad)?;
+        let entry = raw.view().map_err(bad)?;
         if !entry.takes_seq() {
             return Err(ProtocolError::Unexpected {
                 msg: "heartbeat frame in Entries",

@@ -89,9 +89,14 @@ impl Replica {
     fn drain(&mut self, now: u64) {
         while let Some(event) = self.sec.poll_event() {
             match event {
-                SecondaryEvent::Apply(e) => {
-                    assert_eq!(e.seq.0, self.data.len() as u64 + 1, "applied out of order");
-                    self.data.push(e);
+                SecondaryEvent::Apply(batch) => {
+                    let entries = batch.to_entries().expect("a checked batch reads");
+                    assert_eq!(entries.len(), batch.len());
+                    assert_eq!(entries.last().map(Entry::position), Some(batch.last()));
+                    for e in entries {
+                        assert_eq!(e.seq.0, self.data.len() as u64 + 1, "applied out of order");
+                        self.data.push(e);
+                    }
                 }
                 SecondaryEvent::SnapshotChunk(bytes) => self.snapshot.extend_from_slice(&bytes),
                 event => {
@@ -807,4 +812,69 @@ fn a_secondary_ahead_of_the_primary_is_refused_not_wiped() {
     assert!(matches!(failure, Failure::Primary(_)), "{failure:?}");
     assert!(full_syncs(&link.events).is_empty(), "{:?}", link.events);
     assert_eq!(replica.data, full.entries, "the secondary lost data");
+}
+
+/// An `Entries` message becomes one batch of the primary's frames, byte for
+/// byte; copied into a secondary's log they make the primary's backlog.
+#[test]
+fn a_batch_carries_the_primarys_frames_into_the_secondarys_log() {
+    let primary = primary_with(30, 1 << 20);
+    let hist = history(&[(1, 1)]);
+    let mut sec = Secondary::new(
+        SecondaryConfig::default(),
+        "eu".into(),
+        History::new(),
+        Position::ZERO,
+    );
+    assert!(matches!(
+        sec.poll_transmit(T0).map(|m| m.body),
+        Some(Body::Hello { .. })
+    ));
+    let continue_msg = Body::Continue {
+        from: Seq(1),
+        history: hist.clone(),
+    };
+    sec.handle(T0, Msg::new(Epoch(1), continue_msg))
+        .expect("continue");
+    let sent: Vec<Vec<u8>> = primary
+        .log
+        .backlog()
+        .read_from(Seq(1))
+        .expect("in the backlog")
+        .map(<[u8]>::to_vec)
+        .collect();
+    let frames = sent.concat();
+    sec.handle(T0, Msg::new(Epoch(1), Body::Entries { frames }))
+        .expect("entries");
+    assert_eq!(
+        sec.poll_event(),
+        Some(SecondaryEvent::Continue { from: Seq(1) })
+    );
+    let Some(SecondaryEvent::Apply(batch)) = sec.poll_event() else {
+        panic!("one batch expected");
+    };
+    assert_eq!(sec.poll_event(), None);
+    assert_eq!(batch.len(), 30);
+    assert_eq!(batch.last(), Position::new(Epoch(1), Seq(30)));
+    assert_eq!(sec.applied(), batch.last());
+    assert_eq!(batch.to_entries().expect("reads"), primary.entries);
+    let stamps: Vec<u64> = primary.entries.iter().map(|e| e.ts_nanos).collect();
+    assert_eq!(batch.stamps().collect::<Vec<_>>(), stamps);
+
+    let mut copy = Log::new(
+        hist,
+        Backlog::new(BacklogConfig::default(), Seq::FIRST),
+        Codec::default(),
+    );
+    for (f, want) in batch.frames().zip(&sent) {
+        assert_eq!(f.frame, &want[..]);
+        copy.append_frame(f.position, f.ts_nanos, f.frame)
+            .expect("append");
+    }
+    let copied: Vec<&[u8]> = copy.backlog().read_from(Seq(1)).expect("held").collect();
+    assert_eq!(copied, sent.iter().map(Vec::as_slice).collect::<Vec<_>>());
+    assert_eq!(copy.last(), Position::new(Epoch(1), Seq(30)));
+    // A frame of an epoch the log's history does not give that seq is refused.
+    let wrong = Position::new(Epoch(2), Seq(31));
+    assert!(copy.append_frame(wrong, 0, &sent[0]).is_err());
 }
