@@ -166,11 +166,40 @@ pub trait ConfigHooks: Send + Sync {
     fn set(&self, pairs: &[(String, String)]) -> Result<(), (String, String)>;
 }
 
+/// One command-table row remembered by the exact bytes of the name that
+/// found it (names are short; a longer one is not remembered).
+#[derive(Default)]
+struct CmdCache {
+    name: [u8; 16],
+    len: usize,
+    cmd: Option<&'static table::Command>,
+}
+
+impl CmdCache {
+    /// The row found by `name` last time, if `name` is the remembered one.
+    fn get(&self, name: &[u8]) -> Option<&'static table::Command> {
+        let cmd = self.cmd?;
+        (name.len() == self.len && *name == self.name[..self.len]).then_some(cmd)
+    }
+
+    /// Remembers what `name` found (`None` forgets).
+    fn put(&mut self, name: &[u8], cmd: Option<&'static table::Command>) {
+        self.cmd = None;
+        if let Some(slot) = self.name.get_mut(..name.len()) {
+            slot.copy_from_slice(name);
+            self.len = name.len();
+            self.cmd = cmd;
+        }
+    }
+}
+
 /// A region node's data and the machinery around it.
 pub struct Engine {
     /// Buffers [`Engine::apply_op`] reuses: the argument vector and the
     /// discarded reply.
     apply_scratch: (resp::ArgvBuf, Out),
+    /// The command of the last op [`Engine::apply_op`] looked up.
+    apply_cmd: CmdCache,
     /// The node's hooks (none for a standalone node).
     pub(crate) hooks: Option<std::sync::Arc<dyn NodeHooks>>,
     /// The node's snapshot files (`SAVE`, `BGSAVE`, `LASTSAVE`); none in
@@ -234,6 +263,7 @@ impl Engine {
             .collect();
         Engine {
             apply_scratch: Default::default(),
+            apply_cmd: CmdCache::default(),
             hooks: None,
             persist: None,
             config_hooks: None,
@@ -384,8 +414,20 @@ impl Engine {
         if !self.batch_clock {
             self.now_ms = unix_ms();
         }
+        let cmd = Table::get().lookup(&args[0]);
+        self.execute_found(s, cmd, args, out)
+    }
+
+    /// [`Engine::execute`] once `args[0]` was looked up (`cmd`).
+    fn execute_found(
+        &mut self,
+        s: &mut Session,
+        cmd: Option<&'static table::Command>,
+        args: Args<'_>,
+        out: &mut Out,
+    ) -> Action {
         self.stats.commands += 1;
-        let Some(cmd) = Table::get().lookup(&args[0]) else {
+        let Some(cmd) = cmd else {
             self.stats.errors += 1;
             if s.in_multi {
                 s.multi_error = true;
@@ -586,7 +628,23 @@ impl Engine {
             is_primary_link: true,
             ..Session::default()
         };
-        self.execute(&mut session, buf.args(), &mut sink);
+        let args = buf.args();
+        if !args.is_empty() {
+            if !self.batch_clock {
+                self.now_ms = unix_ms();
+            }
+            // A log is mostly runs of one command: look its name up once
+            // per run (same bytes, same row).
+            let cmd = match self.apply_cmd.get(&args[0]) {
+                Some(cmd) => Some(cmd),
+                None => {
+                    let cmd = Table::get().lookup(&args[0]);
+                    self.apply_cmd.put(&args[0], cmd);
+                    cmd
+                }
+            };
+            self.execute_found(&mut session, cmd, args, &mut sink);
+        }
         let result = match sink.as_bytes().first() {
             Some(&b'-') => {
                 let text = String::from_utf8_lossy(&sink.as_bytes()[1..]);

@@ -277,3 +277,38 @@ fn digests_tell_datasets_apart() {
     a.q("PEXPIREAT k 99999999999999");
     assert_ne!(digest(&mut a.eng), one, "expiry is part of the digest");
 }
+
+/// The apply path remembers the last command's row by its name's bytes:
+/// names in any case, unknown names and long names still decide as the
+/// table does.
+#[test]
+fn applied_ops_find_their_command_whatever_came_before() {
+    let mut eng = Engine::new(Default::default());
+    eng.set_role(Role::Secondary);
+    let ops: [(&[&[u8]], bool); 7] = [
+        (&[b"SET", b"a", b"1"], true),
+        (&[b"SET", b"b", b"2"], true),
+        (&[b"set", b"c", b"3"], true),
+        (&[b"NOSUCHCOMMAND", b"x"], false),
+        (&[b"A-NAME-LONGER-THAN-SIXTEEN-BYTES"], false),
+        (&[b"SET", b"d"], false),
+        (&[b"sEt", b"d", b"4"], true),
+    ];
+    for (argv, ok) in ops {
+        let result = eng.apply_op(0, argv.iter().copied());
+        assert_eq!(result.is_ok(), ok, "{argv:?}: {result:?}");
+    }
+    let mut out = Out::default();
+    let mut s = Session {
+        authenticated: true,
+        ..Session::default()
+    };
+    for (key, want) in [("a", "1"), ("b", "2"), ("c", "3"), ("d", "4")] {
+        out.clear();
+        eng.execute(&mut s, ArgvBuf::from_iter(["GET", key]).args(), &mut out);
+        assert_eq!(
+            out.as_bytes(),
+            format!("${}\r\n{want}\r\n", want.len()).as_bytes()
+        );
+    }
+}
