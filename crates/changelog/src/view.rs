@@ -250,16 +250,6 @@ fn malformed(reason: String) -> DecodeError {
     DecodeError::Malformed { reason }
 }
 
-#[cold]
-fn bad_varint() -> DecodeError {
-    malformed("bad or cut varint".into())
-}
-
-#[cold]
-fn short_string(len: usize, left: usize) -> DecodeError {
-    malformed(format!("a {len}-byte string with {left} bytes left"))
-}
-
 /// Postcard's wire rules, read in place: varints of at most 10 bytes
 /// (u64) or 5 (u32) whose last byte holds no bits beyond the type, and
 /// byte strings as a varint length and the bytes.
@@ -290,7 +280,7 @@ impl<'a> Reader<'a> {
                 return Ok(out);
             }
         }
-        Err(bad_varint())
+        Err(malformed("bad or cut varint".into()))
     }
 
     #[inline]
@@ -314,7 +304,10 @@ impl<'a> Reader<'a> {
     fn bytes(&mut self) -> Result<&'a [u8], DecodeError> {
         let len = self.usize()?;
         if len > self.0.len() {
-            return Err(short_string(len, self.0.len()));
+            return Err(malformed(format!(
+                "a {len}-byte string with {} bytes left",
+                self.0.len()
+            )));
         }
         let (bytes, rest) = self.0.split_at(len);
         self.0 = rest;
