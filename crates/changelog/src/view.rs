@@ -238,6 +238,23 @@ impl<'a> ArgsView<'a> {
     }
 }
 
+impl<'a> ArgsView<'a> {
+    /// The arguments as one region of the frame body, with `spans` set to
+    /// where each lies in it (start, end): for readers that take a buffer
+    /// and offsets, so nothing is copied.
+    pub fn spans(&self, spans: &mut Vec<(usize, usize)>) -> &'a [u8] {
+        spans.clear();
+        let mut r = Reader(self.bytes);
+        for _ in 0..self.count {
+            // Checked by `EntryView::parse`: `bytes` cannot fail here.
+            let Ok(arg) = r.bytes() else { break };
+            let end = self.bytes.len() - r.0.len();
+            spans.push((end - arg.len(), end));
+        }
+        self.bytes
+    }
+}
+
 impl fmt::Debug for ArgsView<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_list()
@@ -419,5 +436,9 @@ mod tests {
         let args: Vec<&[u8]> = op.args.iter().collect();
         assert_eq!(args, [&b"SET"[..], b"key:000042", &[b'v'; 64][..]]);
         assert_eq!(op.args.len(), 3);
+        let mut spans = vec![(9, 9)];
+        let data = op.args.spans(&mut spans);
+        let by_span: Vec<&[u8]> = spans.iter().map(|&(s, e)| &data[s..e]).collect();
+        assert_eq!(by_span, args);
     }
 }

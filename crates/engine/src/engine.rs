@@ -195,9 +195,10 @@ impl CmdCache {
 
 /// A region node's data and the machinery around it.
 pub struct Engine {
-    /// Buffers [`Engine::apply_op`] reuses: the argument vector and the
-    /// discarded reply.
-    apply_scratch: (resp::ArgvBuf, Out),
+    /// The argument vector [`Engine::apply_op`] reuses.
+    apply_argv: resp::ArgvBuf,
+    /// The discarded reply [`Engine::apply_args`] reuses.
+    apply_out: Out,
     /// The command of the last op [`Engine::apply_op`] looked up.
     apply_cmd: CmdCache,
     /// The node's hooks (none for a standalone node).
@@ -262,7 +263,8 @@ impl Engine {
             .map(|_| Keyspace::new())
             .collect();
         Engine {
-            apply_scratch: Default::default(),
+            apply_argv: resp::ArgvBuf::default(),
+            apply_out: Out::default(),
             apply_cmd: CmdCache::default(),
             hooks: None,
             persist: None,
@@ -616,11 +618,20 @@ impl Engine {
     where
         I: IntoIterator<Item = &'a [u8]>,
     {
-        let (mut buf, mut sink) = std::mem::take(&mut self.apply_scratch);
+        let mut buf = std::mem::take(&mut self.apply_argv);
         buf.clear();
         for arg in argv {
             buf.push(arg);
         }
+        let result = self.apply_args(db, buf.args());
+        self.apply_argv = buf;
+        result
+    }
+
+    /// [`Engine::apply_op`] for arguments that already lie in a buffer
+    /// (the change-log frame they arrived in): no copy of them.
+    pub fn apply_args(&mut self, db: u32, args: Args<'_>) -> Result<(), CmdError> {
+        let mut sink = std::mem::take(&mut self.apply_out);
         sink.clear();
         let mut session = Session {
             db: db as usize,
@@ -628,7 +639,6 @@ impl Engine {
             is_primary_link: true,
             ..Session::default()
         };
-        let args = buf.args();
         if !args.is_empty() {
             if !self.batch_clock {
                 self.now_ms = unix_ms();
@@ -652,7 +662,7 @@ impl Engine {
             }
             _ => Ok(()),
         };
-        self.apply_scratch = (buf, sink);
+        self.apply_out = sink;
         result
     }
 

@@ -912,9 +912,10 @@ impl Applier for Apply {
             return Err("this link was replaced (promotion or re-pointing): not applied".into());
         }
         engine.begin_batch();
+        let mut spans = Vec::new();
         let result = batch.iter().try_for_each(|entry| {
             let entry = entry.map_err(|e| format!("reading an applied entry: {e}"))?;
-            apply_view(&mut engine, &entry)
+            apply_view(&mut engine, &entry, &mut spans)
         });
         engine.end_batch();
         if result.is_ok() {
@@ -954,14 +955,20 @@ impl Applier for Apply {
 }
 
 /// Applies one entry, read in place from its frame, to the engine: what
-/// `aof::apply_entry` does for an owned entry, without decoding into one.
-fn apply_view(engine: &mut Engine, entry: &EntryView<'_>) -> Result<(), String> {
+/// `aof::apply_entry` does for an owned entry, without decoding into one
+/// or copying its arguments (`spans`: a reused buffer).
+fn apply_view(
+    engine: &mut Engine,
+    entry: &EntryView<'_>,
+    spans: &mut Vec<(usize, usize)>,
+) -> Result<(), String> {
     let seq = entry.seq;
     match entry.payload {
         PayloadView::Ops(ops) => {
             for op in ops.iter() {
+                let data = op.args.spans(spans);
                 engine
-                    .apply_op(op.db, op.args.iter())
+                    .apply_args(op.db, resp::Args::new(data, spans))
                     .map_err(|e| format!("entry {seq}: {e}"))?;
             }
         }
