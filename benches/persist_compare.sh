@@ -34,6 +34,9 @@
 #   SKIP_WRITE=1 / SKIP_SNAPSHOT=1 / SKIP_LATENCY=1   skip part 1 / 2 / 3
 #   MERIDIAN_BIN   meridian binary [<repo>/target/release/meridian]
 #   MERIDIAN_ARGS  extra arguments appended to meridian's command line [none]
+#   REDIS_ARGS     extra arguments appended to redis-server's command line [none]
+#   BOTH_ARGS      extra arguments for both (same names), e.g.
+#                  "--bgsave_cpulist 1" to run save children on the client CPU [none]
 #   PEER_ONLY=1    smoke-test the harness: the "meridian" side is a second
 #                  redis-server (MERIDIAN_BIN defaults to redis-server and is
 #                  started with Redis's options). Ratios should be ~1.0.
@@ -69,6 +72,8 @@ START_TIMEOUT="${START_TIMEOUT:-20}"
 SNAP_TIMEOUT="${SNAP_TIMEOUT:-120}"
 LOAD_TIMEOUT="${LOAD_TIMEOUT:-180}"
 MERIDIAN_ARGS="${MERIDIAN_ARGS:-}"
+REDIS_ARGS="${REDIS_ARGS:-}"
+BOTH_ARGS="${BOTH_ARGS:-}"
 PEER_ONLY="${PEER_ONLY:-0}"
 if [[ "$PEER_ONLY" == 1 ]]; then
     MERIDIAN_BIN="${MERIDIAN_BIN:-redis-server}"
@@ -242,12 +247,13 @@ server_argv() {
     local peer="$1" port="$2" dir="$3" aof="$4"
     if [[ "$peer" == redis || "$PEER_ONLY" == 1 ]]; then
         local bin="$REDIS_BIN"; [[ "$peer" == meridian ]] && bin="$MERIDIAN_BIN"
+        # shellcheck disable=SC2086  # REDIS_ARGS and BOTH_ARGS are split on purpose
         printf '%s\0' "$bin" --port "$port" --bind "$HOST" --dir "$dir" --appendonly "$aof" \
-            --appendfsync everysec --save "" --daemonize no --logfile ""
+            --appendfsync everysec --save "" --daemonize no --logfile "" $REDIS_ARGS $BOTH_ARGS
     else
         # shellcheck disable=SC2086  # MERIDIAN_ARGS is split on purpose
         printf '%s\0' "$MERIDIAN_BIN" serve --port "$port" --bind "$HOST" --dir "$dir" \
-            --appendonly "$aof" --appendfsync everysec --save "" $MERIDIAN_ARGS
+            --appendonly "$aof" --appendfsync everysec --save "" $MERIDIAN_ARGS $BOTH_ARGS
     fi
 }
 
@@ -521,7 +527,7 @@ git -C "$ROOT" diff --quiet HEAD -- 2>/dev/null || git_rev+="+dirty"
 
 cmd_env=""
 for v in N PIPELINES ROUNDS KEYS P3_N SKIP_WRITE SKIP_SNAPSHOT SKIP_LATENCY PEER_ONLY \
-         MERIDIAN_BIN MERIDIAN_ARGS REDIS_BIN SERVER_CPU CLIENT_CPU START_TIMEOUT SNAP_TIMEOUT \
+         MERIDIAN_BIN MERIDIAN_ARGS REDIS_ARGS BOTH_ARGS REDIS_BIN SERVER_CPU CLIENT_CPU START_TIMEOUT SNAP_TIMEOUT \
          BENCH_TIMEOUT LOAD_TIMEOUT DATA_DIR OUT_DIR; do
     val="$(printenv "$v" || true)"
     [[ -n "$val" ]] || continue

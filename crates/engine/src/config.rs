@@ -72,6 +72,9 @@ pub struct Config {
     pub auto_aof_rewrite_percentage: u64,
     /// See `auto_aof_rewrite_percentage`.
     pub auto_aof_rewrite_min_size: u64,
+    /// `bgsave_cpulist` (Redis's name): the CPUs a background save's child
+    /// process may run on, e.g. `1` or `0-3,8`; empty: the node's own.
+    pub bgsave_cpulist: Vec<usize>,
     /// `loglevel`.
     pub loglevel: String,
     /// `io-threads`: worker threads serving clients; 0 uses every CPU the
@@ -125,6 +128,7 @@ impl Default for Config {
             appenddirname: "appendonlydir".into(),
             auto_aof_rewrite_percentage: 100,
             auto_aof_rewrite_min_size: 64 * 1024 * 1024,
+            bgsave_cpulist: Vec::new(),
             loglevel: "notice".into(),
             io_threads: 0,
             client_query_buffer_limit: 1024 * 1024 * 1024,
@@ -211,6 +215,7 @@ const IMMUTABLE: &[&str] = &[
     "io-threads",
     "appendonly",
     "appenddirname",
+    "bgsave_cpulist",
 ];
 
 /// Settings accepted for compatibility whose value is fixed here.
@@ -254,6 +259,7 @@ impl Config {
             "appenddirname",
             "auto-aof-rewrite-percentage",
             "auto-aof-rewrite-min-size",
+            "bgsave_cpulist",
             "loglevel",
             "io-threads",
             "client-query-buffer-limit",
@@ -296,6 +302,12 @@ impl Config {
             "appenddirname" => self.appenddirname.clone(),
             "auto-aof-rewrite-percentage" => self.auto_aof_rewrite_percentage.to_string(),
             "auto-aof-rewrite-min-size" => self.auto_aof_rewrite_min_size.to_string(),
+            "bgsave_cpulist" => self
+                .bgsave_cpulist
+                .iter()
+                .map(usize::to_string)
+                .collect::<Vec<_>>()
+                .join(","),
             "loglevel" => self.loglevel.clone(),
             "io-threads" => self.io_threads.to_string(),
             "client-query-buffer-limit" => self.client_query_buffer_limit.to_string(),
@@ -472,6 +484,10 @@ impl Config {
                 }
                 self.appendfsync = v;
             }
+            "bgsave_cpulist" => {
+                self.bgsave_cpulist = parse_cpulist(value)
+                    .ok_or_else(|| bad("argument must be a list of CPUs like 1,3 or 0-3"))?
+            }
             "appenddirname" => {
                 if value.is_empty() || value.contains('/') || value == "." || value == ".." {
                     return Err(bad("appenddirname can't be a path, just a dirname"));
@@ -516,9 +532,42 @@ impl Config {
     }
 }
 
+/// A CPU list as Redis's `*_cpulist` settings take it: numbers and
+/// ranges separated by commas (`0-3,8`); empty is no list.
+pub fn parse_cpulist(value: &str) -> Option<Vec<usize>> {
+    let mut cpus = Vec::new();
+    for part in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (lo, hi): (usize, usize) = match part.split_once('-') {
+            Some((lo, hi)) => (lo.trim().parse().ok()?, hi.trim().parse().ok()?),
+            None => {
+                let n = part.parse().ok()?;
+                (n, n)
+            }
+        };
+        if lo > hi || hi >= 1024 {
+            return None;
+        }
+        cpus.extend(lo..=hi);
+    }
+    Some(cpus)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cpu_lists_parse_like_redis() {
+        assert_eq!(parse_cpulist("1"), Some(vec![1]));
+        assert_eq!(parse_cpulist("0-2, 5"), Some(vec![0, 1, 2, 5]));
+        assert_eq!(parse_cpulist(""), Some(vec![]));
+        assert_eq!(parse_cpulist("3-1"), None);
+        assert_eq!(parse_cpulist("x"), None);
+        let mut c = Config::default();
+        c.set("bgsave_cpulist", "1,3").unwrap();
+        assert_eq!(c.get("bgsave_cpulist").as_deref(), Some("1,3"));
+        assert!(c.set_at_runtime("bgsave_cpulist", "0").is_err());
+    }
 
     #[test]
     fn sizes_parse_like_redis_conf() {

@@ -447,12 +447,14 @@ impl PersistHooks for Persist {
         // the node pauses only for the fork. Where fork fails (no memory
         // for the page tables), the snapshot is copied under the lock and
         // written by a thread instead.
+        let cpus = engine.config().bgsave_cpulist.clone();
         let (job, copy_ms): (SaveJob, u64) = match fork_writer(
             engine,
             &path,
             &temp,
             &header,
             key.as_ref(),
+            &cpus,
         ) {
             Ok(child) => (SaveJob::Child(child), started.elapsed().as_millis() as u64),
             Err(e) => {
@@ -623,6 +625,7 @@ fn fork_writer(
     temp: &Path,
     header: &Header,
     key: Option<&logstore::Key>,
+    cpus: &[usize],
 ) -> std::io::Result<SaveChild> {
     use std::os::fd::FromRawFd as _;
     let mut fds = [0; 2];
@@ -650,7 +653,7 @@ fn fork_writer(
                 libc::close(fds[0]);
                 File::from_raw_fd(fds[1])
             };
-            save_in_child(engine, path, temp, header, key, report)
+            save_in_child(engine, path, temp, header, key, cpus, report)
         }
         pid => {
             // SAFETY: the write end belongs to the child now; the read end
@@ -671,6 +674,7 @@ fn save_in_child(
     temp: &Path,
     header: &Header,
     key: Option<&logstore::Key>,
+    cpus: &[usize],
     mut report: File,
 ) -> ! {
     // SAFETY: resetting dispositions in a single-threaded child; the
@@ -685,6 +689,20 @@ fn save_in_child(
     // SAFETY: changes this process's own priority.
     unsafe {
         libc::setpriority(libc::PRIO_PROCESS, 0, 10);
+    }
+    // `bgsave_cpulist`: where the operator wants saves to run (Redis's
+    // setting); otherwise the child keeps the node's CPUs.
+    if !cpus.is_empty() {
+        // SAFETY: a zeroed cpu_set_t is an empty set; CPU_SET stays within
+        // it for CPUs below CPU_SETSIZE, and the call sets this process's
+        // own affinity.
+        unsafe {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            for &cpu in cpus.iter().filter(|&&c| c < libc::CPU_SETSIZE as usize) {
+                libc::CPU_SET(cpu, &mut set);
+            }
+            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+        }
     }
     let code = match write_atomically(path, temp, header, engine.snapshot_writer(), key) {
         Ok(bytes) => {
