@@ -571,9 +571,42 @@ struct SaveChild {
     errors: File,
 }
 
+/// How long a save child runs as `SCHED_IDLE` before it gets an ordinary
+/// (low) priority: a node that keeps its CPUs busy must not starve the
+/// save forever.
+const IDLE_SAVE_LIMIT_MS: i32 = 2_000;
+
 impl SaveChild {
+    /// Waits up to [`IDLE_SAVE_LIMIT_MS`] for the child to finish; if it
+    /// has not, moves it from `SCHED_IDLE` to ordinary scheduling at
+    /// nice +10 so it finishes even on a saturated node.
+    fn keep_moving(&self) {
+        use std::os::fd::AsRawFd as _;
+        let mut fd = libc::pollfd {
+            fd: self.errors.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd.
+        let ready = unsafe { libc::poll(&mut fd, 1, IDLE_SAVE_LIMIT_MS) };
+        if ready == 0 {
+            let param = libc::sched_param { sched_priority: 0 };
+            // SAFETY: changes the scheduling of our own child; `param` is
+            // valid. A failure leaves it idle-scheduled, which is only slower.
+            unsafe {
+                libc::sched_setscheduler(self.pid, libc::SCHED_OTHER, &param);
+                libc::setpriority(libc::PRIO_PROCESS, self.pid as libc::id_t, 10);
+            }
+            warn!(
+                pid = self.pid,
+                "the background save had no idle CPU for 2 s: it now runs at nice +10"
+            );
+        }
+    }
+
     /// Waits for the child; the bytes written, or the child's error.
     fn wait(mut self) -> anyhow::Result<u64> {
+        self.keep_moving();
         let mut report = String::new();
         // The child closes its end when it exits: this read ends then.
         let _ = self.errors.read_to_string(&mut report);
@@ -685,10 +718,15 @@ fn save_in_child(
         }
     }
     // The node's own work comes first where the two share a CPU: the
-    // child yields to it (nice +10), so clients see little of the save.
-    // SAFETY: changes this process's own priority.
+    // child runs as SCHED_IDLE (a woken node thread preempts it at once;
+    // a nice level alone still lets it finish its slice first), or at
+    // nice +10 where that is refused.
+    // SAFETY: changes this process's own scheduling; `param` is valid.
     unsafe {
-        libc::setpriority(libc::PRIO_PROCESS, 0, 10);
+        let param = libc::sched_param { sched_priority: 0 };
+        if libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) != 0 {
+            libc::setpriority(libc::PRIO_PROCESS, 0, 10);
+        }
     }
     // `bgsave_cpulist`: where the operator wants saves to run (Redis's
     // setting); otherwise the child keeps the node's CPUs.
