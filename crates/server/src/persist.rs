@@ -758,6 +758,20 @@ fn save_in_child(
     unsafe { libc::_exit(code) }
 }
 
+/// Renames the written and fsynced `temp` to `path`, then fsyncs the
+/// folder, so the new name survives a crash.
+pub(crate) fn rename_durably(temp: &Path, path: &Path) -> anyhow::Result<()> {
+    std::fs::rename(temp, path)
+        .with_context(|| format!("renaming {} to {}", temp.display(), path.display()))?;
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .with_context(|| format!("fsync of the folder {}", dir.display()))
+}
+
 /// Writes `header` then `chunks` to `temp`, fsyncs it, renames it to
 /// `path` and fsyncs the directory. On failure the temp file is removed
 /// and `path` is left as it was. Returns the bytes written.
@@ -798,15 +812,7 @@ where
         let file = file.into_inner().map_err(|e| e.into_error())?;
         file.sync_all().context("fsync of the temp file")?;
         drop(file);
-        std::fs::rename(temp, path)
-            .with_context(|| format!("renaming {} to {}", temp.display(), path.display()))?;
-        let dir = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => Path::new("."),
-        };
-        File::open(dir)
-            .and_then(|d| d.sync_all())
-            .with_context(|| format!("fsync of the directory {}", dir.display()))?;
+        rename_durably(temp, path)?;
         Ok(bytes)
     })();
     if result.is_err() {

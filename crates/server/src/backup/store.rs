@@ -286,15 +286,7 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
             .with_context(|| format!("writing {}", temp.display()))?;
         file.sync_all().context("fsync of the temp file")?;
         drop(file);
-        std::fs::rename(&temp, path)
-            .with_context(|| format!("renaming {} to {}", temp.display(), path.display()))?;
-        let dir = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => Path::new("."),
-        };
-        File::open(dir)
-            .and_then(|d| d.sync_all())
-            .with_context(|| format!("fsync of the folder {}", dir.display()))
+        crate::persist::rename_durably(&temp, path)
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&temp);
