@@ -211,6 +211,14 @@ pub struct Engine {
     pub(crate) config_hooks: Option<std::sync::Arc<dyn ConfigHooks>>,
     pub(crate) config: Config,
     pub(crate) dbs: Vec<Keyspace>,
+    /// Bit `i`: database `i` may have changed since the engine was made
+    /// (a command ran with it selected, `COPY ... DB i`, a snapshot was
+    /// installed). The others are still empty, so the `maxmemory` check,
+    /// which runs before every command, sums only these
+    /// ([`Engine::used_memory_for_limit`]).
+    pub(crate) touched_dbs: u64,
+    /// What an untouched (empty, never used) database takes.
+    empty_db_bytes: usize,
     pub(crate) role: Role,
     /// Wall clock (unix ms) when the executing command started: every
     /// expiry decision in one command uses this one instant.
@@ -259,9 +267,10 @@ pub(crate) fn unix_ms() -> u64 {
 impl Engine {
     /// A node with empty databases.
     pub fn new(config: Config) -> Self {
-        let dbs = (0..config.databases.max(1))
+        let dbs: Vec<Keyspace> = (0..config.databases.max(1))
             .map(|_| Keyspace::new())
             .collect();
+        let empty_db_bytes = dbs[0].mem_bytes();
         Engine {
             apply_argv: resp::ArgvBuf::default(),
             apply_out: Out::default(),
@@ -271,6 +280,8 @@ impl Engine {
             config_hooks: None,
             config,
             dbs,
+            touched_dbs: 0,
+            empty_db_bytes,
             role: Role::Primary,
             now_ms: unix_ms(),
             stats: Stats::default(),
@@ -486,6 +497,7 @@ impl Engine {
         out: &mut Out,
     ) {
         let dirty = self.dirty;
+        self.mark_db(s.db);
         self.applying = s.is_primary_link;
         if self.journal.enabled {
             self.journal.custom = false;
@@ -817,6 +829,32 @@ impl Engine {
     pub fn used_memory(&self) -> usize {
         self.dbs.iter().map(Keyspace::mem_bytes).sum::<usize>()
             + self.clients.len() * std::mem::size_of::<ClientMeta>()
+    }
+
+    /// Marks database `db` as possibly changed (see `touched_dbs`).
+    pub(crate) fn mark_db(&mut self, db: usize) {
+        self.touched_dbs |= 1u64.checked_shl(db as u32).unwrap_or(0);
+    }
+
+    /// [`Engine::used_memory`], summing only the databases that were ever
+    /// touched (the rest are empty and take `empty_db_bytes` each): the
+    /// same figure, for the check that runs before every command. With
+    /// more than 64 databases, the full sum.
+    pub(crate) fn used_memory_for_limit(&self) -> usize {
+        if self.dbs.len() > 64 {
+            return self.used_memory();
+        }
+        let mut bits = self.touched_dbs;
+        let mut sum = (self.dbs.len() - bits.count_ones() as usize) * self.empty_db_bytes;
+        while bits != 0 {
+            let db = bits.trailing_zeros() as usize;
+            bits &= bits - 1;
+            sum += self
+                .dbs
+                .get(db)
+                .map_or(self.empty_db_bytes, Keyspace::mem_bytes);
+        }
+        sum + self.clients.len() * std::mem::size_of::<ClientMeta>()
     }
 
     /// Number of keys in database `db` (0 past the last database).

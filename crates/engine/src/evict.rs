@@ -172,7 +172,7 @@ impl Engine {
         }
         let policy = self.policy();
         let mut evicted = 0;
-        while self.used_memory() as u64 > max {
+        while self.used_memory_for_limit() as u64 > max {
             if policy != Policy::NoEviction && evicted >= MAX_EVICTIONS_PER_COMMAND {
                 // As Redis on its eviction time limit: the command goes on
                 // and the periodic work keeps evicting.
@@ -261,6 +261,27 @@ impl Engine {
 mod tests {
     use super::*;
     use crate::testutil::Tester;
+
+    #[test]
+    fn the_limit_check_sums_what_the_full_count_sums() {
+        let mut t = Tester::new();
+        let same = |t: &Tester| assert_eq!(t.eng.used_memory_for_limit(), t.eng.used_memory());
+        same(&t);
+        t.q("SET a 1");
+        same(&t);
+        t.q("SELECT 5");
+        t.q("RPUSH l x y z");
+        same(&t);
+        t.q("COPY l l2 DB 9");
+        same(&t);
+        t.q("MULTI");
+        t.q("SELECT 3");
+        t.q("HSET h f v");
+        t.q("EXEC");
+        same(&t);
+        t.q("FLUSHALL");
+        same(&t);
+    }
 
     #[test]
     fn lfu_counter_grows_slowly_and_decays() {

@@ -183,6 +183,7 @@ impl Engine {
             });
         }
         self.dbs = loaded.dbs;
+        self.touched_dbs = u64::MAX;
         if let Some(users) = loaded.users {
             self.acl.replace_named(users);
         }

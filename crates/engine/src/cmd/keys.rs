@@ -484,6 +484,7 @@ fn copy(eng: &mut Engine, s: &mut Session, args: Args<'_>, out: &mut Out) -> Cmd
             replace = true;
         } else if let (true, Some(n)) = (eq_ic(&args[i], "db"), args.get(i + 1)) {
             dst_db = db_index(eng, n)?;
+            eng.mark_db(dst_db);
             i += 1;
         } else {
             return Err(CmdError::Syntax);
