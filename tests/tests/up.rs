@@ -367,3 +367,70 @@ fn up_restarts_a_killed_secondary_which_full_syncs_and_converges() {
     let status = up.wait_exit(STOP_LIMIT).expect("up exits after SIGTERM");
     assert!(status.success(), "up exited with {status}");
 }
+
+#[test]
+fn up_prints_the_roles_the_regions_have_after_a_promotion() {
+    if !meridian_only("meridian up") {
+        return;
+    }
+    let (dir, layout) = region_folder();
+    let mut up = Up::start(dir.path());
+    up.wait_table(&layout);
+    let (old, new) = (&layout.regions[0], &layout.regions[1]);
+    assert!(
+        eventually(TABLE_LIMIT, || replication_field(
+            new.client,
+            "master_link_status"
+        )
+        .as_deref()
+            == Some("up")),
+        "{} never linked to its primary",
+        new.name
+    );
+    let out = Command::new(meridian_bin())
+        .arg("promote")
+        .arg(&new.name)
+        .arg("--regions")
+        .arg(dir.path())
+        .output()
+        .expect("meridian promote");
+    assert!(
+        out.status.success(),
+        "meridian promote failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    up.signal(libc::SIGINT);
+    assert!(up.wait_exit(STOP_LIMIT).is_some(), "up did not stop");
+    drop(up);
+
+    // The region files still name the old primary; the regions know better.
+    let mut up = Up::start(dir.path());
+    up.wait_table(&layout);
+    let row = |name: &str| {
+        up.output
+            .iter()
+            .find(|l| l.starts_with(name) && l.contains("redis-cli -p"))
+            .cloned()
+            .unwrap_or_default()
+    };
+    let (new_row, old_row) = (row(&new.name), row(&old.name));
+    assert!(
+        new_row.contains(" primary "),
+        "promoted region shown as: {new_row}"
+    );
+    assert!(
+        old_row.contains(" secondary "),
+        "old primary shown as: {old_row}"
+    );
+}
+
+/// A field of a region's `INFO replication`.
+fn replication_field(port: u16, name: &str) -> Option<String> {
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).ok()?;
+    let mut con = client.get_connection().ok()?;
+    let info: String = redis::cmd("INFO").arg("replication").query(&mut con).ok()?;
+    info.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+        .map(|v| v.trim().to_owned())
+}

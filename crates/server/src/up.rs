@@ -309,7 +309,7 @@ fn make_log_dir(logs: &Path) -> anyhow::Result<()> {
 /// Waits for the secondaries' replication links, bounded; warns about the
 /// ones still down and goes on.
 fn wait_in_sync(sup: &mut Supervisor) {
-    let linked = |r: &Region| r.config.role == RegionRole::Primary || r.link_up();
+    let linked = |r: &Region| r.live_role() == RegionRole::Primary || r.link_up();
     println!(
         "meridian up: waiting up to {}s for the secondaries' replication links (--no-wait skips this)",
         SYNC_LIMIT.as_secs()
@@ -377,7 +377,7 @@ fn table(dir: &Path, regions: &[Region]) -> String {
         let c = &r.config;
         rows.push([
             c.name.clone(),
-            c.role.to_string(),
+            r.live_role().to_string(),
             redis_cli(r.probe_addr()),
             c.replication.to_string(),
             c.metrics.map_or_else(|| "-".to_string(), |m| m.to_string()),
@@ -718,6 +718,24 @@ impl Region {
                 .any(|l| l.trim_end() == "master_link_status:up"),
             _ => false,
         }
+    }
+
+    /// The role the running region reports (after a promotion it is not
+    /// the region file's); the file's when the region does not answer.
+    fn live_role(&self) -> RegionRole {
+        let reported = match self.request(&["INFO", "replication"]) {
+            Ok(Reply::Bulk(info)) => {
+                String::from_utf8_lossy(&info)
+                    .lines()
+                    .find_map(|l| match l.trim_end() {
+                        "role:master" => Some(RegionRole::Primary),
+                        "role:slave" => Some(RegionRole::Secondary),
+                        _ => None,
+                    })
+            }
+            _ => None,
+        };
+        reported.unwrap_or(self.config.role)
     }
 
     /// One request on a fresh connection, after `AUTH` when the region
