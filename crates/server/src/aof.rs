@@ -32,12 +32,23 @@ use tracing::{error, info, warn};
 
 use crate::persist::Header;
 
-/// The log on disk, shared by the sink (under the in-memory log's lock)
-/// and by snapshots (compaction) and `INFO`.
+/// With `appendfsync everysec` or `no`, the background writer writes out
+/// entries no connection wrote (a secondary's applied entries, the cron's
+/// expiry deletes) at the latest this long after they were appended.
+const WRITE_DELAY: std::time::Duration = std::time::Duration::from_millis(2);
+
+/// The log on disk, shared by the sink (under the in-memory log's lock),
+/// the connections (which write it out before their replies), snapshots
+/// (compaction) and `INFO`.
 pub struct DiskLog {
     writer: Mutex<Writer>,
     /// `appendfsync`, for INFO.
     fsync: &'static str,
+    /// True for `always`: the sink writes and fsyncs every batch before the
+    /// engine unlocks.
+    always: bool,
+    /// Frame bytes appended and not yet written out (not `always`).
+    pending: std::sync::atomic::AtomicUsize,
     /// True while the last write or fsync failed.
     failed: AtomicBool,
     /// Write or fsync failures since start.
@@ -81,8 +92,39 @@ impl DiskLog {
         bytes >= min_size && (bytes - base.min(bytes)) * 100 / base >= percentage
     }
 
+    /// Whether the sink writes every batch itself (`always`); otherwise
+    /// connections write the log out before their replies.
+    pub fn writes_in_sink(&self) -> bool {
+        self.always
+    }
+
+    /// Whether appended entries wait to be written out (`everysec`, `no`).
+    pub fn has_pending(&self) -> bool {
+        self.pending.load(Ordering::Acquire) > 0
+    }
+
+    /// Writes out what is pending, with one `write` for every batch
+    /// appended since the last one. A connection calls this before it
+    /// sends replies, so nothing a client was told is only in memory: a
+    /// killed process loses no acknowledged write (Redis's `everysec`
+    /// promise); only the fsync is once a second.
+    pub fn write_pending(&self) {
+        if self.pending.load(Ordering::Acquire) == 0 {
+            return;
+        }
+        let mut writer = self.writer.lock();
+        // Reset under the lock: appends (which take it too) after this
+        // point are counted again and written by the next call.
+        if self.pending.swap(0, Ordering::AcqRel) > 0 {
+            let result = writer.flush();
+            drop(writer);
+            self.outcome("write", result);
+        }
+    }
+
     /// Writes what is buffered and fsyncs it (a graceful stop).
     pub fn sync(&self) {
+        self.pending.store(0, Ordering::Release);
         if let Err(e) = self.writer.lock().sync() {
             error!(error = %e, "Syncing the change log at stop failed");
         }
@@ -133,19 +175,29 @@ struct Sink(Arc<DiskLog>);
 
 impl LogSink for Sink {
     fn append(&mut self, position: Position, frame: &[u8]) {
-        let result = self
-            .0
-            .writer
-            .lock()
-            .append(position.epoch, position.seq, frame);
+        let mut writer = self.0.writer.lock();
+        let result = writer.append(position.epoch, position.seq, frame);
+        if !self.0.always {
+            // Counted under the writer lock (see `write_pending`).
+            self.0.pending.fetch_add(frame.len(), Ordering::AcqRel);
+        }
+        drop(writer);
         if result.is_err() {
             self.0.outcome("append", result);
         }
     }
 
     fn flush(&mut self) {
-        let result = self.0.writer.lock().flush();
-        self.0.outcome("write", result);
+        // `always`: written and fsynced before the engine unlocks, so
+        // before any reply of the batch. The other policies leave the
+        // write to the connections (`DiskLog::write_pending` before their
+        // replies), which lets one `write` carry the batches of every
+        // client that ran meanwhile, as Redis writes its AOF buffer once
+        // per event-loop turn.
+        if self.0.always {
+            let result = self.0.writer.lock().flush();
+            self.0.outcome("write", result);
+        }
     }
 
     fn history(&mut self, history: &History) {
@@ -342,6 +394,8 @@ pub fn open(
     );
     let disk = Arc::new(DiskLog {
         fsync: fsync.1,
+        always: fsync.0 == Fsync::Always,
+        pending: std::sync::atomic::AtomicUsize::new(0),
         failed: AtomicBool::new(false),
         errors: AtomicU64::new(0),
         base_bytes: AtomicU64::new(writer.bytes_on_disk()),
@@ -349,6 +403,20 @@ pub fn open(
         writer: Mutex::new(writer),
     });
     log.set_sink(Box::new(Sink(Arc::clone(&disk))));
+    if !disk.always {
+        let weak = Arc::downgrade(&disk);
+        std::thread::Builder::new()
+            .name("meridian-logwrite".into())
+            .spawn(move || {
+                // Ends when the log is dropped.
+                while let Some(disk) = weak.upgrade() {
+                    disk.write_pending();
+                    drop(disk);
+                    std::thread::sleep(WRITE_DELAY);
+                }
+            })
+            .context("starting the change log writer thread")?;
+    }
     Ok(Opened {
         log,
         disk: Some(disk),

@@ -204,6 +204,12 @@ pub async fn serve<S: ClientStream>(
         slow,
         partial: None,
         output_limit: OutputLimit::default(),
+        disk: shared
+            .persist
+            .get()
+            .and_then(|p| p.disk())
+            .filter(|d| !d.writes_in_sink())
+            .cloned(),
     };
     let ended = conn.run(&shared, &handle).await;
     match &ended {
@@ -326,6 +332,9 @@ struct Connection<S> {
     partial: Option<Partial>,
     /// The `normal` class's output buffer limit.
     output_limit: OutputLimit,
+    /// The log on disk when its writes are left to the connections
+    /// (`appendfsync everysec` or `no`): written out before any reply.
+    disk: Option<Arc<crate::aof::DiskLog>>,
 }
 
 impl<S: ClientStream> Connection<S> {
@@ -457,6 +466,11 @@ impl<S: ClientStream> Connection<S> {
     /// batch asked for.
     async fn process(&mut self, shared: &Shared, handle: &ClientHandle) -> Result<(), Ended> {
         let step = self.run_batch(shared, handle);
+        if self.disk.as_ref().is_some_and(|d| d.has_pending()) {
+            // Let the other ready clients run their batches first: one
+            // log write (in `write_some`) then carries all of them.
+            tokio::task::yield_now().await;
+        }
         match step {
             // One write, usually complete; a rest waits for `writable`.
             Step::Continue | Step::Block(_) => {
@@ -652,6 +666,10 @@ impl<S: ClientStream> Connection<S> {
     /// Writes as much unsent output as the socket takes now, without
     /// waiting.
     fn write_some(&mut self) -> Result<(), Ended> {
+        if let Some(disk) = &self.disk {
+            // Nothing a client is told may exist only in memory.
+            disk.write_pending();
+        }
         if self.stream.has_pending() {
             self.stream.try_flush().map_err(Ended::Io)?;
         }
