@@ -151,8 +151,6 @@ pub struct Persist {
     next_temp: AtomicU64,
     /// The node's change log, when it keeps one.
     log: std::sync::OnceLock<Arc<PrimaryLink>>,
-    /// Whether the change log is kept on disk (`appendonly yes`).
-    log_on_disk: AtomicBool,
     /// The log on disk, once opened.
     disk: std::sync::OnceLock<Arc<crate::aof::DiskLog>>,
     /// The key files are sealed with (`encryption-key-file`).
@@ -218,7 +216,6 @@ impl Persist {
             }),
             next_temp: AtomicU64::new(0),
             log: std::sync::OnceLock::new(),
-            log_on_disk: AtomicBool::new(false),
             disk: std::sync::OnceLock::new(),
             key: std::sync::OnceLock::new(),
             me: me.clone(),
@@ -279,7 +276,7 @@ impl Persist {
 
     /// Whether the node keeps its change log on disk.
     pub fn log_on_disk(&self) -> bool {
-        self.log_on_disk.load(Ordering::Acquire)
+        self.disk.get().is_some()
     }
 
     /// Writes a snapshot received by a full sync as the node's file (the
@@ -919,9 +916,6 @@ pub fn start(
     if let Some(key) = key {
         let _ = persist.key.set(key);
     }
-    persist
-        .log_on_disk
-        .store(engine.config().appendonly, Ordering::Release);
     let started = Instant::now();
     let header = match persist.load(&mut engine) {
         Ok(None) => {

@@ -1033,6 +1033,22 @@ enum Node {
     Secondary(Arc<SecondaryLink>, Arc<PrimaryLink>),
 }
 
+/// The `repl_backlog_*` and `log_last_seq` lines of `INFO replication`
+/// for a node's log (served on a primary, kept on a secondary).
+fn backlog_lines(t: &mut String, log: &PrimaryLink) {
+    let b = log.backlog();
+    let _ = write!(
+        t,
+        "repl_backlog_active:1\r\nrepl_backlog_size:{}\r\nrepl_backlog_first_byte_offset:{}\r\n\
+         repl_backlog_histlen:{}\r\nrepl_backlog_bytes:{}\r\nlog_last_seq:{}\r\n",
+        b.max_bytes,
+        b.first.map_or(0, |s| s.0),
+        b.len,
+        b.bytes,
+        log.last().seq
+    );
+}
+
 /// `INFO replication` and `DEBUG` for a region node.
 struct Hooks {
     node: Arc<ReplNode>,
@@ -1093,16 +1109,7 @@ impl NodeHooks for Hooks {
                 f!("master_replid2:{}", "0".repeat(40));
                 f!("master_repl_offset:{}", last.seq);
                 f!("second_repl_offset:-1");
-                let b = link.backlog();
-                f!("repl_backlog_active:1");
-                f!("repl_backlog_size:{}", b.max_bytes);
-                f!(
-                    "repl_backlog_first_byte_offset:{}",
-                    b.first.map_or(0, |s| s.0)
-                );
-                f!("repl_backlog_histlen:{}", b.len);
-                f!("repl_backlog_bytes:{}", b.bytes);
-                f!("log_last_seq:{}", last.seq);
+                backlog_lines(t, link);
                 f!("region:{}", self.node.region.name);
                 f!("epoch:{}", last.epoch);
                 f!("applied_seq:{}", last.seq);
@@ -1171,16 +1178,7 @@ impl NodeHooks for Hooks {
                 f!("master_repl_offset:{}", st.applied.seq);
                 f!("second_repl_offset:-1");
                 // This node's copy of the log (served once promoted).
-                let b = log.backlog();
-                f!("repl_backlog_active:1");
-                f!("repl_backlog_size:{}", b.max_bytes);
-                f!(
-                    "repl_backlog_first_byte_offset:{}",
-                    b.first.map_or(0, |s| s.0)
-                );
-                f!("repl_backlog_histlen:{}", b.len);
-                f!("repl_backlog_bytes:{}", b.bytes);
-                f!("log_last_seq:{}", log.last().seq);
+                backlog_lines(t, log);
                 if let Some((n, file)) = &*self.node.lost.lock() {
                     f!("lost_writes:{n}");
                     f!("lost_writes_file:{file}");
