@@ -390,6 +390,30 @@ fn log_dir() -> anyhow::Result<PathBuf> {
     Ok(dir)
 }
 
+/// Field `name` of `INFO section` on `con`, trimmed; panics, showing the
+/// section, when the server does not report it.
+pub fn info_field(con: &mut redis::Connection, section: &str, name: &str) -> String {
+    let info: String = redis::cmd("INFO")
+        .arg(section)
+        .query(con)
+        .unwrap_or_else(|e| panic!("INFO {section}: {e}"));
+    info.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+        .map(|v| v.trim().to_owned())
+        .unwrap_or_else(|| panic!("no {name} in INFO {section}:\n{info}"))
+}
+
+/// Field `name` of `INFO section` on the server at 127.0.0.1:`port`;
+/// `None` when it does not answer or does not report it.
+pub fn info_field_at(port: u16, section: &str, name: &str) -> Option<String> {
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).ok()?;
+    let mut con = client.get_connection().ok()?;
+    let info: String = redis::cmd("INFO").arg(section).query(&mut con).ok()?;
+    info.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+        .map(|v| v.trim().to_owned())
+}
+
 /// True when something on 127.0.0.1:`port` answers a PING with a reply
 /// line (`+PONG`, or an error such as `-NOAUTH`).
 pub fn ping_answered(port: u16) -> bool {

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use meridian_tests::{Datastore, DatastoreOptions, Server, REGION_NAMES};
+use meridian_tests::{info_field, Datastore, DatastoreOptions, Server, REGION_NAMES};
 use redis::Commands;
 
 fn start_in(dir: &Path, extra: &[&str]) -> anyhow::Result<Server> {
@@ -18,15 +18,6 @@ fn start_in(dir: &Path, extra: &[&str]) -> anyhow::Result<Server> {
     let mut args = vec!["--dir", d, "--appendonly", "yes"];
     args.extend_from_slice(extra);
     Server::try_start_with(&args)
-}
-
-fn info_field(con: &mut redis::Connection, section: &str, name: &str) -> String {
-    let info: String = redis::cmd("INFO").arg(section).query(con).unwrap();
-    info.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
-        .unwrap_or_else(|| panic!("no {name} in {info}"))
-        .trim()
-        .to_string()
 }
 
 fn segments(dir: &Path) -> Vec<PathBuf> {

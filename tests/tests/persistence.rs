@@ -23,12 +23,7 @@ fn digest(con: &mut redis::Connection) -> String {
 }
 
 fn info_field(con: &mut redis::Connection, name: &str) -> String {
-    let info: String = redis::cmd("INFO").arg("persistence").query(con).unwrap();
-    info.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
-        .unwrap_or_else(|| panic!("no {name} in {info}"))
-        .trim()
-        .to_string()
+    meridian_tests::info_field(con, "persistence", name)
 }
 
 fn fill(con: &mut redis::Connection) {

@@ -4,16 +4,8 @@
 
 use std::time::{Duration, Instant};
 
-use meridian_tests::{Datastore, DatastoreOptions, REGION_NAMES};
+use meridian_tests::{info_field, Datastore, DatastoreOptions, REGION_NAMES};
 use redis::Commands;
-
-fn info_field(con: &mut redis::Connection, section: &str, name: &str) -> String {
-    let info: String = redis::cmd("INFO").arg(section).query(con).unwrap();
-    info.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
-        .map(|v| v.trim().to_owned())
-        .unwrap_or_else(|| panic!("no {name} in INFO {section}:\n{info}"))
-}
 
 fn digest(con: &mut redis::Connection) -> String {
     redis::cmd("DEBUG").arg("DIGEST").query(con).unwrap()

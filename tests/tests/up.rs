@@ -12,8 +12,8 @@ use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
 use meridian_tests::{
-    meridian_bin, meridian_only, ping_answered, query, wait_child, Datastore, DatastoreOptions,
-    Layout,
+    info_field_at, meridian_bin, meridian_only, ping_answered, query, wait_child, Datastore,
+    DatastoreOptions, Layout,
 };
 
 /// How long `up` may take to print its table.
@@ -378,8 +378,9 @@ fn up_prints_the_roles_the_regions_have_after_a_promotion() {
     up.wait_table(&layout);
     let (old, new) = (&layout.regions[0], &layout.regions[1]);
     assert!(
-        eventually(TABLE_LIMIT, || replication_field(
+        eventually(TABLE_LIMIT, || info_field_at(
             new.client,
+            "replication",
             "master_link_status"
         )
         .as_deref()
@@ -423,14 +424,4 @@ fn up_prints_the_roles_the_regions_have_after_a_promotion() {
         old_row.contains(" secondary "),
         "old primary shown as: {old_row}"
     );
-}
-
-/// A field of a region's `INFO replication`.
-fn replication_field(port: u16, name: &str) -> Option<String> {
-    let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).ok()?;
-    let mut con = client.get_connection().ok()?;
-    let info: String = redis::cmd("INFO").arg("replication").query(&mut con).ok()?;
-    info.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
-        .map(|v| v.trim().to_owned())
 }
