@@ -390,6 +390,28 @@ fn log_dir() -> anyhow::Result<PathBuf> {
     Ok(dir)
 }
 
+/// `meridian serve <args>` must exit 1 at once, saying `needle` (on
+/// stderr or stdout).
+pub fn fails_to_start(args: &[&str], needle: &str) {
+    let mut child = Command::new(meridian_bin())
+        .arg("serve")
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting meridian serve");
+    let status = wait_child(&mut child, Duration::from_secs(10)).expect("exits");
+    let mut text = String::new();
+    if let Some(mut err) = child.stderr.take() {
+        err.read_to_string(&mut text).expect("reading its stderr");
+    }
+    if let Some(mut out) = child.stdout.take() {
+        out.read_to_string(&mut text).expect("reading its stdout");
+    }
+    assert_eq!(status.code(), Some(1), "{text}");
+    assert!(text.contains(needle), "expected {needle:?} in: {text}");
+}
+
 /// Field `name` of `INFO section` on `con`, trimmed; panics, showing the
 /// section, when the server does not report it.
 pub fn info_field(con: &mut redis::Connection, section: &str, name: &str) -> String {

@@ -2,38 +2,9 @@
 //! `maxclients` and slow (slowloris) requests. The query buffer limit and
 //! the 2 GB bulk length are in `protocol.rs`.
 
-use std::io::Read;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use meridian_tests::{free_port, meridian_bin, meridian_only, wait_child, Server};
-
-/// `meridian serve <args>` must exit 1 at once, saying `needle`.
-fn fails_to_start(args: &[&str], needle: &str) {
-    let mut child = Command::new(meridian_bin())
-        .arg("serve")
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let status = wait_child(&mut child, Duration::from_secs(10)).expect("exits");
-    let mut text = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut text)
-        .unwrap();
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut text)
-        .unwrap();
-    assert_eq!(status.code(), Some(1), "{text}");
-    assert!(text.contains(needle), "expected {needle:?} in: {text}");
-}
+use meridian_tests::{fails_to_start, free_port, meridian_only, Server};
 
 #[test]
 fn a_non_loopback_bind_without_a_password_refuses_to_start() {

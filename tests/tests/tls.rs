@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use meridian_tests::{free_port, meridian_bin, meridian_only, redis_cli, wait_child, Server};
+use meridian_tests::{fails_to_start, free_port, meridian_bin, meridian_only, redis_cli, Server};
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
     KeyPair, KeyUsagePurpose, SanType,
@@ -400,33 +400,6 @@ fn der(pem: &Path) -> Vec<u8> {
         .unwrap()
         .as_ref()
         .to_vec()
-}
-
-/// `meridian serve <args>` must exit 1 at once, saying `needle`.
-fn fails_to_start(args: &[&str], needle: &str) {
-    let mut child = Command::new(meridian_bin())
-        .arg("serve")
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let status = wait_child(&mut child, Duration::from_secs(10)).expect("exits");
-    let mut text = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut text)
-        .unwrap();
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut text)
-        .unwrap();
-    assert_eq!(status.code(), Some(1), "{text}");
-    assert!(text.contains(needle), "expected {needle:?} in: {text}");
 }
 
 #[test]
