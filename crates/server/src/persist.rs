@@ -26,12 +26,14 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use changelog::History;
+use crc32c::crc32c;
 use engine::{Engine, PersistHooks};
 use parking_lot::Mutex;
+use replication::link::unix_ms;
 use replication::link::PrimaryLink;
 use tracing::{error, info, warn};
 
@@ -177,25 +179,6 @@ struct SaveState {
     saves: u64,
     /// Position of the last save.
     last_position: (u64, u64),
-}
-
-/// CRC32C (Castagnoli), bit by bit: only the 36-byte header uses it
-/// here (the engine's snapshot checks its own bytes with the fast crate).
-fn crc32c(bytes: &[u8]) -> u32 {
-    let mut crc = !0u32;
-    for &b in bytes {
-        crc ^= u32::from(b);
-        for _ in 0..8 {
-            crc = (crc >> 1) ^ (0x82f6_3b78 & (crc & 1).wrapping_neg());
-        }
-    }
-    !crc
-}
-
-fn unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 impl Persist {
