@@ -80,6 +80,11 @@ pub struct Config {
     /// `io-threads`: worker threads serving clients; 0 uses every CPU the
     /// process may run on.
     pub io_threads: usize,
+    /// `busy-poll-us` (Meridian's own): how long a node serving clients on
+    /// one thread keeps polling its sockets after the last request before
+    /// it sleeps, in microseconds. `None` is `auto`: 100 µs when the node
+    /// is pinned to one CPU (a core of its own), 0 otherwise.
+    pub busy_poll_us: Option<u32>,
     /// `client-query-buffer-limit`: a client whose unparsed input grows
     /// past this many bytes is closed.
     pub client_query_buffer_limit: u64,
@@ -131,6 +136,7 @@ impl Default for Config {
             bgsave_cpulist: Vec::new(),
             loglevel: "notice".into(),
             io_threads: 0,
+            busy_poll_us: None,
             client_query_buffer_limit: 1024 * 1024 * 1024,
             client_output_buffer_limit: [
                 ("normal".into(), 0, 0, 0),
@@ -202,6 +208,9 @@ pub const POLICIES: &[&str] = &[
     "volatile-ttl",
 ];
 
+/// The longest `busy-poll-us` window: 10 ms.
+const MAX_BUSY_POLL_US: u64 = 10_000;
+
 /// Settings a client may read but not change at run time.
 /// `dbfilename` too: `CONFIG SET dir` plus `dbfilename` is the classic way
 /// to make Redis write a file anywhere, so the snapshot's place is fixed
@@ -262,6 +271,7 @@ impl Config {
             "bgsave_cpulist",
             "loglevel",
             "io-threads",
+            "busy-poll-us",
             "client-query-buffer-limit",
             "client-output-buffer-limit",
             "repl-backlog-size",
@@ -310,6 +320,10 @@ impl Config {
                 .join(","),
             "loglevel" => self.loglevel.clone(),
             "io-threads" => self.io_threads.to_string(),
+            "busy-poll-us" => match self.busy_poll_us {
+                Some(us) => us.to_string(),
+                None => "auto".into(),
+            },
             "client-query-buffer-limit" => self.client_query_buffer_limit.to_string(),
             "repl-backlog-size" => self.repl_backlog_size.to_string(),
             "repl-backlog-ttl" => self.repl_backlog_ttl.to_string(),
@@ -432,6 +446,19 @@ impl Config {
                     return Err(bad("argument must be between 1 and 128 inclusive"));
                 }
                 self.io_threads = n as usize;
+            }
+            "busy-poll-us" => {
+                self.busy_poll_us = if value.trim().eq_ignore_ascii_case("auto") {
+                    None
+                } else {
+                    let n = int(value)?;
+                    if n > MAX_BUSY_POLL_US {
+                        return Err(bad(
+                            "argument must be 'auto' or between 0 and 10000 inclusive",
+                        ));
+                    }
+                    Some(n as u32)
+                };
             }
             "client-output-buffer-limit" => {
                 let words: Vec<&str> = value.split_whitespace().collect();
@@ -567,6 +594,23 @@ mod tests {
         c.set("bgsave_cpulist", "1,3").unwrap();
         assert_eq!(c.get("bgsave_cpulist").as_deref(), Some("1,3"));
         assert!(c.set_at_runtime("bgsave_cpulist", "0").is_err());
+    }
+
+    #[test]
+    fn busy_poll_is_auto_or_bounded_microseconds() {
+        let mut c = Config::default();
+        assert_eq!(c.get("busy-poll-us").as_deref(), Some("auto"));
+        c.set_at_runtime("busy-poll-us", "50").unwrap();
+        assert_eq!(c.busy_poll_us, Some(50));
+        c.set_at_runtime("busy-poll-us", "0").unwrap();
+        assert_eq!(c.get("busy-poll-us").as_deref(), Some("0"));
+        c.set_at_runtime("busy-poll-us", "AUTO").unwrap();
+        assert_eq!(c.busy_poll_us, None);
+        let err = c.set("busy-poll-us", "10001").unwrap_err();
+        assert!(err.to_string().contains("between 0 and 10000"), "{err}");
+        assert!(c.set("busy-poll-us", "-1").is_err());
+        assert!(c.set("busy-poll-us", "soon").is_err());
+        assert_eq!(c.busy_poll_us, None, "a refused value changes nothing");
     }
 
     #[test]

@@ -295,8 +295,14 @@ Redis options (applied over --config FILE, in the order given):
   --client-query-buffer-limit SIZE  largest unparsed input per client (default 1gb)
   --repl-backlog-size SIZE      change-log bytes kept for partial resyncs (default 64mb)
   --repl-backlog-ttl SECONDS    longest a frame stays in the backlog (default 3600; 0 = no limit)
-  --appendonly yes|no           accepted; persistence is not implemented yet
+  --save \"SECONDS CHANGES ...\"  background snapshot after CHANGES writes in SECONDS (default off)
+  --dbfilename NAME             snapshot file in --dir (default dump.msnp)
+  --appendonly yes|no           keep the change log on disk (default no)
+  --appendfsync always|everysec|no  when the log on disk is fsynced (default everysec)
   --dir DIR                     working directory
+  --busy-poll-us auto|N         keep polling this long after the last request before
+                                sleeping, with one I/O thread (auto: 100 when pinned
+                                to one CPU, else 0)
   --loglevel LEVEL              debug, verbose, notice, warning, nothing (RUST_LOG wins)
   --protected-mode yes|no        yes (default): refuse to listen beyond loopback without a password
   --tls-port PORT               a TLS listener beside the plain one (--port 0: TLS only)
@@ -308,7 +314,7 @@ Redis options (applied over --config FILE, in the order given):
   --client-request-timeout SECONDS  a request incomplete this long (default 10; 0 = never)
   --client-request-min-rate SIZE    ... and arriving slower than this a second (default 1kb)
                                 closes the client (slowloris)
-  --save, --dbfilename, --tcp-keepalive, ...  accepted, no effect yet";
+  --tcp-keepalive, --notify-keyspace-events, ...  accepted, fixed values (CONFIG GET shows them)";
 
 impl ServeArgs {
     /// The config file to read first (`--config FILE`, wherever it was

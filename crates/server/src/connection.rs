@@ -466,6 +466,7 @@ impl<S: ClientStream> Connection<S> {
     /// batch asked for.
     async fn process(&mut self, shared: &Shared, handle: &ClientHandle) -> Result<(), Ended> {
         let step = self.run_batch(shared, handle);
+        shared.busy.touch();
         if self.disk.as_ref().is_some_and(|d| d.has_pending()) {
             // Let the other ready clients run their batches first: one
             // log write (in `write_some`) then carries all of them.

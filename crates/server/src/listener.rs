@@ -130,6 +130,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         tokio::spawn(reload_on_hangup(Arc::clone(tls), hup));
     }
     tokio::spawn(cron(Arc::clone(&shared)));
+    start_busy_poll(&shared);
     tokio::spawn(crate::persist::schedule(
         Arc::clone(&shared),
         Arc::clone(&persist),
@@ -374,6 +375,8 @@ async fn cron(shared: Arc<Shared>) {
             let mut engine = shared.lock();
             engine.cron();
             let config = engine.config();
+            // `CONFIG SET busy-poll-us` takes effect within a tick.
+            shared.busy.configure(config.busy_poll_us);
             (
                 config.hz.clamp(1, 500),
                 config.timeout,
@@ -409,6 +412,28 @@ async fn cron(shared: Arc<Shared>) {
 
 /// A ticker `hz` times a second that delays, rather than bunches, ticks
 /// missed while the engine was busy.
+/// Starts the poller of `busy-poll-us` when clients are served on one
+/// thread, and says what it does.
+fn start_busy_poll(shared: &Arc<Shared>) {
+    let one_thread = tokio::runtime::Handle::current().runtime_flavor()
+        == tokio::runtime::RuntimeFlavor::CurrentThread;
+    let one_cpu = crate::busy_poll::pinned_to_one_cpu();
+    let setting = shared.lock().config().busy_poll_us;
+    shared.busy.start(setting, one_thread, one_cpu);
+    if one_thread {
+        let poller = Arc::clone(shared);
+        tokio::spawn(async move { poller.busy.run().await });
+        info!(
+            window_us = shared.busy.window_us(),
+            one_cpu, "Busy polling after each batch (busy-poll-us)"
+        );
+    } else if setting.is_some_and(|us| us > 0) {
+        warn!(
+            "busy-poll-us applies to a node serving clients on one thread (io-threads 1); ignored"
+        );
+    }
+}
+
 fn cron_interval(hz: u32) -> tokio::time::Interval {
     let period = Duration::from_micros(1_000_000 / u64::from(hz.max(1)));
     let mut ticker = tokio::time::interval(period);

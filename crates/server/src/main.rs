@@ -26,6 +26,7 @@
 
 mod aof;
 mod backup;
+mod busy_poll;
 mod cli;
 mod client_tls;
 mod config_file;

@@ -159,6 +159,8 @@ pub struct Shared {
     clock_ms: AtomicU64,
     /// Turns `true` once, when the node starts to stop.
     shutdown: watch::Sender<bool>,
+    /// Keeps a one-core node polling while requests keep coming.
+    pub busy: crate::busy_poll::BusyPoll,
 }
 
 impl Shared {
@@ -177,6 +179,7 @@ impl Shared {
             started: Instant::now(),
             clock_ms: AtomicU64::new(0),
             shutdown: watch::Sender::new(false),
+            busy: Default::default(),
         }
     }
 
