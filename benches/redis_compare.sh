@@ -335,6 +335,24 @@ cpu_ticks() {
     awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat" 2>/dev/null || echo 0
 }
 
+# sleeps PID: voluntary context switches of all the process's threads so far
+# (each is the thread going to sleep, e.g. in epoll_wait, with nothing to do).
+sleeps() {
+    cat /proc/"$1"/task/*/status 2>/dev/null \
+        | awk '/^voluntary_ctxt_switches/ { s += $2 } END { print s + 0 }'
+}
+
+# children_us: sets CHILD_US to the user + system CPU time, in µs, of this
+# shell's waited-for children so far (bash `times`, second line). Not in a
+# subshell or a pipe: a forked shell's children are not this one's.
+children_us() {
+    times >"$WORK/times"
+    CHILD_US="$(awk 'NR == 2 {
+        t = 0
+        for (i = 1; i <= 2; i++) { split($i, a, "m"); sub(/s$/, "", a[2]); t += a[1] * 60 + a[2] }
+        printf "%.0f\n", t * 1000000 }' "$WORK/times")"
+}
+
 # parse_csv PEER PIPELINE ROUND < CSV: redis-benchmark --csv output to rows
 # "peer<TAB>pipeline<TAB>round<TAB>test<TAB>rps<TAB>p99<TAB>index" (index = the
 # row's position in the CSV, which orders the table). Fields are split with
@@ -376,14 +394,17 @@ parse_csv() {
 
 # run_bench PEER PIPELINE ROUND: one redis-benchmark run of all TESTS; rows
 # appended to $WORK/rows (see parse_csv); for a completed run, the server's
-# CPU ticks and the number of tests run appended to $WORK/cpu as
-# "peer pipeline round ticks tests".
+# CPU ticks, the number of tests run, the server's sleeps and the client's
+# CPU µs appended to $WORK/cpu as
+# "peer pipeline round ticks tests sleeps client_us".
 run_bench() {
-    local peer="$1" pl="$2" round="$3" csv err rc=0 prc=0 ticks ntests
+    local peer="$1" pl="$2" round="$3" csv err rc=0 prc=0 ticks ntests slept client_us
     csv="$WORK/bench-$peer-P$pl-r$round.csv"; err="${csv%.csv}.err"
     echo "- $(label "$peer") -P $pl round $round: \`taskset -c $CLIENT_CPU redis-benchmark -h $HOST" \
          "-p ${PORT[$peer]} -t $TESTS -c 50 -n $N -P $pl -q --csv\`"
-    local cpu0; cpu0="$(cpu_ticks "${PID[$peer]}")"
+    local cpu0 sleeps0 client0
+    cpu0="$(cpu_ticks "${PID[$peer]}")"; sleeps0="$(sleeps "${PID[$peer]}")"
+    children_us; client0="$CHILD_US"
     # In the background so that a server that dies mid-run (redis-benchmark
     # then waits forever) is noticed within a fraction of a second.
     timeout "$BENCH_TIMEOUT" taskset -c "$CLIENT_CPU" redis-benchmark -h "$HOST" \
@@ -397,13 +418,16 @@ run_bench() {
     wait "$BENCH_PID" || rc=$?
     BENCH_PID=""
     ticks=$(( $(cpu_ticks "${PID[$peer]}") - cpu0 ))
+    slept=$(( $(sleeps "${PID[$peer]}") - sleeps0 ))
+    # The watch loop's `sleep`s are children too: a few ms in all.
+    children_us; client_us=$(( CHILD_US - client0 ))
     # Rows of a failed run are kept: the tests before the failure completed.
     parse_csv "$peer" "$pl" "$round" <"$csv" >"$csv.rows" || prc=$?
     cat "$csv.rows" >>"$WORK/rows"
     if (( rc == 0 && prc == 0 )); then
         # Requests actually sent: N per row printed (lrange_* adds its LPUSH row).
         ntests="$(wc -l <"$csv.rows")"
-        echo "$peer $pl $round $ticks $ntests" >>"$WORK/cpu"
+        echo "$peer $pl $round $ticks $ntests $slept $client_us" >>"$WORK/cpu"
         return 0
     fi
     if ! kill -0 "${PID[$peer]}" 2>/dev/null; then
@@ -500,6 +524,28 @@ if [[ "$SKIP_THROUGHPUT" != 1 ]]; then
         printf '| %s | %s | %s | %s |\n' "$pl" "${us[redis]:--}" "${us[meridian]:--}" \
             "$(ratio "${us[meridian]}" "${us[redis]}")"
         unset us
+    done
+    echo
+    # What a sleeping server costs the client: its next write must wake the
+    # server's thread, a cross-CPU wake-up paid on the client's CPU.
+    echo "Client CPU per request (redis-benchmark's user + system over the same runs) and server sleeps (voluntary context switches of the server's threads) per 1,000 requests, medians over rounds:"
+    echo
+    printf '| pipeline | redis: client µs/req | %s: client µs/req | ratio %s/redis | redis: server sleeps/1k req | %s: server sleeps/1k req |\n' \
+        "$B_LABEL" "$B_LABEL" "$B_LABEL"
+    echo '|---|---:|---:|---:|---:|---:|'
+    for pl in $PIPELINES; do
+        declare -A cus=() slp=()
+        for peer in "${PEERS[@]}"; do
+            # shellcheck disable=SC2046
+            cus[$peer]="$(median $(awk -v p="$peer" -v l="$pl" -v n="$N" \
+                '$1 == p && $2 == l && $5 > 0 && NF >= 7 { printf "%.3f\n", $7 / ($5 * n) }' "$WORK/cpu"))"
+            # shellcheck disable=SC2046
+            slp[$peer]="$(median $(awk -v p="$peer" -v l="$pl" -v n="$N" \
+                '$1 == p && $2 == l && $5 > 0 && NF >= 7 { printf "%.2f\n", $6 * 1000 / ($5 * n) }' "$WORK/cpu"))"
+        done
+        printf '| %s | %s | %s | %s | %s | %s |\n' "$pl" "${cus[redis]:--}" "${cus[meridian]:--}" \
+            "$(ratio "${cus[meridian]}" "${cus[redis]}")" "${slp[redis]:--}" "${slp[meridian]:--}"
+        unset cus slp
     done
     echo
 fi

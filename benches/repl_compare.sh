@@ -38,6 +38,8 @@
 #                  the loaded history is out of the backlog [1mb]; a second
 #                  Meridian datastore with 64mb is timed too, for comparison
 #   SKIP_THROUGHPUT=1 / SKIP_LATENCY=1 / SKIP_FULLSYNC=1   skip a part
+#   REGION_OPTIONS lines added to every region file's [options] table, e.g.
+#                  'io-threads = "1"' (default: none)
 #   MERIDIAN_BIN   meridian binary [<repo>/target/release/meridian]
 #   PROBE_BIN      the probe [<repo>/target/release/meridian-lagprobe]
 #                  (cargo build --release -p relay --bin meridian-lagprobe)
@@ -66,6 +68,7 @@ FS_BACKLOG="${FS_BACKLOG:-1mb}"
 SKIP_THROUGHPUT="${SKIP_THROUGHPUT:-0}"
 SKIP_LATENCY="${SKIP_LATENCY:-0}"
 SKIP_FULLSYNC="${SKIP_FULLSYNC:-0}"
+REGION_OPTIONS="${REGION_OPTIONS:-}"
 MERIDIAN_BIN="${MERIDIAN_BIN:-$ROOT/target/release/meridian}"
 PROBE_BIN="${PROBE_BIN:-$ROOT/target/release/meridian-lagprobe}"
 REDIS_SERVER="${REDIS_SERVER:-redis-server}"
@@ -278,6 +281,9 @@ ca = "../certs/ca.pem"
 cert = "../certs/$r.pem"
 key = "../certs/$r-key.pem"
 EOF
+        if [[ -n "$REGION_OPTIONS" ]]; then
+            printf '[options]\n%s\n' "$REGION_OPTIONS" >>"$dir/$r.toml"
+        fi
     done
 }
 
@@ -414,7 +420,7 @@ git -C "$ROOT" diff --quiet HEAD -- 2>/dev/null || git_rev+="+dirty"
 cmd_env=""
 for v in N PIPELINES ROUNDS LAG_RATE LAG_SECS LAG_SAMPLE LAG_TIMEOUT_MS FULLSYNC_KEYS FS_BACKLOG \
          SKIP_THROUGHPUT SKIP_LATENCY SKIP_FULLSYNC MERIDIAN_BIN PROBE_BIN REDIS_SERVER \
-         SERVER_CPU CLIENT_CPU OUT_DIR; do
+         SERVER_CPU CLIENT_CPU REGION_OPTIONS OUT_DIR; do
     val="$(printenv "$v" || true)"
     [[ -n "$val" ]] || continue
     if [[ "$val" =~ ^[A-Za-z0-9_.,/:=+-]+$ ]]; then cmd_env+="$v=$val "
