@@ -194,3 +194,90 @@ fn options_apply_over_the_config_file() {
     assert_eq!(get(&mut con, "maxmemory-policy"), "allkeys-lru");
     assert_eq!(get(&mut con, "databases"), "4");
 }
+
+/// The process's user + system CPU time so far, in clock ticks
+/// (`/proc/PID/stat` fields 14 and 15).
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // The command name (field 2) is in parentheses and may hold spaces.
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = rest.split(' ').collect();
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+/// `busy-poll-us` (Meridian's own): a node serving clients on one thread
+/// keeps polling while requests keep coming, answers them all, and spends
+/// no CPU once they stop.
+#[test]
+fn busy_polling_serves_a_load_then_idles_for_free() {
+    if meridian_tests::peer() != meridian_tests::Peer::Meridian {
+        return;
+    }
+    let server = Server::start_with(&["--io-threads", "1", "--busy-poll-us", "5000"]);
+    let mut con = server.conn();
+    let get = |con: &mut redis::Connection| -> Vec<String> {
+        redis::cmd("CONFIG")
+            .arg("GET")
+            .arg("busy-poll-us")
+            .query(con)
+            .unwrap()
+    };
+    assert_eq!(get(&mut con), ["busy-poll-us", "5000"]);
+    let err = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("busy-poll-us")
+        .arg("10001")
+        .query::<()>(&mut con)
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("between 0 and 10000"),
+        "unexpected error: {err}"
+    );
+    assert_eq!(get(&mut con), ["busy-poll-us", "5000"], "a refused value");
+
+    // A pipelined load from four clients at once, every reply checked.
+    let loaders: Vec<_> = (0..4)
+        .map(|c| {
+            let client = server.client();
+            std::thread::spawn(move || {
+                let mut con = client.get_connection().unwrap();
+                for round in 0..50 {
+                    let mut pipe = redis::pipe();
+                    for i in 0..100 {
+                        pipe.set(format!("bp:{c}:{i}"), round).ignore();
+                    }
+                    pipe.get(format!("bp:{c}:99"));
+                    let (last,): (u32,) = pipe.query(&mut con).unwrap();
+                    assert_eq!(last, round);
+                }
+            })
+        })
+        .collect();
+    for l in loaders {
+        l.join().unwrap();
+    }
+    assert_eq!(con.get::<_, u32>("bp:3:42").unwrap(), 49);
+
+    // Idle: the window (5 ms) has long passed, so the thread sleeps. Only
+    // the cron (10 times a second) runs: far below a tenth of a CPU, where
+    // a poller that never stopped would use all of one.
+    std::thread::sleep(Duration::from_millis(300));
+    let before = cpu_ticks(server.pid());
+    std::thread::sleep(Duration::from_secs(1));
+    let ticks_per_sec = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
+    let used = cpu_ticks(server.pid()) - before;
+    assert!(
+        used * 10 < ticks_per_sec,
+        "an idle node used {used} of {ticks_per_sec} ticks in 1 s"
+    );
+
+    // Off at run time: still answers.
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("busy-poll-us")
+        .arg("0")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!(get(&mut con), ["busy-poll-us", "0"]);
+    assert_eq!(con.get::<_, u32>("bp:0:0").unwrap(), 49);
+}
