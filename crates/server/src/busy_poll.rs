@@ -11,11 +11,14 @@
 //! the window after the last batch, checking the sockets (`epoll_wait`
 //! with a zero timeout) instead of sleeping; once the window passes with
 //! nothing to do, the thread sleeps as before. An idle node spends
-//! nothing, each turn of the spin offers the CPU to any other thread that
-//! wants it (`sched_yield`), and while the machine has more runnable
-//! threads than CPUs polling pauses (spinning there would only take time
-//! from threads with work to do, on this CPU or, through the scheduler's
-//! placement, on another).
+//! nothing, and each turn of the spin offers the CPU to any other thread
+//! that wants it (`sched_yield`).
+//!
+//! Pausing the spin while the machine has more runnable threads than CPUs
+//! (read from `/proc/loadavg`) was tried and left out: kernel threads and
+//! the client made it pause on a node with a core of its own, and where
+//! the secondaries of a datastore share the primary's core it measured no
+//! better than spinning through (ARCHITECTURE.md, "Busy polling").
 //!
 //! `auto` (the default) polls for [`AUTO_WINDOW_US`] when the process is
 //! pinned to a single CPU, the core an operator gives a node of its own
@@ -93,122 +96,29 @@ impl BusyPoll {
     /// passes without one, then waits for the next [`BusyPoll::touch`].
     /// Runs on the node's one I/O thread (a current-thread runtime), where
     /// a yield with nothing else to run polls the sockets without blocking.
-    ///
-    /// Spinning is only worth it with a CPU to spare: when more threads
-    /// are runnable on the machine than it has CPUs at
-    /// [`CONTENDED_STRIKES`] checks in a row, [`LOAD_CHECK_EVERY`] apart
-    /// (one look is not enough: a kernel thread or a short-lived process
-    /// shows up for a moment), the spin stops and polling pauses for
-    /// [`CONTENDED_PAUSE`]; the node then
-    /// sleeps when idle, as without polling, and the CPU it would have
-    /// spun on goes to the threads that want it.
     pub async fn run(&self) {
-        let mut load = RunQueue::open();
         loop {
             self.idle.store(true, Ordering::Relaxed);
             if !self.active.swap(false, Ordering::Relaxed) {
                 self.wake.notified().await;
             }
             self.idle.store(false, Ordering::Relaxed);
-            if self.spin(&mut load).await == Spin::Contended {
-                tracing::debug!("busy polling paused: more threads runnable than CPUs");
-                tokio::time::sleep(CONTENDED_PAUSE).await;
-            }
-        }
-    }
-
-    async fn spin(&self, load: &mut RunQueue) -> Spin {
-        let mut last = Instant::now();
-        let mut checked = last;
-        loop {
-            let now = Instant::now();
-            if now.duration_since(checked) >= LOAD_CHECK_EVERY {
-                checked = now;
-                if load.oversubscribed() {
-                    load.strikes += 1;
-                    if load.strikes >= CONTENDED_STRIKES {
-                        load.strikes = 0;
-                        return Spin::Contended;
-                    }
-                } else {
-                    load.strikes = 0;
+            let mut last = Instant::now();
+            loop {
+                // SAFETY: sched_yield has no arguments and cannot fail in a
+                // way that matters here; it only offers the CPU to others.
+                unsafe { libc::sched_yield() };
+                tokio::task::yield_now().await;
+                let now = Instant::now();
+                let window = Duration::from_micros(u64::from(self.window_us()));
+                if self.active.swap(false, Ordering::Relaxed) {
+                    last = now;
+                } else if now.duration_since(last) >= window {
+                    break;
                 }
             }
-            // SAFETY: sched_yield takes no arguments; it only offers the
-            // CPU to other threads that want it.
-            unsafe { libc::sched_yield() };
-            tokio::task::yield_now().await;
-            let now = Instant::now();
-            let window = Duration::from_micros(u64::from(self.window_us()));
-            if self.active.swap(false, Ordering::Relaxed) {
-                last = now;
-            } else if now.duration_since(last) >= window {
-                return Spin::Quiet;
-            }
         }
     }
-}
-
-/// How long polling pauses after a spin found no CPU to spare.
-pub const CONTENDED_PAUSE: Duration = Duration::from_millis(100);
-
-/// How often a spin looks at how many threads are runnable.
-pub const LOAD_CHECK_EVERY: Duration = Duration::from_millis(1);
-
-/// Consecutive looks that must find too many runnable threads.
-pub const CONTENDED_STRIKES: u32 = 3;
-
-/// How a spin ended.
-#[derive(Debug, PartialEq, Eq)]
-enum Spin {
-    /// A whole window passed without a batch.
-    Quiet,
-    /// More threads wanted to run than the machine has CPUs.
-    Contended,
-}
-
-/// The machine's count of runnable threads (`/proc/loadavg`'s fourth
-/// field, `running/total`), against its online CPUs.
-struct RunQueue {
-    file: Option<std::fs::File>,
-    cpus: usize,
-    buf: [u8; 128],
-    /// Consecutive looks that found too many runnable threads.
-    strikes: u32,
-}
-
-impl RunQueue {
-    fn open() -> Self {
-        // SAFETY: sysconf has no memory effects.
-        let cpus = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
-        RunQueue {
-            file: std::fs::File::open("/proc/loadavg").ok(),
-            cpus: usize::try_from(cpus).unwrap_or(1).max(1),
-            buf: [0; 128],
-            strikes: 0,
-        }
-    }
-
-    /// True when more threads are runnable (this one included) than
-    /// there are CPUs. Unknown (no procfs) counts as not.
-    fn oversubscribed(&mut self) -> bool {
-        use std::os::unix::fs::FileExt;
-        let Some(file) = &self.file else {
-            return false;
-        };
-        let Ok(n) = file.read_at(&mut self.buf, 0) else {
-            return false;
-        };
-        runnable(&self.buf[..n]).is_some_and(|running| running > self.cpus)
-    }
-}
-
-/// The runnable count from a `/proc/loadavg` line
-/// (`0.50 0.40 0.30 3/245 12345`).
-fn runnable(line: &[u8]) -> Option<usize> {
-    let field = line.split(|b| *b == b' ').nth(3)?;
-    let running = field.split(|b| *b == b'/').next()?;
-    std::str::from_utf8(running).ok()?.parse().ok()
 }
 
 /// True when this process may run on exactly one CPU (its affinity mask,
@@ -228,17 +138,6 @@ pub fn pinned_to_one_cpu() -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_runnable_count_is_read_from_loadavg() {
-        assert_eq!(runnable(b"0.50 0.40 0.30 3/245 12345\n"), Some(3));
-        assert_eq!(runnable(b"1.00 1.00 1.00 12/900 1"), Some(12));
-        assert_eq!(runnable(b"garbage"), None);
-        assert_eq!(runnable(b"0.5 0.4 0.3 x/245 1"), None);
-        // The real file parses, and counts at least this thread.
-        let line = std::fs::read("/proc/loadavg").unwrap();
-        assert!(runnable(&line).unwrap() >= 1);
-    }
 
     #[test]
     fn auto_polls_only_on_a_core_of_its_own() {
