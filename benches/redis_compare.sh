@@ -503,6 +503,14 @@ if [[ "$SKIP_THROUGHPUT" != 1 ]]; then
     # When redis-benchmark's one thread saturates its core, rps measures the
     # client as much as the server; the server's own CPU per request does not.
     tick_us=$(( 1000000 / $(getconf CLK_TCK) ))
+    # cpu_median PEER PIPELINE FORMAT EXPR: the median over PEER's completed
+    # runs at PIPELINE of the awk EXPR over a $WORK/cpu row ($4 server ticks,
+    # $5 tests, $6 server sleeps, $7 client µs; n = N, t = µs per tick).
+    cpu_median() {
+        # shellcheck disable=SC2046  # one number per line, split on purpose
+        median $(awk -v p="$1" -v l="$2" -v n="$N" -v t="$tick_us" \
+            '$1 == p && $2 == l && $5 > 0 && NF >= 7 { printf "'"$3"'\n", '"$4"' }' "$WORK/cpu")
+    }
     # A run's CPU time covers all its tests: divide by the requests it sent,
     # N per test row it printed. Only completed runs are counted.
     cmds=""
@@ -517,9 +525,7 @@ if [[ "$SKIP_THROUGHPUT" != 1 ]]; then
     for pl in $PIPELINES; do
         declare -A us=()
         for peer in "${PEERS[@]}"; do
-            # shellcheck disable=SC2046
-            us[$peer]="$(median $(awk -v p="$peer" -v l="$pl" -v n="$N" -v t="$tick_us" \
-                '$1 == p && $2 == l && $5 > 0 { printf "%.3f\n", $4 * t / ($5 * n) }' "$WORK/cpu"))"
+            us[$peer]="$(cpu_median "$peer" "$pl" %.3f '$4 * t / ($5 * n)')"
         done
         printf '| %s | %s | %s | %s |\n' "$pl" "${us[redis]:--}" "${us[meridian]:--}" \
             "$(ratio "${us[meridian]}" "${us[redis]}")"
@@ -536,12 +542,8 @@ if [[ "$SKIP_THROUGHPUT" != 1 ]]; then
     for pl in $PIPELINES; do
         declare -A cus=() slp=()
         for peer in "${PEERS[@]}"; do
-            # shellcheck disable=SC2046
-            cus[$peer]="$(median $(awk -v p="$peer" -v l="$pl" -v n="$N" \
-                '$1 == p && $2 == l && $5 > 0 && NF >= 7 { printf "%.3f\n", $7 / ($5 * n) }' "$WORK/cpu"))"
-            # shellcheck disable=SC2046
-            slp[$peer]="$(median $(awk -v p="$peer" -v l="$pl" -v n="$N" \
-                '$1 == p && $2 == l && $5 > 0 && NF >= 7 { printf "%.2f\n", $6 * 1000 / ($5 * n) }' "$WORK/cpu"))"
+            cus[$peer]="$(cpu_median "$peer" "$pl" %.3f '$7 / ($5 * n)')"
+            slp[$peer]="$(cpu_median "$peer" "$pl" %.2f '$6 * 1000 / ($5 * n)')"
         done
         printf '| %s | %s | %s | %s | %s | %s |\n' "$pl" "${cus[redis]:--}" "${cus[meridian]:--}" \
             "$(ratio "${cus[meridian]}" "${cus[redis]}")" "${slp[redis]:--}" "${slp[meridian]:--}"
