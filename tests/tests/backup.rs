@@ -84,6 +84,27 @@ fn name_of(meta: &serde_json::Value) -> String {
     meta["name"].as_str().expect("a name").to_string()
 }
 
+/// `meridian backup create --region REGION <ds folder> --to TO EXTRA...`,
+/// which must succeed; what it printed.
+fn create_backup(ds: &Datastore, region: &str, to: &str, extra: &[&str]) -> String {
+    let mut args = vec![
+        "backup",
+        "create",
+        "--region",
+        region,
+        text(ds.dir()),
+        "--to",
+        to,
+    ];
+    args.extend_from_slice(extra);
+    meridian_ok(&args)
+}
+
+/// The newest backup in the folder `dir` (`backup list` lists it first).
+fn newest_in(dir: &Path) -> PathBuf {
+    dir.join(name_of(&listed(text(dir))[0]))
+}
+
 /// A few keys of every type, in two databases.
 fn fill(con: &mut redis::Connection) {
     let _: () = con.set("s", "v").unwrap();
@@ -228,15 +249,7 @@ fn a_backup_under_write_load_restores_at_its_position() {
         );
         std::thread::sleep(Duration::from_millis(10));
     }
-    let out = meridian_ok(&[
-        "backup",
-        "create",
-        "--region",
-        "us-east-1",
-        text(ds.dir()),
-        "--to",
-        text(backups.path()),
-    ]);
+    let out = create_backup(&ds, "us-east-1", text(backups.path()), &[]);
     assert!(out.contains("backup ") && out.contains("written"), "{out}");
     std::thread::sleep(Duration::from_millis(100));
     stop.store(true, Ordering::Release);
@@ -304,15 +317,7 @@ fn a_quiet_backup_restores_to_the_same_digest_from_a_file_url() {
     let backups = tempfile::tempdir().unwrap();
     let url = format!("file://{}", backups.path().display());
     // From a secondary: backups need not load the primary.
-    meridian_ok(&[
-        "backup",
-        "create",
-        "--region",
-        "eu-west-1",
-        text(ds.dir()),
-        "--to",
-        &url,
-    ]);
+    create_backup(&ds, "eu-west-1", &url, &[]);
     let items = listed(&url);
     assert_eq!(items.len(), 1);
     assert_eq!(items[0]["region"], "eu-west-1");
@@ -333,20 +338,9 @@ fn list_shows_backups_newest_first_and_retain_keeps_the_newest() {
     ds.wait_in_sync(Duration::from_secs(20));
     let backups = tempfile::tempdir().unwrap();
     let to = text(backups.path());
-    let create = |region: &str, retain: &str| {
-        let mut args = vec![
-            "backup",
-            "create",
-            "--region",
-            region,
-            text(ds.dir()),
-            "--to",
-            to,
-        ];
-        if !retain.is_empty() {
-            args.extend(["--retain", retain]);
-        }
-        meridian_ok(&args)
+    let create = |region: &str, retain: &str| match retain {
+        "" => create_backup(&ds, region, to, &[]),
+        n => create_backup(&ds, region, to, &["--retain", n]),
     };
     let mut made = Vec::new();
     for _ in 0..3 {
@@ -446,18 +440,8 @@ fn a_damaged_backup_or_a_used_region_is_refused() {
     let ds = Datastore::start();
     fill(&mut ds.primary().conn());
     let backups = tempfile::tempdir().unwrap();
-    meridian_ok(&[
-        "backup",
-        "create",
-        "--region",
-        "us-east-1",
-        text(ds.dir()),
-        "--to",
-        text(backups.path()),
-    ]);
-    let backup = backups
-        .path()
-        .join(name_of(&listed(text(backups.path()))[0]));
+    create_backup(&ds, "us-east-1", text(backups.path()), &[]);
+    let backup = newest_in(backups.path());
     let (dir, _layout) = Up::folder(&[]);
     let data = dir.path().join("data");
     let restore = |from: &Path| {
@@ -543,18 +527,8 @@ fn a_backup_that_does_not_fit_a_smaller_node_is_refused() {
         let _: () = con.set(format!("big:{i}"), &value).unwrap();
     }
     let backups = tempfile::tempdir().unwrap();
-    meridian_ok(&[
-        "backup",
-        "create",
-        "--region",
-        "us-east-1",
-        text(ds.dir()),
-        "--to",
-        text(backups.path()),
-    ]);
-    let backup = backups
-        .path()
-        .join(name_of(&listed(text(backups.path()))[0]));
+    create_backup(&ds, "us-east-1", text(backups.path()), &[]);
+    let backup = newest_in(backups.path());
     let small = ["maxmemory = \"1mb\"", "maxmemory-policy = \"noeviction\""];
     let (dir, layout) = Up::folder(&small);
     let data = dir.path().join("data");
