@@ -390,6 +390,21 @@ fn log_dir() -> anyhow::Result<PathBuf> {
     Ok(dir)
 }
 
+/// Polls `cond` every 50 ms until it holds (true) or `limit` passes
+/// (false); `cond` runs at least once.
+pub fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// `meridian serve <args>` must exit 1 at once, saying `needle` (on
 /// stderr or stdout).
 pub fn fails_to_start(args: &[&str], needle: &str) {

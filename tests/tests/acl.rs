@@ -1,9 +1,9 @@
 //! AUTH and ACL users end to end: real `meridian serve` processes, raw
 //! RESP for exact replies, and a three-region datastore for replication.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use meridian_tests::{query, Datastore, DatastoreOptions, Raw, Server};
+use meridian_tests::{eventually, query, Datastore, DatastoreOptions, Raw, Server};
 
 /// A RESP request.
 fn req(args: &[&str]) -> Vec<u8> {
@@ -157,18 +157,6 @@ fn the_token_rotates_with_both_passwords_valid_then_the_old_one_refused() {
     let server = Server::start_with(&["--requirepass", "n2", "--requirepass-previous", "n1"]);
     login(server.port(), "default", "n1");
     login(server.port(), "default", "n2");
-}
-
-/// Polls `f` until it is true or `limit` passes.
-fn eventually(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    false
 }
 
 #[test]

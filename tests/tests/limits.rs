@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use meridian_tests::{fails_to_start, free_port, meridian_only, Server};
+use meridian_tests::{eventually, fails_to_start, free_port, meridian_only, Server};
 
 #[test]
 fn a_non_loopback_bind_without_a_password_refuses_to_start() {
@@ -135,18 +135,6 @@ fn gets(n: usize) -> Vec<u8> {
     b"*2\r\n$3\r\nGET\r\n$3\r\nbig\r\n".repeat(n)
 }
 
-/// Polls until `f` holds, up to `limit`.
-fn within(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    false
-}
-
 #[test]
 fn a_client_that_pipelines_big_gets_and_never_reads_is_closed() {
     if !meridian_only("Meridian's log line") {
@@ -169,7 +157,7 @@ fn a_client_that_pipelines_big_gets_and_never_reads_is_closed() {
     let mut greedy = server.raw();
     let _ = greedy.try_send(&gets(400));
     assert!(
-        within(Duration::from_secs(10), || stat(
+        eventually(Duration::from_secs(10), || stat(
             port,
             "client_output_buffer_limit_disconnections"
         ) == 1),
@@ -214,7 +202,7 @@ fn the_soft_output_limit_closes_after_its_seconds() {
     std::thread::sleep(Duration::from_millis(1200));
     let _ = greedy.try_send(b"*1\r\n$4\r\nPING\r\n");
     assert!(
-        within(Duration::from_secs(10), || stat(
+        eventually(Duration::from_secs(10), || stat(
             port,
             "client_output_buffer_limit_disconnections"
         ) == 1),

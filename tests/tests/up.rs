@@ -12,8 +12,8 @@ use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
 use meridian_tests::{
-    info_field_at, meridian_bin, meridian_only, ping_answered, query, wait_child, Datastore,
-    DatastoreOptions, Layout,
+    eventually, info_field_at, meridian_bin, meridian_only, ping_answered, query, wait_child,
+    Datastore, DatastoreOptions, Layout,
 };
 
 /// How long `up` may take to print its table.
@@ -138,20 +138,6 @@ fn alive(pid: u32) -> bool {
     };
     // SAFETY: kill(2) with signal 0 only checks that the process exists.
     unsafe { libc::kill(pid, 0) == 0 }
-}
-
-/// Polls `cond` every 50 ms until it holds or `limit` passes.
-fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    loop {
-        if cond() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 #[test]
