@@ -20,6 +20,28 @@ fn ask(c: &mut Raw, args: &[&str]) -> String {
     c.line()
 }
 
+/// Waits until user `app` (keys `app:*`) can log in to the secondary on
+/// `port` with `pass` and sees the replicated `app:1`, then checks that
+/// `other` is outside its keys there.
+fn reaches_secondary(port: u16, pass: &str) {
+    assert!(
+        eventually(Duration::from_secs(20), || {
+            let mut c = Raw::connect(port);
+            ask(&mut c, &["AUTH", "app", pass]) == "+OK"
+        }),
+        "user app reached the secondary on {port}"
+    );
+    let mut c = login(port, "app", pass);
+    assert!(eventually(Duration::from_secs(20), || ask(
+        &mut c,
+        &["EXISTS", "app:1"]
+    ) == ":1"));
+    assert_eq!(
+        ask(&mut c, &["GET", "other"]),
+        "-NOPERM No permissions to access a key"
+    );
+}
+
 /// A connection logged in as `user`.
 fn login(port: u16, user: &str, pass: &str) -> Raw {
     let mut c = Raw::connect(port);
@@ -175,22 +197,7 @@ fn acl_changes_on_the_primary_take_effect_on_secondaries() {
     assert_eq!(ask(&mut admin, &["SET", "other", "v"]), "+OK");
     for s in ds.secondaries() {
         let port = s.port();
-        assert!(
-            eventually(Duration::from_secs(20), || {
-                let mut c = Raw::connect(port);
-                ask(&mut c, &["AUTH", "app", "pw"]) == "+OK"
-            }),
-            "the user reached the secondary on {port}"
-        );
-        let mut c = login(port, "app", "pw");
-        assert!(eventually(Duration::from_secs(20), || ask(
-            &mut c,
-            &["EXISTS", "app:1"]
-        ) == ":1"));
-        assert_eq!(
-            ask(&mut c, &["GET", "other"]),
-            "-NOPERM No permissions to access a key"
-        );
+        reaches_secondary(port, "pw");
         // A secondary's own clients may not change users.
         let mut local = Raw::connect(port);
         assert_eq!(
@@ -314,22 +321,7 @@ fn users_of_the_primary_region_file_reach_every_region() {
     login(ds.primary().port(), "ops", "two words");
     for s in ds.secondaries() {
         let port = s.port();
-        assert!(
-            eventually(Duration::from_secs(20), || {
-                let mut c = Raw::connect(port);
-                ask(&mut c, &["AUTH", "app", "app-pw"]) == "+OK"
-            }),
-            "the configured user reached the secondary on {port}"
-        );
-        let mut c = login(port, "app", "app-pw");
-        assert!(eventually(Duration::from_secs(20), || ask(
-            &mut c,
-            &["EXISTS", "app:1"]
-        ) == ":1"));
-        assert_eq!(
-            ask(&mut c, &["GET", "other"]),
-            "-NOPERM No permissions to access a key"
-        );
+        reaches_secondary(port, "app-pw");
         login(port, "ops", "two words");
     }
 }
