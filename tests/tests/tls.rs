@@ -337,18 +337,29 @@ fn port_zero_serves_tls_only() {
     let _ = child.wait();
 }
 
+/// A server with `pki`'s TLS listener on a free port, checked to answer
+/// PING over TLS with `server.pem`; the server and that port.
+fn serving_server_pem(pki: &Pki) -> (Server, u16) {
+    let tls_port = free_port();
+    let server = Server::start_with(&strs(&pki.server_args(tls_port)));
+    let (reply, served) = tls_ping(pki.client_config(true), tls_port);
+    assert_eq!(reply.unwrap(), "+PONG\r\n");
+    assert_eq!(
+        served.expect("a served certificate"),
+        der(&pki.path("server.pem"))
+    );
+    (server, tls_port)
+}
+
 #[test]
 fn sighup_reloads_the_certificate() {
     if !meridian_only("SIGHUP certificate reload") {
         return;
     }
     let pki = Pki::new();
-    let tls_port = free_port();
-    let server = Server::start_with(&strs(&pki.server_args(tls_port)));
-    let (reply, before) = tls_ping(pki.client_config(true), tls_port);
-    assert_eq!(reply.unwrap(), "+PONG\r\n");
-    let before = before.expect("a served certificate");
-    assert_eq!(before, der(&pki.path("server.pem")));
+    let (server, tls_port) = serving_server_pem(&pki);
+    // What it served (the helper checked): the certificate before renewal.
+    let before = der(&pki.path("server.pem"));
 
     // A connection opened before the reload keeps working.
     let name = ServerName::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST).into());
@@ -500,11 +511,7 @@ fn config_set_rotates_the_certificate_for_new_connections() {
         return;
     }
     let pki = Pki::new();
-    let tls_port = free_port();
-    let server = Server::start_with(&strs(&pki.server_args(tls_port)));
-    let (reply, before) = tls_ping(pki.client_config(true), tls_port);
-    assert_eq!(reply.unwrap(), "+PONG\r\n");
-    assert_eq!(before.unwrap(), der(&pki.path("server.pem")));
+    let (server, tls_port) = serving_server_pem(&pki);
 
     // A connection opened before the change, and a redis crate client.
     let name = ServerName::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST).into());
