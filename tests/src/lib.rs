@@ -390,6 +390,21 @@ fn log_dir() -> anyhow::Result<PathBuf> {
     Ok(dir)
 }
 
+/// A few keys of every type (one with a TTL), in databases 0 and 3; the
+/// connection is left on database 0.
+pub fn fill_every_type(con: &mut redis::Connection) {
+    use redis::Commands;
+    let _: () = con.set("s", "v").unwrap();
+    let _: () = con.set_ex("ttl", "x", 1000).unwrap();
+    let _: () = con.hset_multiple("h", &[("a", "1"), ("b", "2")]).unwrap();
+    let _: () = con.zadd_multiple("z", &[(1.5, "m"), (-2.0, "n")]).unwrap();
+    let _: () = con.rpush("l", &["x", "y", "z"]).unwrap();
+    let _: () = con.sadd("set", &["1", "2", "three"]).unwrap();
+    let _: () = redis::cmd("SELECT").arg(3).query(con).unwrap();
+    let _: () = con.set("in-db-3", "yes").unwrap();
+    let _: () = redis::cmd("SELECT").arg(0).query(con).unwrap();
+}
+
 /// Polls `cond` every 50 ms until it holds (true) or `limit` passes
 /// (false); `cond` runs at least once.
 pub fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {

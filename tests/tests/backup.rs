@@ -17,7 +17,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use meridian_tests::{
-    meridian_bin, meridian_only, query, wait_child, Datastore, Layout, RegionPorts, Server,
+    fill_every_type, meridian_bin, meridian_only, query, wait_child, Datastore, Layout,
+    RegionPorts, Server,
 };
 use redis::Commands;
 
@@ -103,19 +104,6 @@ fn create_backup(ds: &Datastore, region: &str, to: &str, extra: &[&str]) -> Stri
 /// The newest backup in the folder `dir` (`backup list` lists it first).
 fn newest_in(dir: &Path) -> PathBuf {
     dir.join(name_of(&listed(text(dir))[0]))
-}
-
-/// A few keys of every type, in two databases.
-fn fill(con: &mut redis::Connection) {
-    let _: () = con.set("s", "v").unwrap();
-    let _: () = con.set_ex("ttl", "x", 1000).unwrap();
-    let _: () = con.hset_multiple("h", &[("a", "1"), ("b", "2")]).unwrap();
-    let _: () = con.zadd_multiple("z", &[(1.5, "m"), (-2.0, "n")]).unwrap();
-    let _: () = con.rpush("l", &["x", "y", "z"]).unwrap();
-    let _: () = con.sadd("set", &["1", "2", "three"]).unwrap();
-    let _: () = redis::cmd("SELECT").arg(3).query(con).unwrap();
-    let _: () = con.set("in-db-3", "yes").unwrap();
-    let _: () = redis::cmd("SELECT").arg(0).query(con).unwrap();
 }
 
 /// Write number `i` of the load: one transaction, so any consistent
@@ -234,7 +222,7 @@ fn a_backup_under_write_load_restores_at_its_position() {
     }
     let ds = Datastore::start();
     let mut con = ds.primary().conn();
-    fill(&mut con);
+    fill_every_type(&mut con);
     let backups = tempfile::tempdir().unwrap();
     let (stop, last) = (
         Arc::new(AtomicBool::new(false)),
@@ -308,7 +296,7 @@ fn a_quiet_backup_restores_to_the_same_digest_from_a_file_url() {
     }
     let ds = Datastore::start();
     let mut con = ds.primary().conn();
-    fill(&mut con);
+    fill_every_type(&mut con);
     for i in 1..=500 {
         write_step(&mut con, i).unwrap();
     }
@@ -334,7 +322,7 @@ fn list_shows_backups_newest_first_and_retain_keeps_the_newest() {
     }
     let ds = Datastore::start();
     let mut con = ds.primary().conn();
-    fill(&mut con);
+    fill_every_type(&mut con);
     ds.wait_in_sync(Duration::from_secs(20));
     let backups = tempfile::tempdir().unwrap();
     let to = text(backups.path());
@@ -392,7 +380,7 @@ fn scheduled_backups_run_on_a_secondary_and_keep_retain() {
         return;
     }
     let mut ds = Datastore::start();
-    fill(&mut ds.primary().conn());
+    fill_every_type(&mut ds.primary().conn());
     ds.wait_in_sync(Duration::from_secs(20));
     let backups = tempfile::tempdir().unwrap();
     let section = format!(
@@ -438,7 +426,7 @@ fn a_damaged_backup_or_a_used_region_is_refused() {
         return;
     }
     let ds = Datastore::start();
-    fill(&mut ds.primary().conn());
+    fill_every_type(&mut ds.primary().conn());
     let backups = tempfile::tempdir().unwrap();
     create_backup(&ds, "us-east-1", text(backups.path()), &[]);
     let backup = newest_in(backups.path());

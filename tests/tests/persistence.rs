@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use meridian_tests::{meridian_only, Server};
+use meridian_tests::{fill_every_type, meridian_only, Server};
 use redis::Commands;
 
 const FILE: &str = "dump.msnp";
@@ -26,18 +26,6 @@ fn info_field(con: &mut redis::Connection, name: &str) -> String {
     meridian_tests::info_field(con, "persistence", name)
 }
 
-fn fill(con: &mut redis::Connection) {
-    let _: () = con.set("s", "v").unwrap();
-    let _: () = con.set_ex("ttl", "x", 1000).unwrap();
-    let _: () = con.hset_multiple("h", &[("a", "1"), ("b", "2")]).unwrap();
-    let _: () = con.zadd_multiple("z", &[(1.5, "m"), (-2.0, "n")]).unwrap();
-    let _: () = con.rpush("l", &["x", "y", "z"]).unwrap();
-    let _: () = con.sadd("set", &["1", "2", "three"]).unwrap();
-    let _: () = redis::cmd("SELECT").arg(3).query(con).unwrap();
-    let _: () = con.set("in-db-3", "yes").unwrap();
-    let _: () = redis::cmd("SELECT").arg(0).query(con).unwrap();
-}
-
 #[test]
 fn save_then_restart_loads_the_same_data() {
     if !meridian_only("Meridian's snapshot file and log lines") {
@@ -47,7 +35,7 @@ fn save_then_restart_loads_the_same_data() {
     let before = {
         let server = start_in(dir.path(), &[]).unwrap();
         let mut con = server.conn();
-        fill(&mut con);
+        fill_every_type(&mut con);
         assert_ne!(info_field(&mut con, "rdb_changes_since_last_save"), "0");
         let ok: String = redis::cmd("SAVE").query(&mut con).unwrap();
         assert_eq!(ok, "OK");
@@ -145,7 +133,7 @@ fn a_damaged_file_refuses_to_start_unless_told_to_ignore_it() {
     {
         let server = start_in(dir.path(), &[]).unwrap();
         let mut con = server.conn();
-        fill(&mut con);
+        fill_every_type(&mut con);
         let _: () = redis::cmd("SAVE").query(&mut con).unwrap();
     }
     let path = dir.path().join(FILE);
