@@ -130,6 +130,17 @@ fn stat(port: u16, name: &str) -> u64 {
         .unwrap()
 }
 
+/// Sets `big` to a 100 KB value; the connection that did.
+fn set_big(server: &Server) -> redis::Connection {
+    let mut con = server.conn();
+    let _: () = redis::cmd("SET")
+        .arg("big")
+        .arg("v".repeat(100_000))
+        .query(&mut con)
+        .unwrap();
+    con
+}
+
 /// `n` pipelined `GET big` requests.
 fn gets(n: usize) -> Vec<u8> {
     b"*2\r\n$3\r\nGET\r\n$3\r\nbig\r\n".repeat(n)
@@ -142,12 +153,7 @@ fn a_client_that_pipelines_big_gets_and_never_reads_is_closed() {
     }
     let server = Server::start_with(&["--client-output-buffer-limit", "normal", "1mb", "0", "0"]);
     let port = server.port();
-    let mut admin = server.conn();
-    let _: () = redis::cmd("SET")
-        .arg("big")
-        .arg("v".repeat(100_000))
-        .query(&mut admin)
-        .unwrap();
+    let mut admin = set_big(&server);
     // A client that reads its replies is served as before.
     let v: String = redis::cmd("GET").arg("big").query(&mut admin).unwrap();
     assert_eq!(v.len(), 100_000);
@@ -187,12 +193,7 @@ fn the_soft_output_limit_closes_after_its_seconds() {
     }
     let server = Server::start_with(&["--client-output-buffer-limit", "normal", "0", "1mb", "1"]);
     let port = server.port();
-    let mut admin = server.conn();
-    let _: () = redis::cmd("SET")
-        .arg("big")
-        .arg("v".repeat(100_000))
-        .query(&mut admin)
-        .unwrap();
+    let _admin = set_big(&server);
     let mut greedy = server.raw();
     let _ = greedy.try_send(&gets(200));
     // Over the soft limit, but not for a second yet: still open.
