@@ -117,6 +117,13 @@ fn metrics_status_and_info_show_lag_under_load() {
         assert!((0.0..1000.0).contains(&p99), "lag_ms_p99 {p99}");
         let max: f64 = info_field(sec, "lag_ms_max").parse().unwrap();
         assert!(max >= p99);
+        // Every entry arrives before it is applied.
+        let p50: f64 = info_field(sec, "lag_ms_p50").parse().unwrap();
+        let receive_p50: f64 = info_field(sec, "receive_lag_ms_p50").parse().unwrap();
+        assert!(
+            receive_p50 <= p50,
+            "receive p50 {receive_p50} > apply p50 {p50}"
+        );
         for f in [
             "lag_ms_p50",
             "lag_ms_p999",

@@ -1204,6 +1204,10 @@ impl NodeHooks for Hooks {
                 f!("lag_kind:apply");
                 crate::metrics::info_lag_fields(t, &apply.window);
                 f!(
+                    "receive_lag_ms_p50:{:.3}",
+                    receive.window.p50 as f64 / 1000.0
+                );
+                f!(
                     "receive_lag_ms_p99:{:.3}",
                     receive.window.p99 as f64 / 1000.0
                 );
