@@ -11,7 +11,7 @@ use resp::{Args, Out};
 use crate::acl::{Acl, UserId};
 use crate::config::Config;
 use crate::error::CmdError;
-use crate::keyspace::{EntryRef, Keyspace};
+use crate::keyspace::{EntryRef, Keyspace, Prefetch};
 use crate::ops::{Op, Unit};
 use crate::table::{self, Table};
 
@@ -193,6 +193,11 @@ impl CmdCache {
     }
 }
 
+/// How many commands' keys [`Engine::prefetch_keys`] is best given at a
+/// time: enough for their cache misses to overlap, few enough that what
+/// it loads (three lines a key) is still in the L1 cache when they run.
+pub const PREFETCH_WINDOW: usize = 32;
+
 /// A region node's data and the machinery around it.
 pub struct Engine {
     /// The argument vector [`Engine::apply_op`] reuses.
@@ -217,6 +222,9 @@ pub struct Engine {
     /// which runs before every command, sums only these
     /// ([`Engine::used_memory_for_limit`]).
     pub(crate) touched_dbs: u64,
+    /// (database, hash) of the keys [`Engine::prefetch_keys`] is loading;
+    /// kept to reuse its allocation.
+    prefetch_hashes: Vec<(usize, u64)>,
     /// What an untouched (empty, never used) database takes.
     empty_db_bytes: usize,
     pub(crate) role: Role,
@@ -280,6 +288,7 @@ impl Engine {
             config_hooks: None,
             config,
             dbs,
+            prefetch_hashes: Vec::new(),
             touched_dbs: 0,
             empty_db_bytes,
             role: Role::Primary,
@@ -638,6 +647,35 @@ impl Engine {
         let result = self.apply_args(db, buf.args());
         self.apply_argv = buf;
         result
+    }
+
+    /// Starts loading, without waiting, what commands on `keys` (database,
+    /// key) will read first: their buckets, chain entries and stored keys,
+    /// all keys stage by stage so that their cache misses overlap instead
+    /// of each command paying its own in turn. A hint only: any bytes may
+    /// be passed (a command whose first argument is not a key), and
+    /// nothing changes. Returns how many keys it was given.
+    ///
+    /// Give it a window of the next few tens of commands, not a whole
+    /// large batch: lines loaded too early are evicted before they are
+    /// used.
+    pub fn prefetch_keys<'k>(&mut self, keys: impl Iterator<Item = (u32, &'k [u8])>) -> usize {
+        let mut hashes = std::mem::take(&mut self.prefetch_hashes);
+        hashes.clear();
+        let mut given = 0;
+        for (db, key) in keys {
+            given += 1;
+            if let Some(ks) = self.dbs.get(db as usize) {
+                hashes.push((db as usize, ks.hash(key)));
+            }
+        }
+        for stage in [Prefetch::Bucket, Prefetch::Entry, Prefetch::Key] {
+            for &(db, h) in &hashes {
+                self.dbs[db].prefetch(h, stage);
+            }
+        }
+        self.prefetch_hashes = hashes;
+        given
     }
 
     /// [`Engine::apply_op`] for arguments that already lie in a buffer

@@ -39,5 +39,7 @@ pub mod types;
 pub use acl::check_user;
 pub use cmd::persist::PersistHooks;
 pub use config::{Config, ConfigError};
-pub use engine::{Action, ConfigHooks, ConnInfo, Engine, NodeHooks, Role, Session};
+pub use engine::{
+    Action, ConfigHooks, ConnInfo, Engine, NodeHooks, Role, Session, PREFETCH_WINDOW,
+};
 pub use error::{CmdError, CmdResult};

@@ -223,7 +223,15 @@ fn run_seed(seed: u64, steps: usize, aggregates: bool) {
             // Let some short expiries lapse so lazy and active expiry run.
             std::thread::sleep(std::time::Duration::from_millis(rng.gen_range(0..4)));
         }
-        for unit in primary.eng.take_units() {
+        let units = primary.eng.take_units();
+        // As a secondary does before a batch: a hint that changes nothing.
+        secondary.prefetch_keys(
+            units
+                .iter()
+                .flat_map(|u| &u.ops)
+                .filter_map(|op| Some((op.db, op.argv.get(1)?))),
+        );
+        for unit in units {
             if let Err(e) = secondary.apply(&unit) {
                 panic!("seed {seed}: op refused on replay: {unit:?}: {e}");
             }

@@ -912,9 +912,28 @@ impl Applier for Apply {
             return Err("this link was replaced (promotion or re-pointing): not applied".into());
         }
         engine.begin_batch();
+        // Each op's first argument after the command name (its key), read
+        // a window ahead of the ops being applied.
+        let mut keys = batch
+            .iter()
+            .flatten()
+            .filter_map(|entry| match entry.payload {
+                PayloadView::Ops(ops) => Some(ops),
+                _ => None,
+            })
+            .flat_map(|ops| ops.iter())
+            .map(|op| (op.db, op.args.iter().nth(1).unwrap_or_default()));
+        let (mut applied, mut prefetched) = (0, 0);
         let mut spans = Vec::new();
         let result = batch.iter().try_for_each(|entry| {
             let entry = entry.map_err(|e| format!("reading an applied entry: {e}"))?;
+            if applied >= prefetched {
+                prefetched += engine.prefetch_keys(keys.by_ref().take(engine::PREFETCH_WINDOW));
+            }
+            applied += match entry.payload {
+                PayloadView::Ops(ops) => ops.len(),
+                _ => 0,
+            };
             apply_view(&mut engine, &entry, &mut spans)
         });
         engine.end_batch();

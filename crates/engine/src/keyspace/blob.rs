@@ -118,6 +118,13 @@ fn put_varint(buf: &mut [u8], mut v: u64) -> usize {
 }
 
 impl ThinBlob {
+    /// The first byte of the allocation (the header, then the key), for a
+    /// prefetch.
+    #[inline]
+    pub(super) fn addr(&self) -> *const u8 {
+        self.ptr.as_ptr()
+    }
+
     /// A new blob holding copies of `key` and `value`.
     pub(crate) fn new(key: &[u8], value: &[u8], expire_at: Option<u64>) -> ThinBlob {
         let h = Header::for_parts(key.len(), value.len(), expire_at.is_some());

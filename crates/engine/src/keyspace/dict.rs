@@ -21,6 +21,9 @@ const SHRINK_RATIO: usize = 8;
 pub(super) const REHASH_PER_WRITE: usize = 2;
 /// Empty buckets a rehash step may skip per bucket it was asked to move.
 const EMPTY_VISITS_PER_STEP: usize = 10;
+/// How far ahead of the rehash position, in buckets, [`Dict::prefetch_ahead`]
+/// asks for the first, second and third level of each chain.
+const REHASH_AHEAD: [usize; 3] = [24, 16, 8];
 /// Random bucket probes before `random_slot` falls back to a linear walk.
 const RANDOM_TRIES: usize = 64;
 
@@ -32,6 +35,31 @@ pub(super) struct ScanShape {
     /// Equal to `small` when not rehashing.
     large: usize,
     large_mask: u64,
+}
+
+/// A stage of [`Dict::prefetch`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Prefetch {
+    /// The bucket.
+    Bucket,
+    /// The first entry of the bucket's chain.
+    Entry,
+    /// That entry's blob (its key).
+    Key,
+}
+
+/// Asks the CPU to start loading the cache line at `addr`; never faults,
+/// whatever the address (null included).
+#[inline]
+fn prefetch_read(addr: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is a hint: it reads nothing the program sees and
+    // cannot fault, even on an invalid address.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(addr.cast::<i8>());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = addr;
 }
 
 /// The table pair, the slab and the hasher.
@@ -114,6 +142,42 @@ impl Dict {
             return None;
         }
         self.chain_find(t1[h as usize & (t1.len() - 1)], key)
+    }
+
+    /// Starts loading, without waiting, what a lookup of hash `h` reads
+    /// at `stage` (its bucket, the chain's first entry, that entry's
+    /// key). Each stage reads what the previous one loaded, so a batch
+    /// asks for every key's bucket, then every key's entry, then every
+    /// key's key, and the misses of all its keys overlap instead of
+    /// following one another.
+    pub(super) fn prefetch(&self, h: u64, stage: Prefetch) {
+        let t0 = &self.tables[0];
+        if t0.is_empty() {
+            return;
+        }
+        let b0 = h as usize & (t0.len() - 1);
+        let (table, b) = if b0 < self.rehash_idx {
+            let t1 = &self.tables[1];
+            (t1, h as usize & (t1.len() - 1))
+        } else {
+            (t0, b0)
+        };
+        let addr = match stage {
+            Prefetch::Bucket => std::ptr::from_ref(&table[b]).cast::<u8>(),
+            Prefetch::Entry | Prefetch::Key => {
+                let s = table[b];
+                if s == NIL {
+                    return;
+                }
+                let e = self.slab.get(s);
+                if stage == Prefetch::Entry {
+                    std::ptr::from_ref(e).cast::<u8>()
+                } else {
+                    e.blob_addr()
+                }
+            }
+        };
+        prefetch_read(addr);
     }
 
     #[inline]
@@ -213,12 +277,42 @@ impl Dict {
         self.slab.clear();
     }
 
+    /// Starts loading what later rehash steps will read. Moving an entry
+    /// reads its slab entry and its key (to re-hash it): two cache misses
+    /// per entry, paid one after the other on every write while a table
+    /// resizes. So each step asks, for buckets further ahead of the rehash
+    /// position, for the chain one level deeper than the step before did:
+    /// the first entries of the buckets [`REHASH_AHEAD`]`[0]` ahead, then
+    /// their keys and the second entries, then those keys and the third
+    /// entries. Reads here only touch what an earlier step asked for.
+    fn prefetch_ahead(&self, steps: usize) {
+        let t0 = &self.tables[0];
+        for (depth, ahead) in REHASH_AHEAD.into_iter().enumerate() {
+            for &head in t0.iter().skip(self.rehash_idx + ahead).take(steps) {
+                let mut s = head;
+                for level in 0..=depth {
+                    if s == NIL {
+                        break;
+                    }
+                    let e = self.slab.get(s);
+                    if level == depth {
+                        prefetch_read(std::ptr::from_ref(e).cast::<u8>());
+                    } else if level + 1 == depth {
+                        prefetch_read(e.blob_addr());
+                    }
+                    s = e.next;
+                }
+            }
+        }
+    }
+
     /// Moves up to `steps` non-empty buckets to the new table (skipping at
     /// most ten empty ones per step). Returns true while rehashing remains.
     pub(super) fn rehash(&mut self, steps: usize) -> bool {
         if !self.is_rehashing() {
             return false;
         }
+        self.prefetch_ahead(steps);
         let mut empty_left = steps.saturating_mul(EMPTY_VISITS_PER_STEP);
         let mut steps = steps;
         let mask1 = self.tables[1].len() - 1;

@@ -249,6 +249,13 @@ impl Entry {
         }
     }
 
+    /// Where the blob starts (its header and key), for a prefetch; null
+    /// for a free slot.
+    #[inline]
+    pub(super) fn blob_addr(&self) -> *const u8 {
+        self.blob.as_ref().map_or(std::ptr::null(), ThinBlob::addr)
+    }
+
     /// The key.
     #[inline]
     pub(super) fn key(&self) -> &[u8] {

@@ -31,6 +31,7 @@
 
 mod blob;
 mod dict;
+pub use dict::Prefetch;
 mod entry;
 mod slab;
 #[cfg(test)]
@@ -359,6 +360,19 @@ impl Keyspace {
     #[inline]
     fn find(&self, key: &[u8]) -> Option<u32> {
         self.dict.find(key, self.dict.hash(key))
+    }
+
+    /// The hash of `key` in this database, for [`Keyspace::prefetch`].
+    #[inline]
+    pub fn hash(&self, key: &[u8]) -> u64 {
+        self.dict.hash(key)
+    }
+
+    /// Starts loading what a lookup of the key whose hash is `h` reads at
+    /// `stage` (see [`Prefetch`]), without waiting for it.
+    #[inline]
+    pub fn prefetch(&self, h: u64, stage: Prefetch) {
+        self.dict.prefetch(h, stage);
     }
 
     /// Looks a key up, ignoring expiry. Does not allocate.

@@ -155,6 +155,11 @@ fn differential(seed: u64, ops: usize) {
             _ => (4000, 10),
         };
         let k = key(rng.gen_range(0..space));
+        // A hint only, at every stage and through resizes: it must not
+        // change anything (compare_all below) or read out of bounds.
+        for stage in [Prefetch::Bucket, Prefetch::Entry, Prefetch::Key] {
+            ks.prefetch(ks.hash(&k), stage);
+        }
         let op = rng.gen_range(0..100);
         if op < insert_weight {
             let v = value(&mut rng);
