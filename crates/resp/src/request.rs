@@ -192,6 +192,52 @@ impl RequestParser {
     }
 }
 
+/// Walks the whole multibulk requests at the start of `buf`, at most
+/// `max` of them, and hands the second argument of each (the key of most
+/// commands) to `key`; returns the bytes walked. Stops early, without an
+/// error, at anything else: an inline request, an incomplete one, a
+/// malformed header. For prefetching only: [`RequestParser::parse`] still
+/// parses and checks every request.
+pub fn peek_keys<'a>(buf: &'a [u8], max: usize, mut key: impl FnMut(&'a [u8])) -> usize {
+    /// The number after a `*` or `$` header at `at`, and where its line
+    /// ends; `None` past the end or for anything else.
+    fn header(buf: &[u8], at: usize, sigil: u8) -> Option<(usize, usize)> {
+        let rest = buf.get(at..)?;
+        if rest.first() != Some(&sigil) {
+            return None;
+        }
+        // Counts and lengths have at most 20 digits.
+        let cr = rest.iter().take(24).position(|&b| b == b'\r')?;
+        let n = parse_i64(&rest[1..cr]).filter(|&n| n >= 0)?;
+        Some((usize::try_from(n).ok()?, at + cr + 2))
+    }
+    let mut pos = 0;
+    for _ in 0..max {
+        let Some((count, mut at)) = header(buf, pos, b'*') else {
+            break;
+        };
+        let mut second = None;
+        for i in 0..count {
+            let Some((len, body)) = header(buf, at, b'$') else {
+                return pos;
+            };
+            let end = body.saturating_add(len);
+            if end.saturating_add(2) > buf.len() {
+                return pos;
+            }
+            if i == 1 {
+                second = Some(&buf[body..end]);
+            }
+            at = end + 2;
+        }
+        if let Some(k) = second {
+            key(k);
+        }
+        pos = at;
+    }
+    pos
+}
+
 /// A protocol error with Redis's `Protocol error: ` prefix.
 fn perr(msg: &str) -> ProtocolError {
     ProtocolError(format!("Protocol error: {msg}"))
@@ -530,6 +576,39 @@ mod tests {
         assert_eq!(r, fails("expected '$', got '\u{ff}'"));
     }
 
+    /// The keys `peek_keys` reports and the bytes it walked.
+    fn peek(input: &[u8], max: usize) -> (Vec<Vec<u8>>, usize) {
+        let mut keys = Vec::new();
+        let walked = peek_keys(input, max, |k| keys.push(k.to_vec()));
+        (keys, walked)
+    }
+
+    #[test]
+    fn peek_keys_walks_whole_requests_only() {
+        let set = b"*3\r\n$3\r\nSET\r\n$1\r\na\r\n$1\r\n1\r\n";
+        let get = b"*2\r\n$3\r\nGET\r\n$2\r\nbb\r\n";
+        let ping = b"*1\r\n$4\r\nPING\r\n";
+        let whole = [&set[..], get, ping].concat();
+        let keys = vec![b"a".to_vec(), b"bb".to_vec()];
+        assert_eq!(peek(&whole, 8), (keys.clone(), whole.len()));
+        // An incomplete request at the end is not walked.
+        let mut cut = whole.clone();
+        cut.extend_from_slice(b"*2\r\n$3\r\nGET\r\n$1\r\nc");
+        assert_eq!(peek(&cut, 8), (keys.clone(), whole.len()));
+        // At most `max` requests.
+        assert_eq!(peek(&whole, 1), (vec![b"a".to_vec()], set.len()));
+        assert_eq!(peek(&whole, 0), (vec![], 0));
+        // It stops at an inline request or a malformed header, without
+        // an error: the parser reports those.
+        let mut inline = set.to_vec();
+        inline.extend_from_slice(b"GET x\r\n");
+        inline.extend_from_slice(get);
+        assert_eq!(peek(&inline, 8), (vec![b"a".to_vec()], set.len()));
+        assert_eq!(peek(b"*2\r\n$x\r\nGET\r\n", 8), (vec![], 0));
+        assert_eq!(peek(b"*-1\r\n", 8), (vec![], 0));
+        assert_eq!(peek(b"", 8), (vec![], 0));
+    }
+
     fn argv_strategy() -> impl Strategy<Value = Vec<Vec<u8>>> {
         prop::collection::vec(prop::collection::vec(any::<u8>(), 0..40), 0..8)
     }
@@ -570,6 +649,34 @@ mod tests {
             for end in 0..len {
                 prop_assert_eq!(p.parse(&input[..end]).unwrap().map(|_| ()), None);
             }
+        }
+
+        #[test]
+        fn peek_keys_agrees_with_the_parser(
+            argvs in prop::collection::vec(argv_strategy(), 0..6),
+            tail in prop::collection::vec(resp_token(), 0..6),
+        ) {
+            let mut input: Vec<u8> = argvs.iter().flat_map(|a| multibulk(a)).collect();
+            let whole = input.len();
+            input.extend(tail.concat());
+            let (keys, walked) = peek(&input, 16);
+            // Every whole request is walked, and what follows them may add
+            // more only where the parser also finds whole requests.
+            prop_assert!(walked >= whole);
+            let want: Vec<Vec<u8>> = argvs.iter().filter_map(|a| a.get(1).cloned()).collect();
+            prop_assert_eq!(&keys[..want.len()], &want[..]);
+            let mut p = RequestParser::default();
+            let mut at = 0;
+            let mut seen = Vec::new();
+            while at < walked {
+                let (a, n) = p.parse(&input[at..walked]).unwrap().unwrap();
+                if let Some(k) = a.iter().nth(1) {
+                    seen.push(k.to_vec());
+                }
+                at += n;
+            }
+            prop_assert_eq!(at, walked);
+            prop_assert_eq!(seen, keys);
         }
 
         #[test]

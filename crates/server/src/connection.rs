@@ -37,6 +37,9 @@ const SHRINK_AFTER: Duration = Duration::from_secs(2);
 /// Output capacity kept between batches; a larger buffer (after a big
 /// reply) is released once sent.
 const OUT_KEEP: usize = 64 * 1024;
+/// Pipelined requests whose keys are prefetched at once, ahead of running
+/// them (see [`prefetch_keys`]).
+const PREFETCH_REQUESTS: usize = engine::PREFETCH_WINDOW;
 
 /// A client socket used through readiness, as `TcpStream` offers it:
 /// wait for `readable`/`writable`, then `try_read`/`try_write` without
@@ -153,6 +156,24 @@ fn closed(handle: &ClientHandle) -> Ended {
         Some(CloseReason::Stopping) => Ended::ServerStopping,
         reason => Ended::Closed(reason),
     }
+}
+
+/// Starts loading the keys of the next [`PREFETCH_REQUESTS`] requests at
+/// the start of `input` (the request about to run first), so that a
+/// pipeline's cache misses overlap instead of each command waiting for
+/// its own; returns the bytes of the requests covered. A lone request is
+/// left alone: there is nothing to overlap with.
+fn prefetch_keys(engine: &mut engine::Engine, db: usize, input: &[u8]) -> usize {
+    let mut keys = [&[][..]; PREFETCH_REQUESTS];
+    let mut n = 0;
+    let walked = resp::peek_keys(input, PREFETCH_REQUESTS, |key| {
+        keys[n] = key;
+        n += 1;
+    });
+    if n > 1 {
+        engine.prefetch_keys(keys[..n].iter().map(|&k| (db as u32, k)));
+    }
+    walked
 }
 
 /// Milliseconds until a unix-ms deadline.
@@ -593,7 +614,10 @@ impl<S: ClientStream> Connection<S> {
     fn run_batch(&mut self, shared: &Shared, handle: &ClientHandle) -> Step {
         let mut engine: Option<EngineGuard<'_>> = None;
         let mut step = Step::Continue;
+        // Input up to here had its keys prefetched.
+        let mut prefetched = self.start;
         while step == Step::Continue {
+            let at = self.start;
             match self.parser.parse(&self.buf[self.start..self.end]) {
                 Ok(None) => break,
                 Ok(Some((args, used))) => {
@@ -610,6 +634,11 @@ impl<S: ClientStream> Connection<S> {
                         guard.begin_batch();
                         guard
                     });
+                    // A request with none after it has nothing to overlap.
+                    if at >= prefetched && self.start < self.end {
+                        prefetched =
+                            at + prefetch_keys(engine, self.session.db, &self.buf[at..self.end]);
+                    }
                     if shared.writes_held() && crate::repl::held_during_switchover(&args) {
                         self.out.error(shared.write_refusal());
                         continue;
