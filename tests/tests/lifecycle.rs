@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::time::Duration;
 
-use meridian_tests::Server;
+use meridian_tests::{Datastore, DatastoreOptions, Server};
 use redis::Commands;
 
 #[test]
@@ -280,4 +280,36 @@ fn busy_polling_serves_a_load_then_idles_for_free() {
         .unwrap();
     assert_eq!(get(&mut con), ["busy-poll-us", "0"]);
     assert_eq!(con.get::<_, u32>("bp:0:0").unwrap(), 49);
+}
+
+/// The I/O threads a node says it started with (its first log line).
+fn io_threads(server: &Server) -> usize {
+    let log = server.log();
+    let field = log
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("io_threads="))
+        .unwrap_or_else(|| panic!("no io_threads in the log:\n{log}"));
+    field.parse().expect("io_threads is a number")
+}
+
+/// A region node serves on one I/O thread unless `--io-threads` says
+/// otherwise, so a replicated frame is never handed between threads; a
+/// standalone server uses every CPU it may run on.
+#[test]
+fn a_region_node_serves_on_one_thread_unless_told() {
+    if meridian_tests::peer() != meridian_tests::Peer::Meridian {
+        return;
+    }
+    let ds = Datastore::start_with(DatastoreOptions {
+        region_args: vec![(
+            "ap-southeast-1".to_owned(),
+            vec!["--io-threads".to_owned(), "3".to_owned()],
+        )],
+        ..DatastoreOptions::default()
+    });
+    assert_eq!(io_threads(ds.primary()), 1);
+    assert_eq!(io_threads(ds.region("eu-west-1")), 1);
+    assert_eq!(io_threads(ds.region("ap-southeast-1")), 3);
+    let every_cpu = std::thread::available_parallelism().map_or(1, |n| n.get());
+    assert_eq!(io_threads(&Server::start()), every_cpu);
 }

@@ -77,8 +77,8 @@ pub struct Config {
     pub bgsave_cpulist: Vec<usize>,
     /// `loglevel`.
     pub loglevel: String,
-    /// `io-threads`: worker threads serving clients; 0 uses every CPU the
-    /// process may run on.
+    /// `io-threads`: worker threads serving clients; 0 uses one on a region
+    /// node and otherwise every CPU the process may run on.
     pub io_threads: usize,
     /// `busy-poll-us` (Meridian's own): how long a node serving clients on
     /// one thread keeps polling its sockets after the last request before

@@ -264,7 +264,7 @@ pub struct ServeArgs {
     #[arg(long, value_name = "FILE", conflicts_with_all = ["port", "bind", "config"])]
     pub region: Option<PathBuf>,
     /// Worker threads for client I/O [default: every CPU this process may
-    /// use].
+    /// use; 1 with --region].
     #[arg(long, value_name = "N")]
     pub io_threads: Option<usize>,
     /// Any Redis option as `--name value` (e.g. `--maxmemory 100mb`).

@@ -101,9 +101,14 @@ fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     if dir != "." {
         std::env::set_current_dir(dir).with_context(|| format!("can't chdir to '{dir}'"))?;
     }
-    // available_parallelism honours the CPU affinity mask (taskset) and
-    // cgroup quotas.
+    // A region node serves on one thread unless told otherwise: each
+    // replicated frame passes through three tasks (quinn's endpoint and
+    // connection drivers, then the link), which on a multi-thread runtime
+    // hand it across workers, and the local datastore puts three nodes on
+    // one machine. available_parallelism honours the CPU affinity mask
+    // (taskset) and cgroup quotas.
     let threads = match settings.engine.io_threads {
+        0 if settings.region.is_some() => 1,
         0 => std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1),
