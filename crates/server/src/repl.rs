@@ -912,30 +912,35 @@ impl Applier for Apply {
             return Err("this link was replaced (promotion or re-pointing): not applied".into());
         }
         engine.begin_batch();
-        // Each op's first argument after the command name (its key), read
-        // a window ahead of the ops being applied.
-        let mut keys = batch
-            .iter()
-            .flatten()
-            .filter_map(|entry| match entry.payload {
-                PayloadView::Ops(ops) => Some(ops),
-                _ => None,
-            })
-            .flat_map(|ops| ops.iter())
-            .map(|op| (op.db, op.args.iter().nth(1).unwrap_or_default()));
-        let (mut applied, mut prefetched) = (0, 0);
+        // A window of entries is read, their keys prefetched, then applied:
+        // each entry is read once.
+        let mut entries = batch.iter();
+        let mut window = Vec::new();
         let mut spans = Vec::new();
-        let result = batch.iter().try_for_each(|entry| {
-            let entry = entry.map_err(|e| format!("reading an applied entry: {e}"))?;
-            if applied >= prefetched {
-                prefetched += engine.prefetch_keys(keys.by_ref().take(engine::PREFETCH_WINDOW));
+        let result = loop {
+            let read = read_window(&mut entries, &mut window);
+            engine.prefetch_keys(
+                window
+                    .iter()
+                    .filter_map(|entry| match entry.payload {
+                        PayloadView::Ops(ops) => Some(ops),
+                        _ => None,
+                    })
+                    .flat_map(|ops| ops.iter())
+                    .filter_map(|op| Some((op.db, op.args.iter().nth(1)?))),
+            );
+            if let Err(e) = window
+                .iter()
+                .try_for_each(|entry| apply_view(&mut engine, entry, &mut spans))
+            {
+                break Err(e);
             }
-            applied += match entry.payload {
-                PayloadView::Ops(ops) => ops.len(),
-                _ => 0,
-            };
-            apply_view(&mut engine, &entry, &mut spans)
-        });
+            match read {
+                Err(e) => break Err(format!("reading an applied entry: {e}")),
+                Ok(false) => break Ok(()),
+                Ok(true) => {}
+            }
+        };
         engine.end_batch();
         if result.is_ok() {
             // Still locked: a snapshot never sees data the log lacks.
@@ -971,6 +976,28 @@ impl Applier for Apply {
             keep,
         })
     }
+}
+
+/// Reads entries into `window` (emptied first) until it holds
+/// [`engine::PREFETCH_WINDOW`] ops or the batch ends. Returns whether
+/// entries may follow, or the error of an entry that does not read (the
+/// entries before it are in `window`).
+fn read_window<'a>(
+    entries: &mut impl Iterator<Item = Result<EntryView<'a>, changelog::DecodeError>>,
+    window: &mut Vec<EntryView<'a>>,
+) -> Result<bool, changelog::DecodeError> {
+    window.clear();
+    let mut ops = 0;
+    while ops < engine::PREFETCH_WINDOW {
+        let Some(entry) = entries.next().transpose()? else {
+            return Ok(false);
+        };
+        if let PayloadView::Ops(o) = entry.payload {
+            ops += o.len();
+        }
+        window.push(entry);
+    }
+    Ok(true)
 }
 
 /// Applies one entry, read in place from its frame, to the engine: what
