@@ -216,3 +216,60 @@ fn transport_windows_are_the_documented_ones() {
         assert!(shown.contains(&expected), "{expected} not in {shown}");
     }
 }
+
+/// A stream of small messages, one packet each, as a primary sends them
+/// between client batches: the receiver acks a batch of packets at a time
+/// (the ACK-frequency extension the sender asks for), not every second one
+/// (QUIC's default). Each ACK is a datagram the receiver sends and the
+/// sender decrypts and processes.
+#[tokio::test]
+async fn a_receiver_acks_every_few_packets_not_every_other_one() {
+    const MESSAGES: usize = 200;
+    let tmp = tempfile::tempdir().unwrap();
+    let ids = identities(tmp.path(), &["us-east-1", "eu-west-1"]);
+    let server = server(loopback(), &ids[0]).unwrap();
+    let addr = server.local_addr().unwrap();
+    let sender = tokio::spawn(async move {
+        let conn = server.accept().await.unwrap().await.unwrap();
+        let mut send = conn.open_uni().await.unwrap();
+        for i in 0..MESSAGES {
+            send.write_all(&[i as u8; 100]).await.unwrap();
+            // Apart in time (well within the ACK delay), so that each
+            // message leaves in its own packet: other tasks run meanwhile.
+            let next = std::time::Instant::now() + Duration::from_micros(200);
+            loop {
+                tokio::task::yield_now().await;
+                if std::time::Instant::now() >= next {
+                    break;
+                }
+            }
+        }
+        send.finish().unwrap();
+        let _ = conn.closed().await;
+    });
+
+    let client = client(addr, &ids[1]).unwrap();
+    let conn = bounded("handshake", client.connect(addr, "us-east-1").unwrap())
+        .await
+        .unwrap();
+    let mut recv = bounded("stream", conn.accept_uni()).await.unwrap();
+    let data = bounded("messages", recv.read_to_end(1 << 20))
+        .await
+        .unwrap();
+    assert_eq!(data.len(), MESSAGES * 100);
+    let stats = conn.stats();
+    conn.close(0u32.into(), b"done");
+    bounded("sender", sender).await.unwrap();
+
+    let (received, acks) = (stats.udp_rx.datagrams, stats.frame_tx.acks);
+    assert!(
+        received >= MESSAGES as u64 / 2,
+        "the messages were not sent apart: {received} datagrams"
+    );
+    // QUIC's default would be about received / 2.
+    let most = received / u64::from(tls::ACK_EVERY / 2);
+    assert!(
+        acks <= most,
+        "{acks} ACK frames for {received} datagrams received (at most {most} expected)"
+    );
+}

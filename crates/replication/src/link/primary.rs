@@ -40,6 +40,12 @@ pub const NOT_PRIMARY: u32 = 0x4e50;
 const INFO_EVERY: Duration = Duration::from_millis(100);
 /// How long a new connection may take to open its stream and say Hello.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
+/// A follower woken by new entries waits further turns of the runtime
+/// while each turn adds more (client batches that were ready), up to this
+/// many turns and this long after it woke: one message then carries what
+/// several turns appended. An idle log sends after one turn.
+const GATHER_TURNS: usize = 8;
+const GATHER_FOR: Duration = Duration::from_micros(150);
 /// Append calls remembered for timing acks (16 bytes each).
 const APPEND_TIMES: usize = 8192;
 
@@ -673,10 +679,7 @@ async fn drive(
                     if changed.is_err() {
                         return Ok(());
                     }
-                    // Let the other ready tasks (client batches) run first:
-                    // their entries join this message instead of each
-                    // costing a wake-up and a packet of their own.
-                    tokio::task::yield_now().await;
+                    gather(&mut last_rx, GATHER_TURNS, GATHER_FOR).await;
                 }
                 () = tokio::time::sleep(wait) => {}
                 _ = shutdown.changed() => return Ok(()),
@@ -693,6 +696,24 @@ async fn drive(
     .await;
     reader_task.abort();
     result
+}
+
+/// Lets the other ready tasks (client batches) run before the follower
+/// sends: their entries join this message instead of each costing a
+/// wake-up and a packet of its own, on the primary and on the secondary.
+/// It waits one more turn of the runtime while the last one changed
+/// `last_rx` (appended entries), for at most `turns` turns and, past the
+/// first, not beyond `within` after it was called. Returns the turns.
+async fn gather<T>(last_rx: &mut watch::Receiver<T>, turns: usize, within: Duration) -> usize {
+    let woke = Instant::now();
+    for turn in 1..=turns {
+        tokio::task::yield_now().await;
+        if !last_rx.has_changed().unwrap_or(false) || woke.elapsed() >= within {
+            return turn;
+        }
+        last_rx.borrow_and_update();
+    }
+    turns
 }
 
 /// Answers another primary's Probe: one Heartbeat carrying our epoch and
@@ -841,5 +862,48 @@ fn body_len(body: &Body) -> usize {
         Body::Entries { frames } => frames.len(),
         Body::SnapshotChunk { bytes } => bytes.len(),
         _ => 64,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Appends one entry on each of its first `turns` turns of the runtime
+    /// (a client batch per turn), as the connections of a busy primary do.
+    fn appender(tx: watch::Sender<u64>, turns: u64) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            for _ in 0..turns {
+                tx.send_modify(|seq| *seq += 1);
+                tokio::task::yield_now().await;
+            }
+        })
+    }
+
+    #[tokio::test]
+    async fn gather_waits_while_each_turn_appends() {
+        let (tx, mut rx) = watch::channel(0);
+        let task = appender(tx, 5);
+        let turns = gather(&mut rx, 8, Duration::from_secs(10)).await;
+        // Five turns appended; the sixth found nothing new and sent.
+        assert_eq!(turns, 6);
+        assert_eq!(*rx.borrow(), 5, "every append joined the message");
+        task.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn gather_sends_after_one_turn_when_nothing_else_appends() {
+        let (_tx, mut rx) = watch::channel(0u64);
+        assert_eq!(gather(&mut rx, 8, Duration::from_secs(10)).await, 1);
+    }
+
+    #[tokio::test]
+    async fn gather_stops_at_its_turns_and_its_time() {
+        let (tx, mut rx) = watch::channel(0);
+        let task = appender(tx, 1_000);
+        assert_eq!(gather(&mut rx, 8, Duration::from_secs(10)).await, 8);
+        // Past its time it sends after the turn it is in.
+        assert_eq!(gather(&mut rx, 8, Duration::ZERO).await, 1);
+        task.abort();
     }
 }
