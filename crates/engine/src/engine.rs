@@ -537,7 +537,7 @@ impl Engine {
             });
         }
         if changed && self.tracks_keys() {
-            for i in cmd.keys_of(args) {
+            for i in cmd.written_keys_of(args) {
                 self.touch_key(s.db, &args[i]);
             }
         }

@@ -80,6 +80,21 @@ pub struct Command {
     /// Key positions for commands whose keys are not at fixed positions;
     /// `None` uses first/last/step.
     pub key_fn: Option<KeyFn>,
+    /// Which of its keys a write command may change.
+    pub writes: Writes,
+}
+
+/// Which keys of a write command it may change: what WATCH and blocked
+/// clients are told about after it ran.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Writes {
+    /// Every key (`DEL`, `RENAME`, `SMOVE`, `LMOVE`, ...).
+    All,
+    /// Only the first, its destination; the others are read
+    /// (`SINTERSTORE dst src...`, `ZUNIONSTORE`, `ZRANGESTORE`).
+    First,
+    /// Only the last, its destination (`COPY src dst`).
+    Last,
 }
 
 impl Command {
@@ -104,6 +119,26 @@ impl Command {
             key_fn: Some(f),
             ..self
         }
+    }
+
+    /// Marks the row as changing only some of its keys.
+    pub(crate) const fn writes(self, writes: Writes) -> Command {
+        Command { writes, ..self }
+    }
+
+    /// The positions of the keys a request may change (see [`Writes`]).
+    pub fn written_keys_of(&self, args: Args<'_>) -> Vec<usize> {
+        let mut keys = self.keys_of(args);
+        match self.writes {
+            Writes::All => {}
+            Writes::First => keys.truncate(1),
+            Writes::Last => {
+                let last = keys.pop();
+                keys.clear();
+                keys.extend(last);
+            }
+        }
+        keys
     }
 
     /// The key positions of a request: the row's function, or
@@ -153,6 +188,7 @@ pub(crate) const fn row(
         summary,
         handler,
         key_fn: None,
+        writes: Writes::All,
     }
 }
 

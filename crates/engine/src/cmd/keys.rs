@@ -16,7 +16,7 @@ use crate::cmd::{eq_ic, int_arg};
 use crate::engine::{Engine, Role, Session};
 use crate::error::{CmdError, CmdResult};
 use crate::keyspace::{Expiry, ValueRef};
-use crate::table::{row, Command, DENYOOM, FAST, RANDOM, READONLY, WRITE};
+use crate::table::{row, Command, Writes, DENYOOM, FAST, RANDOM, READONLY, WRITE};
 
 /// The family's table rows. Arity, flags and key positions are those of
 /// Redis 7's `COMMAND INFO`; `RANDOM` marks the commands Redis tags
@@ -41,7 +41,7 @@ pub(crate) const COMMANDS: &[Command] = &[
     row("pexpiretime", 2, READONLY | FAST, (1, 1, 1), "generic", "Returns the expiration time of a key as a Unix milliseconds timestamp.", pexpiretime),
     row("persist", 2, WRITE | FAST, (1, 1, 1), "generic", "Removes the expiration time of a key.", persist),
     row("touch", -2, READONLY | FAST, (1, -1, 1), "generic", "Returns the number of existing keys out of those specified after updating the time they were last accessed.", touch),
-    row("copy", -3, WRITE | DENYOOM, (1, 2, 1), "generic", "Copies the value of a key to a new key.", copy),
+    row("copy", -3, WRITE | DENYOOM, (1, 2, 1), "generic", "Copies the value of a key to a new key.", copy).writes(Writes::Last),
 ];
 
 /// The name `TYPE` and `SCAN ... TYPE` use for a value.

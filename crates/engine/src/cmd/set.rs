@@ -22,7 +22,7 @@ use crate::cmd::hash::shared::{empty_scan, parse_cursor, scan_head, RandCount, S
 use crate::cmd::parse_i64;
 use crate::engine::{Engine, Session};
 use crate::error::{CmdError, CmdResult};
-use crate::table::{numkeys_at, row, Command, DENYOOM, FAST, RANDOM, READONLY, WRITE};
+use crate::table::{numkeys_at, row, Command, Writes, DENYOOM, FAST, RANDOM, READONLY, WRITE};
 use crate::types::set::Member;
 use crate::types::Set;
 
@@ -43,9 +43,9 @@ pub(crate) const COMMANDS: &[Command] = &[
     row("sinter", -2, READONLY, (1, -1, 1), "set", "Returns the intersect of multiple sets.", algebra::sinter),
     row("sunion", -2, READONLY, (1, -1, 1), "set", "Returns the union of multiple sets.", algebra::sunion),
     row("sdiff", -2, READONLY, (1, -1, 1), "set", "Returns the difference of multiple sets.", algebra::sdiff),
-    row("sinterstore", -3, WRITE | DENYOOM, (1, -1, 1), "set", "Stores the intersect of multiple sets in a key.", algebra::sinterstore),
-    row("sunionstore", -3, WRITE | DENYOOM, (1, -1, 1), "set", "Stores the union of multiple sets in a key.", algebra::sunionstore),
-    row("sdiffstore", -3, WRITE | DENYOOM, (1, -1, 1), "set", "Stores the difference of multiple sets in a key.", algebra::sdiffstore),
+    row("sinterstore", -3, WRITE | DENYOOM, (1, -1, 1), "set", "Stores the intersect of multiple sets in a key.", algebra::sinterstore).writes(Writes::First),
+    row("sunionstore", -3, WRITE | DENYOOM, (1, -1, 1), "set", "Stores the union of multiple sets in a key.", algebra::sunionstore).writes(Writes::First),
+    row("sdiffstore", -3, WRITE | DENYOOM, (1, -1, 1), "set", "Stores the difference of multiple sets in a key.", algebra::sdiffstore).writes(Writes::First),
     row("sintercard", -3, READONLY, (0, 0, 0), "set", "Returns the number of members of the intersect of multiple sets.", algebra::sintercard).keys_by(sintercard_keys),
 ];
 

@@ -231,6 +231,48 @@ mod tests {
         assert_eq!(t.q("EXEC"), "*1\r\n+OK\r\n");
     }
 
+    /// A `*STORE` command (and `COPY`) changes its destination and only
+    /// reads its sources: a watch on a source survives it, as in Redis.
+    #[test]
+    fn a_store_fails_watchers_of_its_destination_not_of_its_sources() {
+        let cases: [(&str, &[&str], &str); 8] = [
+            ("SINTERSTORE dst s1 s2", &["s1", "s2"], "dst"),
+            ("SUNIONSTORE dst s1 s2", &["s1", "s2"], "dst"),
+            ("SDIFFSTORE dst s1 s2", &["s1", "s2"], "dst"),
+            ("ZUNIONSTORE dst 2 z1 z2", &["z1", "z2"], "dst"),
+            ("ZINTERSTORE dst 2 z1 z2", &["z1", "z2"], "dst"),
+            ("ZDIFFSTORE dst 2 z1 z2", &["z1", "z2"], "dst"),
+            ("ZRANGESTORE dst z1 0 -1", &["z1"], "dst"),
+            ("COPY s1 dst", &["s1"], "dst"),
+        ];
+        for (store, sources, dst) in cases {
+            for (watched, fails) in sources.iter().map(|&k| (k, false)).chain([(dst, true)]) {
+                let mut t = Tester::new();
+                let mut other = t.eng.connect(ConnInfo {
+                    addr: "127.0.0.1:6000".into(),
+                    laddr: "127.0.0.1:7379".into(),
+                });
+                t.q("SADD s1 a b");
+                t.q("SADD s2 b c");
+                t.q("ZADD z1 1 a 2 b");
+                t.q("ZADD z2 2 b 3 c");
+                t.q(&format!("WATCH {watched}"));
+                let argv = resp::ArgvBuf::from_iter(store.split(' '));
+                let mut out = resp::Out::default();
+                t.eng.execute(&mut other, argv.args(), &mut out);
+                assert!(
+                    !String::from_utf8_lossy(out.as_bytes()).starts_with('-'),
+                    "{store}: {:?}",
+                    String::from_utf8_lossy(out.as_bytes())
+                );
+                t.q("MULTI");
+                t.q("SET x 1");
+                let expected = if fails { "*-1\r\n" } else { "*1\r\n+OK\r\n" };
+                assert_eq!(t.q("EXEC"), expected, "{store} with {watched} watched");
+            }
+        }
+    }
+
     #[test]
     fn watch_fails_exec_when_the_key_expires() {
         let mut t = Tester::new();

@@ -30,7 +30,9 @@ use crate::cmd::agg;
 use crate::engine::Engine;
 use crate::error::CmdError;
 use crate::keyspace::{Expiry, Value};
-use crate::table::{numkeys_at, row, Command, BLOCKING, DENYOOM, FAST, RANDOM, READONLY, WRITE};
+use crate::table::{
+    numkeys_at, row, Command, Writes, BLOCKING, DENYOOM, FAST, RANDOM, READONLY, WRITE,
+};
 use crate::types::ZSet;
 
 /// `COMMAND DOCS` group of the family.
@@ -57,7 +59,7 @@ pub(crate) const COMMANDS: &[Command] = &[
     row("zrandmember", -2, READONLY | RANDOM, (1, 1, 1), GROUP, "Returns one or more random members from a sorted set.", read::zrandmember),
     row("zscan", -3, READONLY | RANDOM, (1, 1, 1), GROUP, "Iterates over members and scores of a sorted set.", read::zscan),
     row("zrange", -4, READONLY, (1, 1, 1), GROUP, "Returns members in a sorted set within a range of indexes.", range::zrange),
-    row("zrangestore", -5, WRITE | DENYOOM, (1, 2, 1), GROUP, "Stores a range of members from sorted set in a key.", range::zrangestore),
+    row("zrangestore", -5, WRITE | DENYOOM, (1, 2, 1), GROUP, "Stores a range of members from sorted set in a key.", range::zrangestore).writes(Writes::First),
     row("zrangebyscore", -4, READONLY, (1, 1, 1), GROUP, "Returns members in a sorted set within a range of scores.", range::zrangebyscore),
     row("zrevrangebyscore", -4, READONLY, (1, 1, 1), GROUP, "Returns members in a sorted set within a range of scores in reverse order.", range::zrevrangebyscore),
     row("zrevrange", -4, READONLY, (1, 1, 1), GROUP, "Returns members in a sorted set within a range of indexes in reverse order.", range::zrevrange),
@@ -69,9 +71,9 @@ pub(crate) const COMMANDS: &[Command] = &[
     row("bzpopmax", -3, WRITE | BLOCKING | FAST, (1, -2, 1), GROUP, "Removes and returns the member with the highest score from one or more sorted sets. Blocks until a member available otherwise.  Deletes the sorted set if the last element was popped.", pop::bzpopmax),
     row("zmpop", -4, WRITE, (0, 0, 0), GROUP, "Returns the highest- or lowest-scoring members from one or more sorted sets after removing them. Deletes the sorted set if the last member was popped.", pop::zmpop).keys_by(zmpop_keys),
     row("bzmpop", -5, WRITE | BLOCKING, (0, 0, 0), GROUP, "Removes and returns a member by score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.", pop::bzmpop).keys_by(bzmpop_keys),
-    row("zunionstore", -4, WRITE | DENYOOM, (1, 1, 1), GROUP, "Stores the union of multiple sorted sets in a key.", algebra::zunionstore).keys_by(store_keys),
-    row("zinterstore", -4, WRITE | DENYOOM, (1, 1, 1), GROUP, "Stores the intersect of multiple sorted sets in a key.", algebra::zinterstore).keys_by(store_keys),
-    row("zdiffstore", -4, WRITE | DENYOOM, (1, 1, 1), GROUP, "Stores the difference of multiple sorted sets in a key.", algebra::zdiffstore).keys_by(store_keys),
+    row("zunionstore", -4, WRITE | DENYOOM, (1, 1, 1), GROUP, "Stores the union of multiple sorted sets in a key.", algebra::zunionstore).keys_by(store_keys).writes(Writes::First),
+    row("zinterstore", -4, WRITE | DENYOOM, (1, 1, 1), GROUP, "Stores the intersect of multiple sorted sets in a key.", algebra::zinterstore).keys_by(store_keys).writes(Writes::First),
+    row("zdiffstore", -4, WRITE | DENYOOM, (1, 1, 1), GROUP, "Stores the difference of multiple sorted sets in a key.", algebra::zdiffstore).keys_by(store_keys).writes(Writes::First),
     row("zunion", -3, READONLY, (0, 0, 0), GROUP, "Returns the union of multiple sorted sets.", algebra::zunion).keys_by(numkeys_first),
     row("zinter", -3, READONLY, (0, 0, 0), GROUP, "Returns the intersect of multiple sorted sets.", algebra::zinter).keys_by(numkeys_first),
     row("zdiff", -3, READONLY, (0, 0, 0), GROUP, "Returns the difference between multiple sorted sets.", algebra::zdiff).keys_by(numkeys_first),
