@@ -40,6 +40,14 @@ impl Engine {
         }
     }
 
+    /// A command whose row says [`crate::table::Writes::Own`] changed
+    /// `key`: signal it as the dispatcher signals other writes.
+    pub(crate) fn signal_key(&mut self, db: usize, key: &[u8]) {
+        if self.tracks_keys() {
+            self.touch_key(db, key);
+        }
+    }
+
     /// Every key of `db` changed (`FLUSHDB`): fail all its watchers.
     pub(crate) fn touch_db(&mut self, db: usize) {
         if let Some(m) = self.signals.watched.get(&db) {

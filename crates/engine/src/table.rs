@@ -95,6 +95,9 @@ pub enum Writes {
     First,
     /// Only the last, its destination (`COPY src dst`).
     Last,
+    /// The one the handler names with `Engine::signal_key` (a pop from the
+    /// first non-empty of several keys: `BLPOP`, `LMPOP`, `BZPOPMIN`, ...).
+    Own,
 }
 
 impl Command {
@@ -137,6 +140,7 @@ impl Command {
                 keys.clear();
                 keys.extend(last);
             }
+            Writes::Own => keys.clear(),
         }
         keys
     }

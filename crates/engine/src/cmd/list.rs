@@ -19,7 +19,7 @@ use crate::cmd::{eq_ic, int_arg, parse_i64};
 use crate::engine::{Engine, Session};
 use crate::error::{CmdError, CmdResult};
 use crate::keyspace::{Expiry, Value, ValueMut, ValueRef};
-use crate::table::{numkeys_at, row, Command, DENYOOM, FAST, READONLY, WRITE};
+use crate::table::{numkeys_at, row, Command, Writes, DENYOOM, FAST, READONLY, WRITE};
 use crate::types::List;
 
 #[rustfmt::skip]
@@ -42,7 +42,7 @@ pub(crate) const COMMANDS: &[Command] = &[
     row("lpos", -3, READONLY, (1, 1, 1), "list", "Return the index of matching elements on a list", lpos),
     row("lmove", 5, WRITE | DENYOOM, (1, 2, 1), "list", "Pop an element from a list, push it to another list and return it", lmove),
     row("rpoplpush", 3, WRITE | DENYOOM, (1, 2, 1), "list", "Remove the last element in a list, prepend it to another list and return it", rpoplpush),
-    row("lmpop", -4, WRITE, (0, 0, 0), "list", "Pop elements from a list", lmpop).keys_by(lmpop_keys),
+    row("lmpop", -4, WRITE, (0, 0, 0), "list", "Pop elements from a list", lmpop).keys_by(lmpop_keys).writes(Writes::Own),
     blocking::BLPOP,
     blocking::BRPOP,
     blocking::BLMOVE,
@@ -668,6 +668,7 @@ fn mpop(eng: &mut Engine, db: usize, m: &Mpop<'_>, out: &mut Out) -> Result<bool
         out.bulk(key);
         let n = edit(eng, db, key, |l| pop_many(l, m.end, m.count, out)).unwrap_or(0);
         eng.dirty += 1;
+        eng.signal_key(db, key);
         let mut buf = itoa::Buffer::new();
         eng.log_op(db, &[m.end.pop_cmd(), key, buf.format(n).as_bytes()]);
         return Ok(true);

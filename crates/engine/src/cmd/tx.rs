@@ -232,10 +232,11 @@ mod tests {
     }
 
     /// A `*STORE` command (and `COPY`) changes its destination and only
-    /// reads its sources: a watch on a source survives it, as in Redis.
+    /// reads its sources, and a pop from several keys changes the one it
+    /// popped from: a watch on any other key survives it, as in Redis.
     #[test]
-    fn a_store_fails_watchers_of_its_destination_not_of_its_sources() {
-        let cases: [(&str, &[&str], &str); 8] = [
+    fn a_write_fails_watchers_of_the_keys_it_changed_only() {
+        let cases: [(&str, &[&str], &str); 16] = [
             ("SINTERSTORE dst s1 s2", &["s1", "s2"], "dst"),
             ("SUNIONSTORE dst s1 s2", &["s1", "s2"], "dst"),
             ("SDIFFSTORE dst s1 s2", &["s1", "s2"], "dst"),
@@ -244,6 +245,16 @@ mod tests {
             ("ZDIFFSTORE dst 2 z1 z2", &["z1", "z2"], "dst"),
             ("ZRANGESTORE dst z1 0 -1", &["z1"], "dst"),
             ("COPY s1 dst", &["s1"], "dst"),
+            // A pop from the first non-empty of several keys changes that
+            // one only.
+            ("BLPOP l2 l1 0", &["l2"], "l1"),
+            ("BRPOP l2 l1 0", &["l2"], "l1"),
+            ("LMPOP 2 l2 l1 LEFT", &["l2"], "l1"),
+            ("BLMPOP 0 2 l2 l1 RIGHT COUNT 2", &["l2"], "l1"),
+            ("BZPOPMIN z3 z1 0", &["z3"], "z1"),
+            ("BZPOPMAX z3 z1 0", &["z3"], "z1"),
+            ("ZMPOP 2 z3 z1 MIN", &["z3"], "z1"),
+            ("BZMPOP 0 2 z3 z1 MAX", &["z3"], "z1"),
         ];
         for (store, sources, dst) in cases {
             for (watched, fails) in sources.iter().map(|&k| (k, false)).chain([(dst, true)]) {
@@ -256,6 +267,7 @@ mod tests {
                 t.q("SADD s2 b c");
                 t.q("ZADD z1 1 a 2 b");
                 t.q("ZADD z2 2 b 3 c");
+                t.q("RPUSH l1 a b c");
                 t.q(&format!("WATCH {watched}"));
                 let argv = resp::ArgvBuf::from_iter(store.split(' '));
                 let mut out = resp::Out::default();

@@ -14,7 +14,7 @@ use super::{edit, move_one, mpop, parse_mpop, pop_one, prepare_list, unchanged, 
 use crate::cmd::parse_f64;
 use crate::engine::{Engine, Session};
 use crate::error::{CmdError, CmdResult};
-use crate::table::{numkeys_at, row, Command, BLOCKING, DENYOOM, WRITE};
+use crate::table::{numkeys_at, row, Command, Writes, BLOCKING, DENYOOM, WRITE};
 
 pub(super) const BLPOP: Command = row(
     "blpop",
@@ -24,7 +24,8 @@ pub(super) const BLPOP: Command = row(
     "list",
     "Remove and get the first element in a list, or block until one is available",
     blpop,
-);
+)
+.writes(Writes::Own);
 pub(super) const BRPOP: Command = row(
     "brpop",
     -3,
@@ -33,7 +34,8 @@ pub(super) const BRPOP: Command = row(
     "list",
     "Remove and get the last element in a list, or block until one is available",
     brpop,
-);
+)
+.writes(Writes::Own);
 pub(super) const BLMOVE: Command = row(
     "blmove",
     6,
@@ -61,7 +63,8 @@ pub(super) const BLMPOP: Command = row(
     "Pop elements from a list, or block until one is available",
     blmpop,
 )
-.keys_by(blmpop_keys);
+.keys_by(blmpop_keys)
+.writes(Writes::Own);
 
 /// `BLMPOP timeout numkeys key...`: the keys follow `numkeys` at position 2.
 fn blmpop_keys(args: Args<'_>) -> Vec<usize> {
@@ -98,6 +101,7 @@ fn bpop(eng: &mut Engine, s: &mut Session, args: Args<'_>, out: &mut Out, end: E
         out.bulk(key);
         edit(eng, db, key, |l| pop_one(l, end, out));
         eng.dirty += 1;
+        eng.signal_key(db, key);
         eng.log_op(db, &[end.pop_cmd(), key]);
         return Ok(());
     }

@@ -124,6 +124,7 @@ fn bzpop(eng: &mut Engine, s: &mut Session, args: Args<'_>, out: &mut Out, end: 
             out.bulk(&m);
             out.double(sc);
         }
+        eng.signal_key(db, key);
         eng.log_op(db, &[end.pop_cmd(), key]);
         return Ok(());
     }
@@ -210,6 +211,7 @@ fn mpop(eng: &mut Engine, db: usize, m: &Mpop<'_>, out: &mut Out) -> Result<bool
         out.array(2);
         out.bulk(key);
         reply_elems(out, &popped, true);
+        eng.signal_key(db, key);
         let n = itoa::Buffer::new().format(popped.len()).as_bytes().to_vec();
         eng.log_op(db, &[m.end.pop_cmd(), key, &n]);
         return Ok(true);
