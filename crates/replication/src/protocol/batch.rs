@@ -130,7 +130,7 @@ impl EntryBatch {
     /// disagree; treat one as a failed apply all the same.
     pub fn iter(&self) -> impl Iterator<Item = Result<EntryView<'_>, DecodeError>> + '_ {
         self.frames().map(|f| match f.frame.get(HEADER_LEN..) {
-            Some(body) => EntryView::parse(body),
+            Some(body) => EntryView::parse_checked(body),
             None => Err(DecodeError::Malformed {
                 reason: "frame shorter than its header".into(),
             }),
