@@ -211,9 +211,9 @@ impl Codec {
         let (header, body) = out[start..].split_at_mut(HEADER_LEN);
         header[0] = VERSION;
         header[1..5].copy_from_slice(&len.to_le_bytes());
-        let header_check = crc32c::crc32c(&header[..5]);
+        let header_check = crate::crc::crc32c(&header[..5]);
         header[5..9].copy_from_slice(&header_check.to_le_bytes());
-        header[9..13].copy_from_slice(&crc32c::crc32c(body).to_le_bytes());
+        header[9..13].copy_from_slice(&crate::crc::crc32c(body).to_le_bytes());
         Ok(HEADER_LEN + body_len)
     }
 
@@ -272,7 +272,7 @@ impl Codec {
 }
 
 fn check(part: Part, stored: u32, bytes: &[u8]) -> Result<(), DecodeError> {
-    let computed = crc32c::crc32c(bytes);
+    let computed = crate::crc::crc32c(bytes);
     if stored == computed {
         Ok(())
     } else {

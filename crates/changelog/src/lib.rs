@@ -70,6 +70,7 @@
 mod argv;
 pub mod backlog;
 mod bytes;
+mod crc;
 pub mod entry;
 pub mod frame;
 #[doc(hidden)]
