@@ -57,6 +57,18 @@ impl Argv {
         self.ends.push(end);
     }
 
+    /// How many arguments and bytes it can hold without allocating.
+    #[must_use]
+    pub fn capacity(&self) -> (usize, usize) {
+        (self.ends.capacity(), self.data.capacity())
+    }
+
+    /// Removes every argument, keeping the buffers' capacity.
+    pub fn clear(&mut self) {
+        self.data.clear();
+        self.ends.clear();
+    }
+
     /// How many arguments.
     #[must_use]
     pub fn len(&self) -> usize {

@@ -36,6 +36,7 @@
 use thiserror::Error;
 
 use crate::entry::{Entry, Op, Payload};
+use crate::position::Position;
 
 /// The frame format this crate writes and reads.
 pub const VERSION: u8 = 1;
@@ -187,7 +188,7 @@ impl Codec {
             // Every write takes this path: the same bytes postcard writes,
             // without its per-byte machinery (about a third of a write's
             // cost on a node that logs).
-            Payload::Ops(ops) => encode_ops(entry, ops, out),
+            Payload::Ops(ops) => encode_ops(entry.position(), entry.ts_nanos, ops, out),
             _ => {
                 if let Err(e) = postcard::serialize_with_flavor(entry, AppendTo(out)) {
                     out.truncate(start);
@@ -197,6 +198,30 @@ impl Codec {
                 }
             }
         }
+        self.seal(start, out)
+    }
+
+    /// Appends the frame of the entry `Entry::ops(at.epoch, at.seq,
+    /// ts_nanos, ops)` would be (the same bytes as [`Codec::encode`]),
+    /// from ops the caller keeps: a primary logs the ops its commands
+    /// journaled without moving them into an [`Entry`].
+    pub fn encode_ops(
+        &self,
+        at: Position,
+        ts_nanos: u64,
+        ops: &[Op],
+        out: &mut Vec<u8>,
+    ) -> Result<usize, EncodeError> {
+        let start = out.len();
+        out.extend_from_slice(&[0; HEADER_LEN]);
+        encode_ops(at, ts_nanos, ops, out);
+        self.seal(start, out)
+    }
+
+    /// Fills in the header of the frame whose body was just appended after
+    /// its header's place at `start`, or removes it when the body is over
+    /// the bound.
+    fn seal(&self, start: usize, out: &mut Vec<u8>) -> Result<usize, EncodeError> {
         let body_len = out.len() - start - HEADER_LEN;
         let len = match u32::try_from(body_len) {
             Ok(len) if len <= self.max_body => len,
@@ -291,15 +316,15 @@ fn check(part: Part, stored: u32, bytes: &[u8]) -> Result<(), DecodeError> {
 /// (0: `Ops`), then each op's db and its arguments as a counted list of
 /// length-prefixed byte strings. `encode_ops_matches_postcard` checks it
 /// against postcard byte for byte.
-fn encode_ops(entry: &Entry, ops: &[Op], out: &mut Vec<u8>) {
+fn encode_ops(at: Position, ts_nanos: u64, ops: &[Op], out: &mut Vec<u8>) {
     let bytes: usize = ops
         .iter()
         .map(|op| 16 + op.argv.iter().map(|a| a.len() + 5).sum::<usize>())
         .sum();
     out.reserve(32 + bytes);
-    put_varint(out, entry.epoch.0);
-    put_varint(out, entry.seq.0);
-    put_varint(out, entry.ts_nanos);
+    put_varint(out, at.epoch.0);
+    put_varint(out, at.seq.0);
+    put_varint(out, ts_nanos);
     put_varint(out, 0);
     put_varint(out, ops.len() as u64);
     for op in ops {
@@ -364,8 +389,25 @@ mod fast_encode {
             let entry = Entry::ops(Epoch(epoch), Seq(seq), ts, ops);
             let mut fast = Vec::new();
             let Payload::Ops(ops) = &entry.payload else { unreachable!() };
-            encode_ops(&entry, ops, &mut fast);
+            encode_ops(entry.position(), entry.ts_nanos, ops, &mut fast);
             prop_assert_eq!(fast, postcard::to_allocvec(&entry).unwrap());
+        }
+
+        #[test]
+        fn borrowed_ops_frame_as_their_entry(
+            epoch in any::<u64>(),
+            seq in any::<u64>(),
+            ts in any::<u64>(),
+            ops in proptest::collection::vec(op(), 0..5),
+            before in proptest::collection::vec(any::<u8>(), 0..8),
+        ) {
+            let codec = Codec::default();
+            let at = Position::new(Epoch(epoch), Seq(seq));
+            let (mut borrowed, mut owned) = (before.clone(), before.clone());
+            let n = codec.encode_ops(at, ts, &ops, &mut borrowed).unwrap();
+            let entry = Entry::ops(Epoch(epoch), Seq(seq), ts, ops);
+            prop_assert_eq!(n, codec.encode(&entry, &mut owned).unwrap());
+            prop_assert_eq!(borrowed, owned);
         }
     }
 }

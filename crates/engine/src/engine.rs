@@ -137,7 +137,20 @@ pub(crate) struct Journal {
     pub custom: bool,
     /// Completed units, oldest first, until [`Engine::take_units`].
     pub units: Vec<Unit>,
+    /// Emptied argument lists and op lists given back by
+    /// [`Engine::recycle_units`], reused so that journaling a write
+    /// allocates nothing in the steady state.
+    spare_argvs: Vec<changelog::Argv>,
+    spare_ops: Vec<Vec<Op>>,
 }
+
+/// At most this many spare argument lists (and as many op lists) are kept:
+/// enough for the units of a few batches, which is all that circulates.
+const SPARES: usize = 256;
+/// Buffers over these capacities are freed, not kept: a spare holds at
+/// most ~1 KiB, however large a value was once logged.
+const SPARE_BYTES: usize = 1024;
+const SPARE_ARGS: usize = 64;
 
 /// What the node around the engine reports and does that the engine cannot
 /// know itself: replication state for `INFO replication`, and node-level
@@ -376,6 +389,44 @@ impl Engine {
         std::mem::take(&mut self.journal.units)
     }
 
+    /// Gives back units taken with [`Engine::take_units`] once they are
+    /// logged: their buffers are reused for the next writes' ops.
+    pub fn recycle_units(&mut self, mut units: Vec<Unit>) {
+        let j = &mut self.journal;
+        for unit in units.drain(..) {
+            let mut ops = unit.ops;
+            for op in ops.drain(..) {
+                let mut argv = op.argv;
+                let (args, bytes) = argv.capacity();
+                if j.spare_argvs.len() < SPARES && args <= SPARE_ARGS && bytes <= SPARE_BYTES {
+                    argv.clear();
+                    j.spare_argvs.push(argv);
+                }
+            }
+            if j.spare_ops.len() < SPARES && ops.capacity() <= SPARE_ARGS {
+                j.spare_ops.push(ops);
+            }
+        }
+        if j.units.is_empty() && j.units.capacity() < units.capacity() {
+            j.units = units;
+        }
+    }
+
+    /// An argument list holding `args`, in a spare one's buffers when
+    /// there is one, else allocated to size.
+    fn journal_argv<'a, I>(&mut self, args: impl Fn() -> I) -> changelog::Argv
+    where
+        I: ExactSizeIterator<Item = &'a [u8]>,
+    {
+        let Some(mut argv) = self.journal.spare_argvs.pop() else {
+            return exact_argv(args);
+        };
+        for arg in args() {
+            argv.push(arg);
+        }
+        argv
+    }
+
     /// Registers a new connection.
     pub fn connect(&mut self, info: ConnInfo) -> Session {
         let id = self.next_client_id;
@@ -531,9 +582,10 @@ impl Engine {
         // fail too. What it changed before failing (a `DEL` of an expired
         // key) was logged as its own op.
         if self.journal.enabled && changed && !self.journal.custom {
+            let argv = self.journal_argv(|| args.iter());
             self.journal.current.push(Op {
                 db: s.db as u32,
-                argv: exact_argv(|| args.iter()),
+                argv,
             });
         }
         if changed && self.tracks_keys() {
@@ -789,7 +841,8 @@ impl Engine {
     /// Closes the executing command's unit of ops, if it has any.
     pub(crate) fn commit_unit(&mut self) {
         if !self.journal.current.is_empty() {
-            let ops = std::mem::take(&mut self.journal.current);
+            let spare = self.journal.spare_ops.pop().unwrap_or_default();
+            let ops = std::mem::replace(&mut self.journal.current, spare);
             self.journal.units.push(Unit { ops });
         }
     }
@@ -798,9 +851,10 @@ impl Engine {
     pub(crate) fn log_op(&mut self, db: usize, argv: &[&[u8]]) {
         if self.journal.enabled {
             self.journal.custom = true;
+            let argv = self.journal_argv(|| argv.iter().copied());
             self.journal.current.push(Op {
                 db: db as u32,
-                argv: exact_argv(|| argv.iter().copied()),
+                argv,
             });
         }
     }
@@ -932,4 +986,40 @@ where
         argv.push(arg);
     }
     argv
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testutil::{ops, Tester};
+
+    /// Units given back are reused for the next writes' ops, which hold
+    /// exactly their own arguments; large buffers are not kept.
+    #[test]
+    fn recycled_units_journal_the_next_writes_exactly() {
+        let mut t = Tester::new();
+        t.q("SET a-long-key-name a-long-value-of-some-bytes");
+        t.q("MULTI");
+        t.q("SET k1 v1");
+        t.q("INCR n");
+        t.q("EXEC");
+        let units = t.eng.take_units();
+        assert_eq!(units.len(), 2);
+        t.eng.recycle_units(units);
+        assert_eq!(t.eng.journal.spare_argvs.len(), 3);
+        assert_eq!(t.eng.journal.spare_ops.len(), 2);
+
+        t.q("SET b c");
+        t.q("DEL a-long-key-name k1 n");
+        assert_eq!(ops(&mut t), ["SET b c", "DEL a-long-key-name k1 n"]);
+        assert_eq!(t.eng.journal.spare_argvs.len(), 1, "two spares were used");
+
+        // A 2 KiB value's buffer is freed, not kept as a spare.
+        let big = "x".repeat(2048);
+        t.q(&format!("SET big {big}"));
+        let units = t.eng.take_units();
+        t.eng.recycle_units(units);
+        assert_eq!(t.eng.journal.spare_argvs.len(), 0);
+        t.q("SET small 1");
+        assert_eq!(ops(&mut t), ["SET small 1"]);
+    }
 }

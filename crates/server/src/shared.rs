@@ -379,8 +379,10 @@ impl Drop for EngineGuard<'_> {
         if let Some(link) = self.shared.primary.get() {
             let units = self.engine.take_units();
             if !units.is_empty() {
-                // The engine's ops are the change log's: moved, not copied.
-                link.append(units.into_iter().map(|unit| unit.ops));
+                // Framed from the engine's ops, whose buffers then go back
+                // to it for the next writes.
+                link.append(units.iter().map(|unit| &unit.ops));
+                self.engine.recycle_units(units);
             }
         }
         self.shared.dispatch(&mut self.engine);

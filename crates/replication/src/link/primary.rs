@@ -292,18 +292,19 @@ impl PrimaryLink {
     /// (with the engine still locked). An append failure is a bug; it is
     /// logged and the unit is lost to replication, so secondaries will
     /// differ until their next full sync.
-    pub fn append<I>(&self, units: I)
+    pub fn append<I, U>(&self, units: I)
     where
-        I: IntoIterator<Item = Vec<Op>>,
+        I: IntoIterator<Item = U>,
+        U: AsRef<[Op]>,
     {
         let ts = unix_nanos();
         let mut log = self.log.lock();
         let mut last = log.last().seq;
         for ops in units {
-            let entry = Entry::ops(log.epoch(), last.next(), ts, ops);
-            match log.append(&entry) {
-                Ok(_) => last = entry.seq,
-                Err(e) => warn!(error = %e, seq = %entry.seq, "change-log append failed"),
+            let at = Position::new(log.epoch(), last.next());
+            match log.append_ops(at, ts, ops.as_ref()) {
+                Ok(_) => last = at.seq,
+                Err(e) => warn!(error = %e, seq = %at.seq, "change-log append failed"),
             }
         }
         log.flush();

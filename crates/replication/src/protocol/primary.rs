@@ -15,7 +15,7 @@
 use std::collections::VecDeque;
 
 use changelog::{
-    Backlog, BacklogError, Codec, EncodeError, Entry, Epoch, History, Position, PushError,
+    Backlog, BacklogError, Codec, EncodeError, Entry, Epoch, History, Op, Position, PushError,
     Reconcile, Seq,
 };
 use thiserror::Error;
@@ -161,6 +161,30 @@ impl Log {
             .push(entry.seq, entry.ts_nanos, &self.scratch)?;
         if let Some(sink) = &mut self.sink.0 {
             sink.append(entry.position(), &self.scratch);
+        }
+        Ok(len)
+    }
+
+    /// Appends the entry `Entry::ops(epoch, seq, ts_nanos, ops)` (the
+    /// same checks and frame as [`Log::append`]) from ops the caller
+    /// keeps. Returns the frame length.
+    pub fn append_ops(
+        &mut self,
+        at: Position,
+        ts_nanos: u64,
+        ops: &[Op],
+    ) -> Result<usize, AppendError> {
+        let expected = self.history.epoch_at(at.seq);
+        if expected != Some(at.epoch) {
+            return Err(AppendError::WrongEpoch { got: at, expected });
+        }
+        self.scratch.clear();
+        let len = self
+            .codec
+            .encode_ops(at, ts_nanos, ops, &mut self.scratch)?;
+        self.backlog.push(at.seq, ts_nanos, &self.scratch)?;
+        if let Some(sink) = &mut self.sink.0 {
+            sink.append(at, &self.scratch);
         }
         Ok(len)
     }
