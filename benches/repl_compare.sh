@@ -2,8 +2,9 @@
 # Meridian replication vs Redis replication, side by side, in one run:
 #   1. SET throughput of a primary with two secondaries attached, as a fraction
 #      of the same server with none (redis-benchmark -t set -c 50 -n N
-#      -r 100000 at each of PIPELINES), and each secondary's CPU time per
-#      applied entry,
+#      -r 100000 at each of PIPELINES), the same counting the time the
+#      secondaries take to catch up after the run, and each secondary's CPU
+#      time per applied entry,
 #   2. write -> visible-on-a-secondary latency at a steady LAG_RATE writes/s of
 #      64-byte values (target/release/meridian-lagprobe: p50 .. max),
 #   3. full sync of FULLSYNC_KEYS 10-byte keys/values to a fresh secondary,
@@ -522,15 +523,24 @@ if [[ "$SKIP_THROUGHPUT" != 1 ]]; then
     done
     stop_all
     echo
-    echo "| peer | pipeline | rps, no secondaries | rps, 2 secondaries | **fraction** | target | secondary CPU µs/entry | behind when the run ended (max; redis: bytes, meridian: entries) | catch-up s (max) |"
-    echo '|---|---|---:|---:|---:|---|---:|---:|---:|'
+    echo "| peer | pipeline | rps, no secondaries | rps, 2 secondaries | **fraction** | fraction until caught up | target | secondary CPU µs/entry | behind when the run ended (max; redis: bytes, meridian: entries) | catch-up s (max) |"
+    echo '|---|---|---:|---:|---:|---:|---|---:|---:|---:|'
     tp_med() {  # tp_med CONFIG PL
         # shellcheck disable=SC2046
         median $(awk -v c="$1" -v l="$2" '$1 == c && $2 == l { print $4 }' "$WORK/tp")
     }
+    tp_caught_up() {  # tp_caught_up PEER PL: median over rounds of N / (N / rps + catch-up s)
+        # shellcheck disable=SC2046
+        median $(awk -v p="$1" -v l="$2" -v n="$N" '
+            FNR == NR { if ($1 == p "-tp" && $2 == l) rps[$3] = $4; next }
+            $1 == p && $2 == l && ($3 in rps) && rps[$3] > 0 && !seen[$3]++ {
+                printf "%.0f\n", n / (n / rps[$3] + $7)
+            }' "$WORK/tp" "$WORK/sec")
+    }
     for pl in $PIPELINES; do
         for peer in "${PEERS[@]}"; do
             alone="$(tp_med "$peer-alone" "$pl")"; two="$(tp_med "$peer-tp" "$pl")"
+            caught="$(tp_caught_up "$peer" "$pl")"
             # shellcheck disable=SC2046
             us="$(median $(awk -v p="$peer" -v l="$pl" '$1 == p && $2 == l { print $5 }' "$WORK/sec"))"
             # shellcheck disable=SC2046
@@ -538,16 +548,20 @@ if [[ "$SKIP_THROUGHPUT" != 1 ]]; then
             # shellcheck disable=SC2046
             catchup="$(maxof $(awk -v p="$peer" -v l="$pl" '$1 == p && $2 == l { print $7 }' "$WORK/sec"))"
             if [[ "$peer" == meridian ]]; then target="≥ ${TARGET[$pl]:--}"; else target="(reference)"; fi
-            printf '| %s | %s | %s | %s | **%s** | %s | %s | %s | %s |\n' "$peer" "$pl" "$(fmt0 "$alone")" \
-                "$(fmt0 "$two")" "$(ratio "$two" "$alone")" "$target" "${us:--}" "${behind:--}" "${catchup:--}"
+            printf '| %s | %s | %s | %s | **%s** | %s | %s | %s | %s | %s |\n' "$peer" "$pl" "$(fmt0 "$alone")" \
+                "$(fmt0 "$two")" "$(ratio "$two" "$alone")" "$(ratio "$caught" "$alone")" "$target" "${us:--}" \
+                "${behind:--}" "${catchup:--}"
         done
         lone="$(tp_med meridian-lone "$pl")"; alone="$(tp_med meridian-alone "$pl")"
-        printf '| meridian, primary with 0 attached | %s | %s | %s | %s | | | | |\n' "$pl" "$(fmt0 "$alone")" \
+        printf '| meridian, primary with 0 attached | %s | %s | %s | %s | | | | | |\n' "$pl" "$(fmt0 "$alone")" \
             "$(fmt0 "$lone")" "$(ratio "$lone" "$alone")"
     done
     echo
     echo "fraction = rps with 2 secondaries / rps of the same server without replication;" \
          "meridian's \"0 attached\" row puts the region primary (change log, no shipping) in the second column."
+    echo "fraction until caught up: the same with each round's N requests spread over the run plus the time" \
+         "both secondaries then took to catch up (a secondary that falls behind during the run does its work" \
+         "after it, when it no longer competes with the primary)."
     echo "Secondary CPU µs/entry: user + system time of each secondary from before the run until it has caught up," \
          "divided by the entries it applied (redis: total_commands_processed delta on the replica;" \
          "meridian: applied_seq delta); median over both secondaries and all rounds."

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use quinn::congestion::BbrConfig;
 use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
-use quinn::{AckFrequencyConfig, IdleTimeout, TransportConfig, VarInt};
+use quinn::{IdleTimeout, TransportConfig, VarInt};
 use rustls::crypto::CryptoProvider;
 use rustls::server::WebPkiClientVerifier;
 use rustls::RootCertStore;
@@ -46,11 +46,6 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Keep-alive interval, well inside [`IDLE_TIMEOUT`], so a quiet primary
 /// (no writes) does not look dead to its secondaries.
 pub const KEEP_ALIVE: Duration = Duration::from_secs(2);
-/// A receiver acks every this many ack-eliciting packets ...
-pub const ACK_EVERY: u32 = 10;
-/// ... or this long after the first unacked one, whichever comes first
-/// (asked of the peer through QUIC's ACK-frequency extension).
-pub const ACK_DELAY: Duration = Duration::from_millis(5);
 
 /// The one crypto provider replication uses.
 fn provider() -> Arc<CryptoProvider> {
@@ -72,12 +67,6 @@ fn roots(identity: &RegionIdentity) -> Result<Arc<RootCertStore>, Error> {
 ///   and [`SEND_WINDOW`]: sized for the bandwidth-delay product of a
 ///   cross-region link, not a LAN.
 /// - [`IDLE_TIMEOUT`] and [`KEEP_ALIVE`] as documented there.
-/// - A receiver acks every [`ACK_EVERY`] packets or after [`ACK_DELAY`]
-///   (QUIC's ACK-frequency extension), not every second packet: on a
-///   stream of small log messages each ACK is a datagram sent by the
-///   secondary and received and decrypted by the primary, on the cores
-///   the clients use. Out-of-order packets are still acked at once, so
-///   loss is detected as soon as before.
 pub fn transport_config() -> TransportConfig {
     let mut transport = TransportConfig::default();
     transport
@@ -85,20 +74,10 @@ pub fn transport_config() -> TransportConfig {
         .stream_receive_window(VarInt::from_u32(STREAM_RECEIVE_WINDOW))
         .receive_window(VarInt::from_u32(CONNECTION_RECEIVE_WINDOW))
         .send_window(SEND_WINDOW)
-        .keep_alive_interval(Some(KEEP_ALIVE))
-        .ack_frequency_config(Some(ack_frequency()));
+        .keep_alive_interval(Some(KEEP_ALIVE));
     // 10 s is far below the 2^62 ms limit, so the conversion cannot fail.
     transport.max_idle_timeout(IdleTimeout::try_from(IDLE_TIMEOUT).ok());
     transport
-}
-
-fn ack_frequency() -> AckFrequencyConfig {
-    let mut config = AckFrequencyConfig::default();
-    // The threshold is the packets a receiver may hold unacked.
-    config
-        .ack_eliciting_threshold(VarInt::from_u32(ACK_EVERY - 1))
-        .max_ack_delay(Some(ACK_DELAY));
-    config
 }
 
 /// The quinn server configuration of a region: presents `identity`'s
