@@ -223,6 +223,10 @@ fn busy_polling_serves_a_load_then_idles_for_free() {
             .unwrap()
     };
     assert_eq!(get(&mut con), ["busy-poll-us", "5000"]);
+    // The window in force, as the node resolved the setting.
+    let window =
+        |con: &mut redis::Connection| meridian_tests::info_field(con, "server", "busy_poll_us");
+    assert_eq!(window(&mut con), "5000");
     let err = redis::cmd("CONFIG")
         .arg("SET")
         .arg("busy-poll-us")
@@ -280,6 +284,16 @@ fn busy_polling_serves_a_load_then_idles_for_free() {
         .unwrap();
     assert_eq!(get(&mut con), ["busy-poll-us", "0"]);
     assert_eq!(con.get::<_, u32>("bp:0:0").unwrap(), 49);
+    // Applied within a tick of the cron (10 a second); 2 s at most.
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    while window(&mut con) != "0" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "INFO server still shows busy_poll_us:{}",
+            window(&mut con)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// The I/O threads a node says it started with (its first log line).

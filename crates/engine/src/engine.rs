@@ -263,6 +263,9 @@ pub struct Engine {
     pub(crate) acl: Acl,
     /// Random hex id of this process's run (`run_id`, `master_replid`).
     pub(crate) run_id: String,
+    /// The busy-poll window in force, in microseconds (0: off), as the
+    /// node reports it (`INFO server` `busy_poll_us`).
+    pub(crate) busy_poll_window_us: u32,
     /// True while executing ops from the primary's change log: then every
     /// key counts as live, whatever this node's clock says, because the
     /// primary decided (and logged `DEL` for) what expired.
@@ -312,6 +315,7 @@ impl Engine {
             dirty: 0,
             rng: SmallRng::from_entropy(),
             started: Instant::now(),
+            busy_poll_window_us: 0,
             run_id: {
                 let mut r = SmallRng::from_entropy();
                 (0..40)
@@ -387,6 +391,12 @@ impl Engine {
     /// Takes the units of change ops completed since the last call.
     pub fn take_units(&mut self) -> Vec<Unit> {
         std::mem::take(&mut self.journal.units)
+    }
+
+    /// Records the busy-poll window the node applies (`busy-poll-us`
+    /// resolved against its thread and CPU placement), for `INFO server`.
+    pub fn set_busy_poll_window_us(&mut self, us: u32) {
+        self.busy_poll_window_us = us;
     }
 
     /// Gives back units taken with [`Engine::take_units`] once they are

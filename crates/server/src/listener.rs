@@ -374,9 +374,10 @@ async fn cron(shared: Arc<Shared>) {
         let (new_hz, timeout, lease) = {
             let mut engine = shared.lock();
             engine.cron();
-            let config = engine.config();
             // `CONFIG SET busy-poll-us` takes effect within a tick.
-            shared.busy.configure(config.busy_poll_us);
+            shared.busy.configure(engine.config().busy_poll_us);
+            engine.set_busy_poll_window_us(shared.busy.window_us());
+            let config = engine.config();
             (
                 config.hz.clamp(1, 500),
                 config.timeout,
@@ -418,8 +419,11 @@ fn start_busy_poll(shared: &Arc<Shared>) {
     let one_thread = tokio::runtime::Handle::current().runtime_flavor()
         == tokio::runtime::RuntimeFlavor::CurrentThread;
     let one_cpu = crate::busy_poll::pinned_to_one_cpu();
-    let setting = shared.lock().config().busy_poll_us;
+    let mut engine = shared.lock();
+    let setting = engine.config().busy_poll_us;
     shared.busy.start(setting, one_thread, one_cpu);
+    engine.set_busy_poll_window_us(shared.busy.window_us());
+    drop(engine);
     if one_thread {
         let poller = Arc::clone(shared);
         tokio::spawn(async move { poller.busy.run().await });

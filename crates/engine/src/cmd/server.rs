@@ -690,6 +690,7 @@ fn info_section(eng: &Engine, section: &str, t: &mut String) {
             f!("uptime_in_seconds:{uptime}");
             f!("uptime_in_days:{}", uptime / 86400);
             f!("hz:{}", eng.config.hz);
+            f!("busy_poll_us:{}", eng.busy_poll_window_us);
             f!(
                 "executable:{}",
                 std::env::current_exe()
