@@ -148,20 +148,16 @@ impl Log {
         if !entry.takes_seq() {
             return Err(AppendError::Heartbeat);
         }
-        let expected = self.history.epoch_at(entry.seq);
-        if expected != Some(entry.epoch) {
-            return Err(AppendError::WrongEpoch {
-                got: entry.position(),
-                expected,
-            });
-        }
+        self.check_epoch(entry.position())?;
         self.scratch.clear();
         let len = self.codec.encode(entry, &mut self.scratch)?;
-        self.backlog
-            .push(entry.seq, entry.ts_nanos, &self.scratch)?;
-        if let Some(sink) = &mut self.sink.0 {
-            sink.append(entry.position(), &self.scratch);
-        }
+        keep(
+            &mut self.backlog,
+            &mut self.sink,
+            entry.position(),
+            entry.ts_nanos,
+            &self.scratch,
+        )?;
         Ok(len)
     }
 
@@ -174,18 +170,18 @@ impl Log {
         ts_nanos: u64,
         ops: &[Op],
     ) -> Result<usize, AppendError> {
-        let expected = self.history.epoch_at(at.seq);
-        if expected != Some(at.epoch) {
-            return Err(AppendError::WrongEpoch { got: at, expected });
-        }
+        self.check_epoch(at)?;
         self.scratch.clear();
         let len = self
             .codec
             .encode_ops(at, ts_nanos, ops, &mut self.scratch)?;
-        self.backlog.push(at.seq, ts_nanos, &self.scratch)?;
-        if let Some(sink) = &mut self.sink.0 {
-            sink.append(at, &self.scratch);
-        }
+        keep(
+            &mut self.backlog,
+            &mut self.sink,
+            at,
+            ts_nanos,
+            &self.scratch,
+        )?;
         Ok(len)
     }
 
@@ -200,18 +196,18 @@ impl Log {
         ts_nanos: u64,
         frame: &[u8],
     ) -> Result<(), AppendError> {
-        let expected = self.history.epoch_at(position.seq);
-        if expected != Some(position.epoch) {
-            return Err(AppendError::WrongEpoch {
-                got: position,
-                expected,
-            });
+        self.check_epoch(position)?;
+        keep(&mut self.backlog, &mut self.sink, position, ts_nanos, frame)
+    }
+
+    /// An entry at `at` must carry the epoch our history gives its seq.
+    fn check_epoch(&self, at: Position) -> Result<(), AppendError> {
+        let expected = self.history.epoch_at(at.seq);
+        if expected == Some(at.epoch) {
+            Ok(())
+        } else {
+            Err(AppendError::WrongEpoch { got: at, expected })
         }
-        self.backlog.push(position.seq, ts_nanos, frame)?;
-        if let Some(sink) = &mut self.sink.0 {
-            sink.append(position, frame);
-        }
-        Ok(())
     }
 
     /// Takes `history` as ours (a secondary adopting its primary's history
@@ -771,4 +767,20 @@ impl Follower {
         self.out.push_back(Body::Refuse { reason });
         error
     }
+}
+
+/// Keeps the frame of the entry at `at` in the backlog and gives it to the
+/// sink (the log on disk), the same bytes to both.
+fn keep(
+    backlog: &mut Backlog,
+    sink: &mut SinkSlot,
+    at: Position,
+    ts_nanos: u64,
+    frame: &[u8],
+) -> Result<(), AppendError> {
+    backlog.push(at.seq, ts_nanos, frame)?;
+    if let Some(sink) = &mut sink.0 {
+        sink.append(at, frame);
+    }
+    Ok(())
 }
