@@ -11,6 +11,7 @@
 //! afterwards cannot fail. Tests keep the two readers in agreement.
 
 use std::fmt;
+use std::ops::Range;
 
 use crate::entry::{Entry, Op, Payload};
 use crate::frame::{DecodeError, RawFrame};
@@ -112,28 +113,6 @@ impl<'a> EntryView<'a> {
         })
     }
 
-    /// Reads again a body that [`EntryView::parse`] accepted: the same
-    /// entry, without walking its ops a second time (they are walked when
-    /// they are read). For a body `parse` refuses the result is
-    /// unspecified but safe: an error, or ops that read as empty.
-    pub fn parse_checked(body: &'a [u8]) -> Result<EntryView<'a>, DecodeError> {
-        let mut r = Reader(body);
-        let epoch = Epoch(r.u64()?);
-        let seq = Seq(r.u64()?);
-        let ts_nanos = r.u64()?;
-        if r.u32()? != 0 {
-            return EntryView::parse(body);
-        }
-        // `parse` checked that the ops end the body.
-        let count = r.usize()?;
-        Ok(EntryView {
-            epoch,
-            seq,
-            ts_nanos,
-            payload: PayloadView::Ops(OpsView { count, bytes: r.0 }),
-        })
-    }
-
     /// See [`Entry::takes_seq`].
     #[must_use]
     pub fn takes_seq(&self) -> bool {
@@ -214,6 +193,66 @@ impl<'a> OpsView<'a> {
     }
 }
 
+impl<'a> OpsView<'a> {
+    /// Where these ops lie in `body`, the frame body (or whole frame)
+    /// they were read from: the offset of their first byte. With
+    /// [`OpsView::len`] it is all [`OpsView::at`] needs to give them back
+    /// without reading the body again. `None` when they are not in `body`.
+    #[must_use]
+    pub fn offset_in(&self, body: &[u8]) -> Option<usize> {
+        let start = (self.bytes.as_ptr() as usize).checked_sub(body.as_ptr() as usize)?;
+        (start + self.bytes.len() <= body.len()).then_some(start)
+    }
+
+    /// The `count` ops at `offset` of `body`, as [`OpsView::offset_in`]
+    /// and [`OpsView::len`] described them: the view [`EntryView::parse`]
+    /// gave for the same bytes. For any other bytes the result is safe but
+    /// unspecified (reading stops early or gives empty ops).
+    #[must_use]
+    pub fn at(body: &'a [u8], offset: usize, count: usize) -> OpsView<'a> {
+        OpsView {
+            count,
+            bytes: body.get(offset..).unwrap_or_default(),
+        }
+    }
+
+    /// Every op in one walk, for readers that take a buffer and offsets
+    /// (nothing is copied): appends to `ops` one [`OpSpans`] per op, and to
+    /// `spans` each argument's `(start, end)` in its op's `data`.
+    pub fn spans(&self, ops: &mut Vec<OpSpans<'a>>, spans: &mut Vec<(usize, usize)>) {
+        let mut r = Reader(self.bytes);
+        for _ in 0..self.count {
+            // Checked by `EntryView::parse`: nothing here can fail.
+            let (Ok(db), Ok(count)) = (r.u32(), r.usize()) else {
+                return;
+            };
+            let data = r.0;
+            let first = spans.len();
+            for _ in 0..count {
+                let Ok(arg) = r.bytes() else { return };
+                let end = data.len() - r.0.len();
+                spans.push((end - arg.len(), end));
+            }
+            ops.push(OpSpans {
+                db,
+                data: &data[..data.len() - r.0.len()],
+                args: first..spans.len(),
+            });
+        }
+    }
+}
+
+/// One op as [`OpsView::spans`] reads it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OpSpans<'a> {
+    /// The database index.
+    pub db: u32,
+    /// The frame bytes that hold the op's arguments.
+    pub data: &'a [u8],
+    /// Which of the spans are this op's arguments (the command name first).
+    pub args: Range<usize>,
+}
+
 impl fmt::Debug for OpsView<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_list().entries(self.iter()).finish()
@@ -257,23 +296,6 @@ impl<'a> ArgsView<'a> {
         let mut r = Reader(self.bytes);
         // Checked by `EntryView::parse`: `bytes` cannot fail here.
         (0..self.count).map(move |_| r.bytes().unwrap_or_default())
-    }
-}
-
-impl<'a> ArgsView<'a> {
-    /// The arguments as one region of the frame body, with `spans` set to
-    /// where each lies in it (start, end): for readers that take a buffer
-    /// and offsets, so nothing is copied.
-    pub fn spans(&self, spans: &mut Vec<(usize, usize)>) -> &'a [u8] {
-        spans.clear();
-        let mut r = Reader(self.bytes);
-        for _ in 0..self.count {
-            // Checked by `EntryView::parse`: `bytes` cannot fail here.
-            let Ok(arg) = r.bytes() else { break };
-            let end = self.bytes.len() - r.0.len();
-            spans.push((end - arg.len(), end));
-        }
-        self.bytes
     }
 }
 
@@ -399,10 +421,25 @@ mod tests {
         }
 
         #[test]
-        fn a_checked_body_reads_the_same_without_the_walk(e in entry()) {
+        fn ops_read_back_from_their_place_and_in_one_walk(e in entry()) {
             let body = postcard::to_allocvec(&e).unwrap();
             let view = EntryView::parse(&body).unwrap();
-            prop_assert_eq!(EntryView::parse_checked(&body).unwrap(), view);
+            if let PayloadView::Ops(ops) = view.payload {
+                let at = ops.offset_in(&body).unwrap();
+                prop_assert_eq!(OpsView::at(&body, at, ops.len()), ops);
+                let (mut read, mut spans) = (vec![], vec![(1, 1)]);
+                ops.spans(&mut read, &mut spans);
+                prop_assert_eq!(read.len(), ops.len());
+                for (op, walked) in ops.iter().zip(&read) {
+                    prop_assert_eq!(op.db, walked.db);
+                    let args: Vec<&[u8]> = spans[walked.args.clone()]
+                        .iter()
+                        .map(|&(s, e)| &walked.data[s..e])
+                        .collect();
+                    prop_assert_eq!(args, op.args.iter().collect::<Vec<_>>());
+                }
+                prop_assert_eq!(spans.len(), 1 + read.iter().map(|o| o.args.len()).sum::<usize>());
+            }
         }
 
         #[test]
@@ -422,6 +459,19 @@ mod tests {
             agree(&body);
             body.push(0);
             agree(&body);
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn every_u64_reads_back(v in any::<u64>(), shift in 0u32..64, tail in prop::collection::vec(any::<u8>(), 0..10)) {
+            let v = v >> shift;
+            let mut bytes = postcard::to_allocvec(&v).unwrap();
+            let len = bytes.len();
+            bytes.extend_from_slice(&tail);
+            let mut r = Reader(&bytes);
+            prop_assert_eq!(r.u64().ok(), Some(v));
+            prop_assert_eq!(r.0.len(), bytes.len() - len);
         }
     }
 
@@ -465,9 +515,11 @@ mod tests {
         let args: Vec<&[u8]> = op.args.iter().collect();
         assert_eq!(args, [&b"SET"[..], b"key:000042", &[b'v'; 64][..]]);
         assert_eq!(op.args.len(), 3);
-        let mut spans = vec![(9, 9)];
-        let data = op.args.spans(&mut spans);
-        let by_span: Vec<&[u8]> = spans.iter().map(|&(s, e)| &data[s..e]).collect();
+        assert_eq!(ops.offset_in(&body[..1]), None, "not inside");
+        assert_eq!(ops.offset_in(&body[body.len() - 1..]), None, "starts after");
+        let (mut read, mut spans) = (vec![], vec![]);
+        ops.spans(&mut read, &mut spans);
+        let by_span: Vec<&[u8]> = spans.iter().map(|&(s, e)| &read[0].data[s..e]).collect();
         assert_eq!(by_span, args);
     }
 }

@@ -17,12 +17,13 @@
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
+use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use changelog::{Entry, EntryView, Epoch, Payload, PayloadView, Position, Seq};
+use changelog::{Entry, EntryView, Epoch, OpSpans, Payload, PayloadView, Position, Seq};
 use engine::snapshot::SnapshotLoader;
 use engine::{Engine, NodeHooks, Role};
 use parking_lot::Mutex;
@@ -912,27 +913,14 @@ impl Applier for Apply {
             return Err("this link was replaced (promotion or re-pointing): not applied".into());
         }
         engine.begin_batch();
-        // A window of entries is read, their keys prefetched, then applied:
-        // each entry is read once.
+        // A window of entries is read (each op's arguments found in one
+        // walk), their keys prefetched, then applied.
         let mut entries = batch.iter();
-        let mut window = Vec::new();
-        let mut spans = Vec::new();
+        let mut window = Window::default();
         let result = loop {
-            let read = read_window(&mut entries, &mut window);
-            engine.prefetch_keys(
-                window
-                    .iter()
-                    .filter_map(|entry| match entry.payload {
-                        PayloadView::Ops(ops) => Some(ops),
-                        _ => None,
-                    })
-                    .flat_map(|ops| ops.iter())
-                    .filter_map(|op| Some((op.db, op.args.iter().nth(1)?))),
-            );
-            if let Err(e) = window
-                .iter()
-                .try_for_each(|entry| apply_view(&mut engine, entry, &mut spans))
-            {
+            let read = window.read(&mut entries);
+            engine.prefetch_keys(window.keys());
+            if let Err(e) = window.apply(&mut engine) {
                 break Err(e);
             }
             match read {
@@ -978,54 +966,73 @@ impl Applier for Apply {
     }
 }
 
-/// Reads entries into `window` (emptied first) until it holds
-/// [`engine::PREFETCH_WINDOW`] ops or the batch ends. Returns whether
-/// entries may follow, or the error of an entry that does not read (the
-/// entries before it are in `window`).
-fn read_window<'a>(
-    entries: &mut impl Iterator<Item = Result<EntryView<'a>, changelog::DecodeError>>,
-    window: &mut Vec<EntryView<'a>>,
-) -> Result<bool, changelog::DecodeError> {
-    window.clear();
-    let mut ops = 0;
-    while ops < engine::PREFETCH_WINDOW {
-        let Some(entry) = entries.next().transpose()? else {
-            return Ok(false);
-        };
-        if let PayloadView::Ops(o) = entry.payload {
-            ops += o.len();
-        }
-        window.push(entry);
-    }
-    Ok(true)
+/// Entries of a batch being applied, read in place: each op's arguments
+/// as spans of the frame they arrived in (no copy).
+#[derive(Default)]
+struct Window<'a> {
+    /// The entries, each with its ops (a range of `ops`).
+    entries: Vec<(EntryView<'a>, Range<usize>)>,
+    ops: Vec<OpSpans<'a>>,
+    spans: Vec<(usize, usize)>,
 }
 
-/// Applies one entry, read in place from its frame, to the engine: what
-/// `aof::apply_entry` does for an owned entry, without decoding into one
-/// or copying its arguments (`spans`: a reused buffer).
-fn apply_view(
-    engine: &mut Engine,
-    entry: &EntryView<'_>,
-    spans: &mut Vec<(usize, usize)>,
-) -> Result<(), String> {
-    let seq = entry.seq;
-    match entry.payload {
-        PayloadView::Ops(ops) => {
-            for op in ops.iter() {
-                let data = op.args.spans(spans);
-                engine
-                    .apply_args(op.db, resp::Args::new(data, spans))
-                    .map_err(|e| format!("entry {seq}: {e}"))?;
+impl<'a> Window<'a> {
+    /// Reads entries (after emptying the window) until it holds
+    /// [`engine::PREFETCH_WINDOW`] ops or the batch ends. Returns whether
+    /// entries may follow, or the error of an entry that does not read
+    /// (the entries before it are in the window).
+    fn read(
+        &mut self,
+        entries: &mut impl Iterator<Item = Result<EntryView<'a>, changelog::DecodeError>>,
+    ) -> Result<bool, changelog::DecodeError> {
+        self.entries.clear();
+        self.ops.clear();
+        self.spans.clear();
+        while self.ops.len() < engine::PREFETCH_WINDOW {
+            let Some(entry) = entries.next().transpose()? else {
+                return Ok(false);
+            };
+            let first = self.ops.len();
+            if let PayloadView::Ops(ops) = entry.payload {
+                ops.spans(&mut self.ops, &mut self.spans);
+            }
+            self.entries.push((entry, first..self.ops.len()));
+        }
+        Ok(true)
+    }
+
+    /// The key (first argument) of each op, with its database.
+    fn keys(&self) -> impl Iterator<Item = (u32, &'a [u8])> + '_ {
+        self.ops.iter().filter_map(|op| {
+            let &(start, end) = self.spans.get(op.args.clone())?.get(1)?;
+            Some((op.db, op.data.get(start..end)?))
+        })
+    }
+
+    /// Applies the entries in order to the engine: what
+    /// `aof::apply_entry` does for an owned entry.
+    fn apply(&self, engine: &mut Engine) -> Result<(), String> {
+        for (entry, ops) in &self.entries {
+            let seq = entry.seq;
+            match entry.payload {
+                PayloadView::Ops(_) => {
+                    for op in &self.ops[ops.clone()] {
+                        let args = resp::Args::new(op.data, &self.spans[op.args.clone()]);
+                        engine
+                            .apply_args(op.db, args)
+                            .map_err(|e| format!("entry {seq}: {e}"))?;
+                    }
+                }
+                PayloadView::Publish { channel, message } => {
+                    engine
+                        .apply_op(0, [&b"PUBLISH"[..], channel, message])
+                        .map_err(|e| format!("entry {seq}: {e}"))?;
+                }
+                PayloadView::Heartbeat | PayloadView::Fence => {}
             }
         }
-        PayloadView::Publish { channel, message } => {
-            engine
-                .apply_op(0, [&b"PUBLISH"[..], channel, message])
-                .map_err(|e| format!("entry {seq}: {e}"))?;
-        }
-        PayloadView::Heartbeat | PayloadView::Fence => {}
+        Ok(())
     }
-    Ok(())
 }
 
 /// A full sync's snapshot being loaded beside the live data.

@@ -8,7 +8,7 @@
 //! checksum (they are exactly the bytes the primary's log holds).
 
 use changelog::frame::HEADER_LEN;
-use changelog::{DecodeError, Entry, EntryView, Epoch, Position, Seq};
+use changelog::{DecodeError, Entry, EntryView, Epoch, OpsView, PayloadView, Position, Seq};
 
 /// Entries that passed every check of the secondary (checksums, contiguous
 /// seqs, epochs on the primary's history), to apply in order as one unit
@@ -24,13 +24,17 @@ pub struct EntryBatch {
     first: Seq,
 }
 
-/// Where a frame ends and what its header-free body said, so the log copy
-/// needs no second read of the body.
+/// Where a frame ends and what its body said, so neither the apply nor
+/// the log copy reads the body's header again.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct FrameMeta {
     end: u32,
     epoch: Epoch,
     ts_nanos: u64,
+    /// Where the ops begin in the frame, and how many (`ops_at` 0: the
+    /// entry holds no ops, a frame starts with its header).
+    ops_at: u32,
+    ops: u32,
 }
 
 /// One frame of a batch, with the position and timestamp of its entry.
@@ -45,20 +49,48 @@ pub struct BatchFrame<'a> {
 }
 
 /// Builds a batch while its frames are checked.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct BatchBuilder {
     index: Vec<FrameMeta>,
     first: Option<Seq>,
 }
 
 impl BatchBuilder {
-    /// Notes the next checked frame: its entry, and where it ends.
-    pub(crate) fn push(&mut self, entry: &EntryView<'_>, end: u32) {
+    /// A builder with room for every frame of `frames`, counted from their
+    /// headers' lengths (no checks: a wrong count only costs a regrowth).
+    pub(crate) fn for_frames(frames: &[u8]) -> BatchBuilder {
+        let mut count = 0;
+        let mut at = 0;
+        while let Some(len) = frames.get(at + 1..at + 5) {
+            let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
+            count += 1;
+            at = at.saturating_add(HEADER_LEN).saturating_add(len);
+        }
+        BatchBuilder {
+            index: Vec::with_capacity(count),
+            first: None,
+        }
+    }
+
+    /// Notes the next checked frame: its entry (read from `frame`), and
+    /// where it ends in the message.
+    pub(crate) fn push(&mut self, entry: &EntryView<'_>, frame: &[u8], end: u32) {
         self.first.get_or_insert(entry.seq);
+        let (ops_at, ops) = match entry.payload {
+            PayloadView::Ops(ops) => (
+                ops.offset_in(frame)
+                    .and_then(|at| u32::try_from(at).ok())
+                    .unwrap_or(0),
+                u32::try_from(ops.len()).unwrap_or(0),
+            ),
+            _ => (0, 0),
+        };
         self.index.push(FrameMeta {
             end,
             epoch: entry.epoch,
             ts_nanos: entry.ts_nanos,
+            ops_at,
+            ops,
         });
     }
 
@@ -125,20 +157,91 @@ impl EntryBatch {
         })
     }
 
-    /// The entries in order, read in place. The batch was checked when it
-    /// was made, so no item is an error unless this build's two readers
-    /// disagree; treat one as a failed apply all the same.
+    /// The entries in order, read in place: the ops of each from where the
+    /// check found them, without a second read of its header. The batch
+    /// was checked when it was made, so no item is an error unless this
+    /// build's readers disagree; treat one as a failed apply all the same.
     pub fn iter(&self) -> impl Iterator<Item = Result<EntryView<'_>, DecodeError>> + '_ {
-        self.frames().map(|f| match f.frame.get(HEADER_LEN..) {
-            Some(body) => EntryView::parse_checked(body),
-            None => Err(DecodeError::Malformed {
-                reason: "frame shorter than its header".into(),
-            }),
+        self.frames().zip(&self.index).map(|(f, m)| {
+            if m.ops_at != 0 {
+                return Ok(EntryView {
+                    epoch: f.position.epoch,
+                    seq: f.position.seq,
+                    ts_nanos: f.ts_nanos,
+                    payload: PayloadView::Ops(OpsView::at(
+                        f.frame,
+                        m.ops_at as usize,
+                        m.ops as usize,
+                    )),
+                });
+            }
+            match f.frame.get(HEADER_LEN..) {
+                Some(body) => EntryView::parse(body),
+                None => Err(DecodeError::Malformed {
+                    reason: "frame shorter than its header".into(),
+                }),
+            }
         })
     }
 
     /// The entries, owned.
     pub fn to_entries(&self) -> Result<Vec<Entry>, DecodeError> {
         self.iter().map(|e| e.map(|e| e.to_entry())).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use changelog::{Codec, Op, Payload};
+
+    use super::*;
+
+    /// Frames of a few entries of each payload that takes a seq.
+    fn entries() -> Vec<Entry> {
+        let op = |argv: &[&[u8]]| Op {
+            db: 3,
+            argv: argv.iter().map(|a| a.to_vec()).collect::<Vec<_>>().into(),
+        };
+        let mut out = Vec::new();
+        for seq in 1..=6u64 {
+            let payload = match seq % 3 {
+                0 => Payload::Publish {
+                    channel: b"news".to_vec(),
+                    message: seq.to_string().into_bytes(),
+                },
+                1 => Payload::Ops(vec![op(&[b"SET", b"k", &vec![b'v'; 300]])]),
+                _ => Payload::Ops(vec![op(&[b"INCR", b"n"]), op(&[b"DEL", b"k", b"j"])]),
+            };
+            out.push(Entry {
+                epoch: Epoch(2),
+                seq: Seq(seq),
+                ts_nanos: 1_700_000_000_000_000_000 + seq,
+                payload,
+            });
+        }
+        out
+    }
+
+    #[test]
+    fn a_batch_reads_back_every_entry_from_where_the_check_found_it() {
+        let codec = Codec::default();
+        let mut frames = Vec::new();
+        let entries = entries();
+        for e in &entries {
+            codec.encode(e, &mut frames).unwrap();
+        }
+        let mut builder = BatchBuilder::for_frames(&frames);
+        assert_eq!(builder.index.capacity(), entries.len());
+        let mut at = 0;
+        while let Some(raw) = codec.split(&frames[at..]).unwrap() {
+            let frame = &frames[at..at + raw.len()];
+            builder.push(&raw.view().unwrap(), frame, (at + raw.len()) as u32);
+            at += raw.len();
+        }
+        let batch = builder.finish(frames).unwrap();
+        assert_eq!(batch.to_entries().unwrap(), entries);
+        // Publish entries are read from their bodies; ops from the index.
+        let at_ops = batch.index.iter().filter(|m| m.ops_at != 0).count();
+        assert_eq!(at_ops, 4);
     }
 }

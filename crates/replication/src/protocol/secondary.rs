@@ -369,7 +369,7 @@ impl Secondary {
     /// Checks every frame of the message, then hands the entries out as
     /// one batch.
     fn on_entries(&mut self, frames: Vec<u8>) -> Result<(), ProtocolError> {
-        let mut batch = BatchBuilder::default();
+        let mut batch = BatchBuilder::for_frames(&frames);
         let mut last = None;
         let mut next = self.next;
         let mut at = 0;
@@ -378,12 +378,12 @@ impl Secondary {
                 Ok(checked) => checked,
                 Err(e) => return Err(self.fail_protocol(e)),
             };
-            at += len;
-            let Ok(end) = u32::try_from(at) else {
+            let Ok(end) = u32::try_from(at + len) else {
                 let e = ProtocolError::Decode("Entries message over 4 GiB".into());
                 return Err(self.fail_protocol(e));
             };
-            batch.push(&entry, end);
+            batch.push(&entry, &frames[at..at + len], end);
+            at += len;
             last = Some(entry.position());
             next = next.next();
         }
