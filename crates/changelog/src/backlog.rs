@@ -250,6 +250,31 @@ impl Backlog {
         })
     }
 
+    /// Whole frames from entry `seq` on, at most `max_bytes` of them but
+    /// at least one when any is held from `seq`, as few slices as can be:
+    /// frames pushed one after another into the same chunk come as one.
+    /// For a sender that copies them out: one copy per slice instead of
+    /// one per frame. Errors as [`Backlog::read_from`].
+    pub fn read_runs(&self, seq: Seq, max_bytes: usize) -> Result<Runs<'_>, BacklogError> {
+        let index = self.read_from(seq)?.index;
+        let mut end = index;
+        let mut bytes = 0usize;
+        for slot in self.slots.range(index..) {
+            let len = slot.len as usize;
+            if end > index && bytes + len > max_bytes {
+                break;
+            }
+            bytes += len;
+            end += 1;
+        }
+        Ok(Runs {
+            backlog: self,
+            index,
+            end,
+            bytes,
+        })
+    }
+
     /// Drops every entry after `last`: the log was cut back to `last` (a
     /// node that learned it was on a dead branch). The next push is then
     /// entry `last + 1`.
@@ -396,6 +421,57 @@ impl<'a> Iterator for Frames<'a> {
 }
 
 impl ExactSizeIterator for Frames<'_> {}
+
+/// The frames of a [`Backlog::read_runs`], oldest first, in runs of
+/// adjacent bytes.
+#[derive(Clone, Debug)]
+pub struct Runs<'a> {
+    backlog: &'a Backlog,
+    /// Index in `backlog.slots` of the next frame to yield.
+    index: usize,
+    /// One past the last index to yield.
+    end: usize,
+    /// The bytes of the frames still to yield.
+    bytes: usize,
+}
+
+impl Runs<'_> {
+    /// How many frames are still to come.
+    #[must_use]
+    pub fn frames(&self) -> usize {
+        self.end - self.index
+    }
+
+    /// Their bytes.
+    #[must_use]
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+}
+
+impl<'a> Iterator for Runs<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        let first = *self
+            .backlog
+            .slots
+            .get(self.index)
+            .filter(|_| self.index < self.end)?;
+        let mut len = first.len as usize;
+        self.index += 1;
+        for slot in self.backlog.slots.range(self.index..self.end) {
+            if slot.chunk != first.chunk || slot.start as usize != first.start as usize + len {
+                break;
+            }
+            len += slot.len as usize;
+            self.index += 1;
+        }
+        self.bytes -= len;
+        let chunk = &self.backlog.chunks[(first.chunk - self.backlog.first_chunk) as usize];
+        Some(&chunk[first.start as usize..][..len])
+    }
+}
 
 #[cfg(test)]
 mod tests;

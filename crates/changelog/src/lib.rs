@@ -80,7 +80,7 @@ pub mod position;
 pub mod view;
 
 pub use argv::Argv;
-pub use backlog::{Backlog, BacklogConfig, BacklogError, Frames, PushError};
+pub use backlog::{Backlog, BacklogConfig, BacklogError, Frames, PushError, Runs};
 pub use entry::{Entry, Op, Payload};
 pub use frame::{Codec, DecodeError, EncodeError, Part, RawFrame};
 pub use history::{EpochStart, History, HistoryError, Reconcile};

@@ -27,6 +27,56 @@ fn read(b: &Backlog, seq: u64) -> Result<Vec<Vec<u8>>, BacklogError> {
         .map(|frames| frames.map(<[u8]>::to_vec).collect())
 }
 
+/// `read_runs` checked against itself (counts, slices) and flattened to
+/// the frames it covers.
+fn runs(b: &Backlog, seq: u64, max_bytes: usize) -> Result<Vec<u8>, BacklogError> {
+    let runs = b.read_runs(Seq(seq), max_bytes)?;
+    let (frames, bytes) = (runs.frames(), runs.bytes());
+    let slices: Vec<&[u8]> = runs.collect();
+    assert!(slices.len() <= frames && slices.iter().all(|s| !s.is_empty()));
+    let flat = slices.concat();
+    assert_eq!(flat.len(), bytes);
+    Ok(flat)
+}
+
+/// The first frames of `frames` within `max_bytes` (at least one), flat.
+fn within(frames: Vec<Vec<u8>>, max_bytes: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (i, f) in frames.into_iter().enumerate() {
+        if i > 0 && out.len() + f.len() > max_bytes {
+            break;
+        }
+        out.extend(f);
+    }
+    out
+}
+
+#[test]
+fn runs_join_the_frames_of_a_chunk_and_keep_to_the_budget() {
+    let mut b = Backlog::new(config(1 << 20, None, 250), Seq(1));
+    for seq in 1..=5 {
+        b.push(Seq(seq), 0, &frame(seq, 100)).unwrap();
+    }
+    // Chunks of 250 bytes: frames 1-2, 3-4, 5.
+    let slices: Vec<usize> = b
+        .read_runs(Seq(1), 1000)
+        .unwrap()
+        .map(<[u8]>::len)
+        .collect();
+    assert_eq!(slices, [200, 200, 100]);
+    let r = b.read_runs(Seq(2), 250).unwrap();
+    assert_eq!((r.frames(), r.bytes()), (2, 200));
+    assert_eq!(r.map(<[u8]>::len).collect::<Vec<_>>(), [100, 100]);
+    // One frame even over the budget; none when caught up.
+    assert_eq!(b.read_runs(Seq(5), 10).unwrap().bytes(), 100);
+    assert_eq!(b.read_runs(Seq(6), 10).unwrap().count(), 0);
+    assert_eq!(runs(&b, 1, 0).unwrap(), frame(1, 100));
+    assert_eq!(
+        b.read_runs(Seq(7), 10).err(),
+        Some(BacklogError::Future { last: Seq(5) })
+    );
+}
+
 #[test]
 fn empty_backlog_serves_only_the_caught_up() {
     let b = Backlog::new(BacklogConfig::default(), Seq(10));
@@ -309,6 +359,8 @@ proptest! {
                 Step::Read { back } => {
                     let seq = (m.next + 2).saturating_sub(back);
                     prop_assert_eq!(read(&b, seq), m.read(seq));
+                    let budget = (back as usize * 97) % 700;
+                    prop_assert_eq!(runs(&b, seq, budget), m.read(seq).map(|f| within(f, budget)));
                 }
             }
             prop_assert_eq!(b.next_seq(), Seq(m.next));

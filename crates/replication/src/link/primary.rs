@@ -24,7 +24,7 @@ use crate::endpoint;
 use crate::lag::{AppendTimes, LagSummaries, LagTracker};
 use crate::protocol::{
     Body, EntryBatch, Follower, FollowerState, FullSyncReason, Lag, Log, Msg, PrimaryConfig,
-    PrimaryEvent,
+    PrimaryEvent, Transmit,
 };
 
 use super::io::MsgReader;
@@ -528,7 +528,7 @@ async fn drive(
         let mut out: Option<quinn::SendStream> = None;
         let mut last_rx = link.last.subscribe();
         let mut serving_rx = link.serving_tx.subscribe();
-        let mut msgs: Vec<Msg> = Vec::new();
+        let mut msgs: Vec<Transmit> = Vec::new();
         let mut wbuf: Vec<u8> = Vec::new();
         let mut full_sync: Option<FullSyncReason> = None;
         let mut info_at: Option<Instant> = None;
@@ -589,7 +589,8 @@ async fn drive(
                     }
                 }
             }
-            // Collect under the lock, write without it.
+            // Collect under the lock (entries encoded straight from the
+            // backlog), encode the rest and write without it.
             let more = {
                 let log = link.log.lock();
                 last_rx.borrow_and_update();
@@ -597,9 +598,9 @@ async fn drive(
                 let mut bytes = 0;
                 let mut more = false;
                 while bytes < DRAIN_BYTES {
-                    match follower.poll_transmit(now, &log) {
+                    match follower.poll_transmit_encoded(now, &log) {
                         Some(msg) => {
-                            bytes += body_len(&msg.body);
+                            bytes += transmit_len(&msg);
                             msgs.push(msg);
                         }
                         None => break,
@@ -610,16 +611,13 @@ async fn drive(
             };
             // A follower may find itself off the backlog while sending.
             let pending_event = follower_has_events(&follower);
-            for mut msg in msgs.drain(..) {
-                if let Body::Entries { frames } = &mut msg.body {
-                    if link.take_corruption() {
-                        if let Some(last) = frames.last_mut() {
-                            *last ^= 0x01;
-                        }
-                        warn!(%region, "fault injection: flipped a bit in an outgoing frame");
-                    }
-                }
-                if matches!(msg.body, Body::FullSync { .. }) {
+            for msg in msgs.drain(..) {
+                if let Transmit::Msg(Msg {
+                    body: Body::FullSync { .. },
+                    ..
+                }) = &msg
+                {
+                    // A full sync starts on a stream of its own.
                     write_out(&mut out, &mut wbuf).await?;
                     if let Some(mut old) = out.take() {
                         let _ = old.finish();
@@ -628,9 +626,26 @@ async fn drive(
                 if out.is_none() {
                     out = Some(conn.open_uni().await?);
                 }
-                msg.encode(&mut wbuf)?;
-                if wbuf.len() >= DRAIN_BYTES {
-                    write_out(&mut out, &mut wbuf).await?;
+                match msg {
+                    Transmit::Entries(mut encoded) => {
+                        if link.take_corruption() {
+                            if let Some(last) = encoded.last_mut() {
+                                *last ^= 0x01;
+                            }
+                            warn!(%region, "fault injection: flipped a bit in an outgoing frame");
+                        }
+                        // Handed to QUIC as it is, after what is buffered.
+                        write_out(&mut out, &mut wbuf).await?;
+                        if let Some(s) = &mut out {
+                            s.write_chunk(encoded.into()).await?;
+                        }
+                    }
+                    Transmit::Msg(msg) => {
+                        msg.encode(&mut wbuf)?;
+                        if wbuf.len() >= DRAIN_BYTES {
+                            write_out(&mut out, &mut wbuf).await?;
+                        }
+                    }
                 }
             }
             write_out(&mut out, &mut wbuf).await?;
@@ -858,11 +873,14 @@ async fn write_out(
 }
 
 /// Roughly how many bytes a message takes on the wire.
-fn body_len(body: &Body) -> usize {
-    match body {
-        Body::Entries { frames } => frames.len(),
-        Body::SnapshotChunk { bytes } => bytes.len(),
-        _ => 64,
+fn transmit_len(msg: &Transmit) -> usize {
+    match msg {
+        Transmit::Entries(encoded) => encoded.len(),
+        Transmit::Msg(Msg {
+            body: Body::SnapshotChunk { bytes },
+            ..
+        }) => bytes.len(),
+        Transmit::Msg(_) => 64,
     }
 }
 

@@ -62,7 +62,7 @@ use thiserror::Error;
 pub use batch::{BatchFrame, EntryBatch};
 pub use msg::{Body, FullSyncReason, Msg, RefuseReason, LEN_PREFIX, MAX_MSG_LEN, PROTOCOL_VERSION};
 pub use primary::{
-    AppendError, Follower, FollowerState, Lag, Log, LogSink, PrimaryConfig, PrimaryEvent,
+    AppendError, Follower, FollowerState, Lag, Log, LogSink, PrimaryConfig, PrimaryEvent, Transmit,
 };
 pub use secondary::{Secondary, SecondaryConfig, SecondaryEvent, SecondaryState};
 

@@ -204,25 +204,64 @@ impl Msg {
     pub fn encode(&self, out: &mut Vec<u8>) -> Result<(), ProtocolError> {
         let start = out.len();
         out.extend_from_slice(&[0; LEN_PREFIX]);
-        let body = match postcard::to_allocvec(self) {
-            Ok(body) => body,
-            Err(e) => {
-                out.truncate(start);
-                return Err(ProtocolError::Encode(e.to_string()));
-            }
-        };
-        let len = match u32::try_from(body.len()) {
+        // Serialized straight onto the end of `out`: no second buffer.
+        if let Err(e) = postcard::serialize_with_flavor(self, Append(out)) {
+            out.truncate(start);
+            return Err(ProtocolError::Encode(e.to_string()));
+        }
+        let written = out.len() - start - LEN_PREFIX;
+        let len = match u32::try_from(written) {
             Ok(len) if len <= MAX_MSG_LEN => len,
             _ => {
                 out.truncate(start);
                 return Err(ProtocolError::TooLarge {
-                    len: body.len() as u64,
+                    len: written as u64,
                     max: MAX_MSG_LEN,
                 });
             }
         };
         out[start..start + LEN_PREFIX].copy_from_slice(&len.to_le_bytes());
-        out.extend_from_slice(&body);
+        Ok(())
+    }
+
+    /// Appends an `Entries` message of `epoch` carrying `frames` (`bytes`
+    /// in all) to `out`: the bytes [`Msg::encode`] gives for
+    /// `Body::Entries` with the frames joined, written with one copy of
+    /// each slice (the primary sends straight from its backlog).
+    pub fn encode_entries<'a>(
+        epoch: Epoch,
+        bytes: usize,
+        frames: impl IntoIterator<Item = &'a [u8]>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), ProtocolError> {
+        // The fields as serde and postcard lay them out: the version byte,
+        // the epoch and the variant index as varints, then the frames as
+        // one byte string (a varint length and the bytes).
+        let mut head = [0u8; 1 + 3 * MAX_VARINT];
+        head[0] = PROTOCOL_VERSION;
+        let mut used = 1;
+        for v in [epoch.0, ENTRIES_VARIANT, bytes as u64] {
+            used += put_varint(v, &mut head[used..]);
+        }
+        let len = u32::try_from(used + bytes)
+            .ok()
+            .filter(|&len| len <= MAX_MSG_LEN)
+            .ok_or(ProtocolError::TooLarge {
+                len: (used + bytes) as u64,
+                max: MAX_MSG_LEN,
+            })?;
+        out.reserve(LEN_PREFIX + used + bytes);
+        out.extend_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(&head[..used]);
+        let start = out.len();
+        for frame in frames {
+            out.extend_from_slice(frame);
+        }
+        debug_assert_eq!(
+            out.len() - start,
+            bytes,
+            "frames and their byte count differ"
+        );
         Ok(())
     }
 
@@ -266,6 +305,46 @@ impl Msg {
         }
         Ok(Some((msg, end)))
     }
+}
+
+/// A postcard output that appends to a caller's buffer.
+struct Append<'a>(&'a mut Vec<u8>);
+
+impl postcard::ser_flavors::Flavor for Append<'_> {
+    type Output = ();
+
+    fn try_push(&mut self, data: u8) -> postcard::Result<()> {
+        self.0.push(data);
+        Ok(())
+    }
+
+    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
+        self.0.extend_from_slice(data);
+        Ok(())
+    }
+
+    fn finalize(self) -> postcard::Result<()> {
+        Ok(())
+    }
+}
+
+/// `Body::Entries`' variant index (serde numbers variants in order).
+const ENTRIES_VARIANT: u64 = 5;
+
+/// The longest varint of a u64.
+const MAX_VARINT: usize = 10;
+
+/// Writes `v` as a postcard varint at the start of `out`; returns its
+/// length.
+fn put_varint(mut v: u64, out: &mut [u8]) -> usize {
+    let mut i = 0;
+    while v >= 0x80 {
+        out[i] = (v as u8) | 0x80;
+        v >>= 7;
+        i += 1;
+    }
+    out[i] = v as u8;
+    i + 1
 }
 
 /// Serde for `Vec<u8>` fields as one byte string (postcard writes the same

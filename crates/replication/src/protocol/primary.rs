@@ -16,7 +16,7 @@ use std::collections::VecDeque;
 
 use changelog::{
     Backlog, BacklogError, Codec, EncodeError, Entry, Epoch, History, Op, Position, PushError,
-    Reconcile, Seq,
+    Reconcile, Runs, Seq,
 };
 use thiserror::Error;
 
@@ -339,6 +339,22 @@ pub enum PrimaryEvent {
     },
 }
 
+/// A message of [`Follower::poll_transmit_encoded`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Transmit {
+    /// A message to encode ([`Msg::encode`]).
+    Msg(Msg),
+    /// An `Entries` message, encoded: length prefix included.
+    Entries(Vec<u8>),
+}
+
+/// The next message of a follower, before it is built.
+enum Next<'a> {
+    Body(Body),
+    /// Entries, still in the backlog.
+    Entries(Runs<'a>),
+}
+
 /// How far a secondary is behind, from its acks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Lag {
@@ -434,9 +450,9 @@ impl Follower {
         let last = log.last().seq;
         let bytes = log
             .backlog()
-            .read_from(self.applied.seq.next())
+            .read_runs(self.applied.seq.next(), usize::MAX)
             .ok()
-            .map(|frames| frames.map(|f| f.len() as u64).sum());
+            .map(|frames| frames.bytes() as u64);
         Lag {
             entries: last.entries_since(self.applied.seq),
             bytes,
@@ -663,14 +679,48 @@ impl Follower {
     /// heartbeat when idle. Poll events afterwards too: finding the
     /// follower off the backlog here emits [`PrimaryEvent::FullSyncNeeded`].
     pub fn poll_transmit(&mut self, now: u64, log: &Log) -> Option<Msg> {
-        let body = self.next_body(now, log)?;
-        self.last_sent_ms = now;
+        let body = match self.next(now, log)? {
+            Next::Body(body) => body,
+            Next::Entries(runs) => Body::Entries {
+                frames: runs.collect::<Vec<_>>().concat(),
+            },
+        };
         Some(Msg::new(log.epoch(), body))
     }
 
-    fn next_body(&mut self, now: u64, log: &Log) -> Option<Body> {
+    /// [`Follower::poll_transmit`] for a sender: entries come encoded (the
+    /// bytes [`Msg::encode`] gives), copied once out of the backlog; any
+    /// other message as it is, to encode outside the log's lock (a
+    /// snapshot chunk can be large).
+    pub fn poll_transmit_encoded(&mut self, now: u64, log: &Log) -> Option<Transmit> {
+        match self.next(now, log)? {
+            Next::Body(body) => Some(Transmit::Msg(Msg::new(log.epoch(), body))),
+            Next::Entries(runs) => {
+                let mut out = Vec::new();
+                match Msg::encode_entries(log.epoch(), runs.bytes(), runs, &mut out) {
+                    Ok(()) => Some(Transmit::Entries(out)),
+                    // Over the message bound: `batch_bytes` is far below it.
+                    Err(e) => {
+                        let detail = format!("an Entries message does not encode: {e}");
+                        let _ = self.fail(RefuseReason::Protocol { detail }, e);
+                        self.out
+                            .pop_front()
+                            .map(|b| Transmit::Msg(Msg::new(log.epoch(), b)))
+                    }
+                }
+            }
+        }
+    }
+
+    fn next<'a>(&mut self, now: u64, log: &'a Log) -> Option<Next<'a>> {
+        let next = self.next_body(now, log)?;
+        self.last_sent_ms = now;
+        Some(next)
+    }
+
+    fn next_body<'a>(&mut self, now: u64, log: &'a Log) -> Option<Next<'a>> {
         if let Some(body) = self.out.pop_front() {
-            return Some(body);
+            return Some(Next::Body(body));
         }
         if self.state != FollowerState::Streaming {
             return None;
@@ -681,24 +731,19 @@ impl Follower {
         (now >= self
             .last_sent_ms
             .saturating_add(self.config.heartbeat_interval_ms))
-        .then(|| Body::Heartbeat {
-            position: log.last(),
-            primary_time_ms: now,
+        .then(|| {
+            Next::Body(Body::Heartbeat {
+                position: log.last(),
+                primary_time_ms: now,
+            })
         })
     }
 
-    fn entries(&mut self, log: &Log) -> Option<Body> {
-        match log.backlog().read_from(self.next) {
-            Ok(frames) => {
-                let mut batch = Vec::new();
-                for frame in frames {
-                    if !batch.is_empty() && batch.len() + frame.len() > self.config.batch_bytes {
-                        break;
-                    }
-                    batch.extend_from_slice(frame);
-                    self.next = self.next.next();
-                }
-                Some(Body::Entries { frames: batch })
+    fn entries<'a>(&mut self, log: &'a Log) -> Option<Next<'a>> {
+        match log.backlog().read_runs(self.next, self.config.batch_bytes) {
+            Ok(runs) => {
+                self.next = Seq(self.next.0 + runs.frames() as u64);
+                Some(Next::Entries(runs))
             }
             Err(BacklogError::Compacted { oldest }) => {
                 self.need_full_sync(FullSyncReason::Compacted { oldest });
@@ -709,7 +754,7 @@ impl Follower {
                 // stepped down): this connection cannot go on.
                 let detail = format!("primary log cut back to {last}");
                 let _ = self.fail(RefuseReason::Protocol { detail }, ProtocolError::Closed);
-                self.out.pop_front()
+                self.out.pop_front().map(Next::Body)
             }
         }
     }

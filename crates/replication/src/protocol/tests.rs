@@ -184,14 +184,27 @@ impl Link {
                 moved = true;
             }
             moved |= self.take_events(primary);
-            while let Some(mut msg) = self.follower.poll_transmit(now, &primary.log) {
+            // What the link sends: entries encoded straight from the backlog.
+            while let Some(sent) = self.follower.poll_transmit_encoded(now, &primary.log) {
+                moved = true;
+                let mut msg = match (sent, self.tamper) {
+                    (Transmit::Entries(encoded), None) => {
+                        self.to_secondary.extend_from_slice(&encoded);
+                        continue;
+                    }
+                    (Transmit::Entries(encoded), Some(_)) => {
+                        let (msg, used) = Msg::decode(&encoded).expect("decodes").expect("whole");
+                        assert_eq!(used, encoded.len());
+                        msg
+                    }
+                    (Transmit::Msg(msg), _) => msg,
+                };
                 if let Some(tamper) = self.tamper {
                     if tamper(&mut msg) {
                         self.tamper = None;
                     }
                 }
                 msg.encode(&mut self.to_secondary).expect("encode");
-                moved = true;
             }
             // poll_transmit may have found the follower off the backlog.
             moved |= self.take_events(primary);
@@ -574,6 +587,70 @@ fn secondary_refuses_a_stale_primary() {
         })
     );
     assert!(sec.poll_event().is_none());
+}
+
+#[test]
+fn entries_encoded_from_slices_are_the_messages_bytes() {
+    for epoch in [0, 1, 127, 128, 1 << 40, u64::MAX] {
+        for len in [0usize, 1, 127, 128, 16_383, 16_384, 70_000] {
+            let frames: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            let want = Msg::new(
+                Epoch(epoch),
+                Body::Entries {
+                    frames: frames.clone(),
+                },
+            )
+            .to_bytes()
+            .unwrap();
+            let mut got = vec![9];
+            let slices = frames.chunks(1000.min(len.max(1)));
+            Msg::encode_entries(Epoch(epoch), len, slices, &mut got).unwrap();
+            assert_eq!(&got[1..], &want[..], "epoch {epoch}, {len} bytes");
+        }
+    }
+    let mut out = Vec::new();
+    let over = MAX_MSG_LEN as usize;
+    assert!(matches!(
+        Msg::encode_entries(Epoch(1), over, [], &mut out),
+        Err(ProtocolError::TooLarge { .. })
+    ));
+    assert!(out.is_empty());
+}
+
+#[test]
+fn a_follower_sends_the_same_bytes_encoded_or_not() {
+    let primary = primary_with(40, 1 << 20);
+    let hello = |f: &mut Follower| {
+        let hello = Body::Hello {
+            region: "eu".into(),
+            history: history(&[(1, 1)]),
+            last_applied: Position::new(Epoch(1), Seq(3)),
+        };
+        f.handle(T0, &primary.log, Msg::new(Epoch(1), hello))
+            .unwrap();
+    };
+    let config = PrimaryConfig {
+        batch_bytes: 500,
+        ..PrimaryConfig::default()
+    };
+    let (mut plain, mut encoded) = (Follower::new(config, T0), Follower::new(config, T0));
+    hello(&mut plain);
+    hello(&mut encoded);
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    let mut entries = 0;
+    while let Some(msg) = plain.poll_transmit(T0, &primary.log) {
+        msg.encode(&mut a).unwrap();
+        match encoded.poll_transmit_encoded(T0, &primary.log).unwrap() {
+            Transmit::Msg(msg) => msg.encode(&mut b).unwrap(),
+            Transmit::Entries(bytes) => {
+                entries += 1;
+                b.extend_from_slice(&bytes);
+            }
+        }
+    }
+    assert_eq!(encoded.poll_transmit_encoded(T0, &primary.log), None);
+    assert!(entries > 2, "{entries} Entries messages");
+    assert_eq!(a, b);
 }
 
 #[test]
