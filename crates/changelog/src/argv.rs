@@ -81,6 +81,12 @@ impl Argv {
         self.ends.is_empty()
     }
 
+    /// The bytes of all the arguments together.
+    #[must_use]
+    pub fn bytes_len(&self) -> usize {
+        self.data.len()
+    }
+
     /// Argument `i`.
     #[must_use]
     pub fn get(&self, i: usize) -> Option<&[u8]> {

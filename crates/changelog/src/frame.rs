@@ -309,44 +309,75 @@ fn check(part: Part, stored: u32, bytes: &[u8]) -> Result<(), DecodeError> {
     }
 }
 
-/// A postcard output that appends to a caller's buffer, so framing costs
-/// no allocation of its own.
 /// Appends postcard's encoding of an [`Entry`] whose payload is `ops`:
 /// the fields in declaration order as varints, the payload's variant index
 /// (0: `Ops`), then each op's db and its arguments as a counted list of
 /// length-prefixed byte strings. `encode_ops_matches_postcard` checks it
 /// against postcard byte for byte.
+///
+/// Written into room made once for the longest encoding, then cut to
+/// what was written: one capacity check instead of one per byte.
 fn encode_ops(at: Position, ts_nanos: u64, ops: &[Op], out: &mut Vec<u8>) {
-    let bytes: usize = ops
-        .iter()
-        .map(|op| 16 + op.argv.iter().map(|a| a.len() + 5).sum::<usize>())
-        .sum();
-    out.reserve(32 + bytes);
-    put_varint(out, at.epoch.0);
-    put_varint(out, at.seq.0);
-    put_varint(out, ts_nanos);
-    put_varint(out, 0);
-    put_varint(out, ops.len() as u64);
+    let bound = 5 * MAX_VARINT
+        + ops
+            .iter()
+            .map(|op| 2 * MAX_VARINT + op.argv.bytes_len() + MAX_VARINT * op.argv.len())
+            .sum::<usize>();
+    let start = out.len();
+    out.resize(start + bound, 0);
+    let mut w = Writer {
+        buf: &mut out[start..],
+        at: 0,
+    };
+    w.varint(at.epoch.0);
+    w.varint(at.seq.0);
+    w.varint(ts_nanos);
+    w.varint(0);
+    w.varint(ops.len() as u64);
     for op in ops {
-        put_varint(out, u64::from(op.db));
-        put_varint(out, op.argv.len() as u64);
+        w.varint(u64::from(op.db));
+        w.varint(op.argv.len() as u64);
         for arg in op.argv.iter() {
-            put_varint(out, arg.len() as u64);
-            out.extend_from_slice(arg);
+            w.varint(arg.len() as u64);
+            w.bytes(arg);
         }
     }
+    let written = w.at;
+    out.truncate(start + written);
 }
 
-/// Postcard's varint: seven bits a byte, least significant first, the top
-/// bit set on every byte but the last.
-fn put_varint(out: &mut Vec<u8>, mut n: u64) {
-    while n >= 0x80 {
-        out.push((n as u8) | 0x80);
-        n >>= 7;
+/// The longest varint (a u64's).
+const MAX_VARINT: usize = 10;
+
+/// Writes into a buffer known to be large enough.
+struct Writer<'a> {
+    buf: &'a mut [u8],
+    at: usize,
+}
+
+impl Writer<'_> {
+    /// Postcard's varint: seven bits a byte, least significant first, the
+    /// top bit set on every byte but the last.
+    #[inline]
+    fn varint(&mut self, mut n: u64) {
+        while n >= 0x80 {
+            self.buf[self.at] = (n as u8) | 0x80;
+            n >>= 7;
+            self.at += 1;
+        }
+        self.buf[self.at] = n as u8;
+        self.at += 1;
     }
-    out.push(n as u8);
+
+    #[inline]
+    fn bytes(&mut self, bytes: &[u8]) {
+        self.buf[self.at..self.at + bytes.len()].copy_from_slice(bytes);
+        self.at += bytes.len();
+    }
 }
 
+/// A postcard output that appends to a caller's buffer, so framing costs
+/// no allocation of its own.
 struct AppendTo<'a>(&'a mut Vec<u8>);
 
 impl postcard::ser_flavors::Flavor for AppendTo<'_> {

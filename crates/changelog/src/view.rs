@@ -443,6 +443,17 @@ mod tests {
         }
 
         #[test]
+        fn spans_of_unchecked_bytes_stay_in_bounds(bytes in prop::collection::vec(any::<u8>(), 0..80), count in 0usize..6) {
+            let (mut ops, mut spans) = (vec![], vec![]);
+            OpsView::at(&bytes, 0, count).spans(&mut ops, &mut spans);
+            for op in &ops {
+                for &(start, end) in &spans[op.args.clone()] {
+                    prop_assert!(start <= end && end <= op.data.len());
+                }
+            }
+        }
+
+        #[test]
         fn refuses_what_postcard_refuses(body in prop::collection::vec(any::<u8>(), 0..64)) {
             agree(&body);
         }
