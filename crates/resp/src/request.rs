@@ -112,27 +112,36 @@ impl RequestParser {
     /// Parses `*N\r\n` followed by `N` bulk strings into `self.spans`.
     /// Returns the bytes consumed once the whole request is in `buf`.
     fn parse_multibulk(&mut self, buf: &[u8]) -> Result<Option<(Source, usize)>, ProtocolError> {
-        let Some((line, mut pos)) = self.header_line(buf, 0, "too big mbulk count string")? else {
-            return Ok(None);
-        };
-        let count = match parse_i64(&line[1..]) {
-            Some(n) if n <= 0 => return Ok(Some((Source::Input, pos))),
-            Some(n) if n as u64 <= self.limits.max_multibulk as u64 => n as u64,
-            _ => return Err(perr("invalid multibulk length")),
+        // Plain headers (see `plain_header`) are read in one pass; the
+        // general path below decides everything else, errors included.
+        let plain = self.limits.max_inline >= PLAIN_HEADER_MAX;
+        let (count, mut pos) = match plain_header(buf).filter(|_| plain) {
+            Some((0, at)) => return Ok(Some((Source::Input, at))),
+            Some((n, at)) if n <= self.limits.max_multibulk => (n as u64, at),
+            _ => {
+                let Some((line, pos)) = self.header_line(buf, 0, "too big mbulk count string")?
+                else {
+                    return Ok(None);
+                };
+                match parse_i64(&line[1..]) {
+                    Some(n) if n <= 0 => return Ok(Some((Source::Input, pos))),
+                    Some(n) if n as u64 <= self.limits.max_multibulk as u64 => (n as u64, pos),
+                    _ => return Err(perr("invalid multibulk length")),
+                }
+            }
         };
         for _ in 0..count {
-            let Some((line, body)) = self.header_line(buf, pos, "too big bulk count string")?
-            else {
-                return Ok(None);
-            };
-            // An empty line starts with its CR, which is what Redis names.
-            let first = line.first().copied().unwrap_or(b'\r');
-            if first != b'$' {
-                return Err(perr(&format!("expected '$', got '{}'", first as char)));
-            }
-            let len = match parse_i64(&line[1..]) {
-                Some(n) if n >= 0 && n as u64 <= self.limits.max_bulk_len as u64 => n as usize,
-                _ => return Err(perr("invalid bulk length")),
+            let rest = &buf[pos..];
+            let (len, body) = match plain_header(rest) {
+                Some((n, at))
+                    if plain && rest.first() == Some(&b'$') && n <= self.limits.max_bulk_len =>
+                {
+                    (n, pos + at)
+                }
+                _ => match self.bulk_header(buf, pos)? {
+                    Some(read) => read,
+                    None => return Ok(None),
+                },
             };
             // The whole announced body must be here; its bytes are not
             // looked at. Like Redis, the two bytes after the body are
@@ -145,6 +154,29 @@ impl RequestParser {
             pos = end + 2;
         }
         Ok(Some((Source::Input, pos)))
+    }
+
+    /// Reads the `$` header at `start`: the length and where the body
+    /// starts, `None` while the line is incomplete.
+    fn bulk_header(
+        &self,
+        buf: &[u8],
+        start: usize,
+    ) -> Result<Option<(usize, usize)>, ProtocolError> {
+        let Some((line, body)) = self.header_line(buf, start, "too big bulk count string")? else {
+            return Ok(None);
+        };
+        // An empty line starts with its CR, which is what Redis names.
+        let first = line.first().copied().unwrap_or(b'\r');
+        if first != b'$' {
+            return Err(perr(&format!("expected '$', got '{}'", first as char)));
+        }
+        match parse_i64(&line[1..]) {
+            Some(n) if n >= 0 && n as u64 <= self.limits.max_bulk_len as u64 => {
+                Ok(Some((n as usize, body)))
+            }
+            _ => Err(perr("invalid bulk length")),
+        }
     }
 
     /// Finds the header line that starts at `start` (a `*` or `$` line).
@@ -206,10 +238,7 @@ pub fn peek_keys<'a>(buf: &'a [u8], max: usize, mut key: impl FnMut(&'a [u8])) -
         if rest.first() != Some(&sigil) {
             return None;
         }
-        // Counts and lengths have at most 20 digits.
-        let cr = rest.iter().take(24).position(|&b| b == b'\r')?;
-        let n = parse_i64(&rest[1..cr]).filter(|&n| n >= 0)?;
-        Some((usize::try_from(n).ok()?, at + cr + 2))
+        plain_header(rest).map(|(n, used)| (n, at + used))
     }
     let mut pos = 0;
     for _ in 0..max {
@@ -236,6 +265,32 @@ pub fn peek_keys<'a>(buf: &'a [u8], max: usize, mut key: impl FnMut(&'a [u8])) -
         pos = at;
     }
     pos
+}
+
+/// The longest header line [`plain_header`] reads: a sigil, 18 digits, CR
+/// and one byte.
+const PLAIN_HEADER_MAX: usize = 21;
+
+/// The number of a plain `*` or `$` header line at the start of `line`
+/// (whose first byte, the sigil, is not looked at): 1 to 18 digits with no
+/// sign and no leading zero (or a lone `0`), a CR, and one more byte (not
+/// checked, as Redis does not). Returns the number and the bytes the line
+/// takes. Anything else, or a line not all there yet, is `None`, for the
+/// general path to decide: the common case in one pass, with no search
+/// for the CR first.
+#[inline]
+fn plain_header(line: &[u8]) -> Option<(usize, usize)> {
+    let mut n = 0u64;
+    for (i, &b) in line.iter().enumerate().skip(1) {
+        match b {
+            b'0'..=b'9' if i < PLAIN_HEADER_MAX - 2 && !(i == 2 && n == 0) => {
+                n = n * 10 + u64::from(b - b'0');
+            }
+            b'\r' if i > 1 && i + 1 < line.len() => return Some((usize::try_from(n).ok()?, i + 2)),
+            _ => return None,
+        }
+    }
+    None
 }
 
 /// A protocol error with Redis's `Protocol error: ` prefix.
@@ -634,6 +689,22 @@ mod tests {
         ]
     }
 
+    /// The number text of a header: plain ones and every near miss (a
+    /// leading zero, a sign, a space, too many digits, none).
+    fn header_number() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[1-9][0-9]{0,2}",
+            Just("0".to_string()),
+            "0[0-9]{1,2}",
+            "-[0-9]{1,2}",
+            "\\+[0-9]",
+            Just(" 3".to_string()),
+            Just("3 ".to_string()),
+            "[1-9][0-9]{16,18}",
+            Just(String::new()),
+        ]
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(128))]
 
@@ -677,6 +748,26 @@ mod tests {
             }
             prop_assert_eq!(at, walked);
             prop_assert_eq!(seen, keys);
+        }
+
+        #[test]
+        fn plain_headers_read_as_the_general_path_reads_them(
+            count in header_number(),
+            bulks in prop::collection::vec((header_number(), prop::collection::vec(any::<u8>(), 0..12)), 0..4),
+            cut in any::<prop::sample::Index>(),
+        ) {
+            let mut input = format!("*{count}\r\n").into_bytes();
+            for (len, body) in bulks {
+                input.extend(format!("${len}\r\n").into_bytes());
+                input.extend(body);
+                input.extend(b"\r\n");
+            }
+            // Below 21 bytes of inline room the plain path is off.
+            let limits = |max_inline| Limits { max_bulk_len: 1 << 20, max_multibulk: 1 << 20, max_inline };
+            for input in [&input[..], &input[..cut.index(input.len() + 1)]] {
+                prop_assert_eq!(parse_with(limits(1024), input), parse_with(limits(20), input));
+                prop_assert_eq!(parse_bytewise(limits(1024), input), parse_with(limits(20), input));
+            }
         }
 
         #[test]
