@@ -204,6 +204,18 @@ impl CmdCache {
             self.cmd = cmd;
         }
     }
+
+    /// The row of `name`: the remembered one, or the table's (then
+    /// remembered).
+    #[inline]
+    fn lookup(&mut self, name: &[u8]) -> Option<&'static table::Command> {
+        if let Some(cmd) = self.get(name) {
+            return Some(cmd);
+        }
+        let cmd = Table::get().lookup(name);
+        self.put(name, cmd);
+        cmd
+    }
 }
 
 /// How many commands' keys [`Engine::prefetch_keys`] is best given at a
@@ -219,6 +231,8 @@ pub struct Engine {
     apply_out: Out,
     /// The command of the last op [`Engine::apply_op`] looked up.
     apply_cmd: CmdCache,
+    /// The command of the last request [`Engine::execute`] looked up.
+    exec_cmd: CmdCache,
     /// The node's hooks (none for a standalone node).
     pub(crate) hooks: Option<std::sync::Arc<dyn NodeHooks>>,
     /// The node's snapshot files (`SAVE`, `BGSAVE`, `LASTSAVE`); none in
@@ -299,6 +313,7 @@ impl Engine {
             apply_argv: resp::ArgvBuf::default(),
             apply_out: Out::default(),
             apply_cmd: CmdCache::default(),
+            exec_cmd: CmdCache::default(),
             hooks: None,
             persist: None,
             config_hooks: None,
@@ -497,7 +512,8 @@ impl Engine {
         if !self.batch_clock {
             self.now_ms = unix_ms();
         }
-        let cmd = Table::get().lookup(&args[0]);
+        // Clients, too, mostly send runs of one command.
+        let cmd = self.exec_cmd.lookup(&args[0]);
         self.execute_found(s, cmd, args, out)
     }
 
@@ -757,14 +773,7 @@ impl Engine {
             }
             // A log is mostly runs of one command: look its name up once
             // per run (same bytes, same row).
-            let cmd = match self.apply_cmd.get(&args[0]) {
-                Some(cmd) => Some(cmd),
-                None => {
-                    let cmd = Table::get().lookup(&args[0]);
-                    self.apply_cmd.put(&args[0], cmd);
-                    cmd
-                }
-            };
+            let cmd = self.apply_cmd.lookup(&args[0]);
             self.execute_found(&mut session, cmd, args, &mut sink);
         }
         let result = match sink.as_bytes().first() {
