@@ -747,7 +747,12 @@ impl Engine {
                 hashes.push((db as usize, ks.hash(key)));
             }
         }
-        for stage in [Prefetch::Bucket, Prefetch::Entry, Prefetch::Key] {
+        for stage in [
+            Prefetch::Bucket,
+            Prefetch::Entry,
+            Prefetch::Key,
+            Prefetch::NextKey,
+        ] {
             for &(db, h) in &hashes {
                 self.dbs[db].prefetch(h, stage);
             }

@@ -44,8 +44,12 @@ pub enum Prefetch {
     Bucket,
     /// The first entry of the bucket's chain.
     Entry,
-    /// That entry's blob (its key).
+    /// That entry's blob (its key), and the chain's second entry.
     Key,
+    /// The second entry's blob: at the load factors the table keeps, a
+    /// lookup that hits walks past the first entry about a third of the
+    /// time.
+    NextKey,
 }
 
 /// Asks the CPU to start loading the cache line at `addr`; never faults,
@@ -162,22 +166,34 @@ impl Dict {
         } else {
             (t0, b0)
         };
-        let addr = match stage {
-            Prefetch::Bucket => std::ptr::from_ref(&table[b]).cast::<u8>(),
-            Prefetch::Entry | Prefetch::Key => {
-                let s = table[b];
-                if s == NIL {
-                    return;
-                }
-                let e = self.slab.get(s);
-                if stage == Prefetch::Entry {
-                    std::ptr::from_ref(e).cast::<u8>()
-                } else {
-                    e.blob_addr()
+        let s = table[b];
+        let first = || (s != NIL).then(|| self.slab.get(s));
+        let second = || {
+            first()
+                .filter(|e| e.next != NIL)
+                .map(|e| self.slab.get(e.next))
+        };
+        match stage {
+            Prefetch::Bucket => prefetch_read(std::ptr::from_ref(&table[b]).cast::<u8>()),
+            Prefetch::Entry => {
+                if let Some(e) = first() {
+                    prefetch_read(std::ptr::from_ref(e).cast::<u8>());
                 }
             }
-        };
-        prefetch_read(addr);
+            Prefetch::Key => {
+                if let Some(e) = first() {
+                    prefetch_read(e.blob_addr());
+                    if e.next != NIL {
+                        prefetch_read(std::ptr::from_ref(self.slab.get(e.next)).cast::<u8>());
+                    }
+                }
+            }
+            Prefetch::NextKey => {
+                if let Some(e) = second() {
+                    prefetch_read(e.blob_addr());
+                }
+            }
+        }
     }
 
     #[inline]

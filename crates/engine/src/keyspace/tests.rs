@@ -157,7 +157,12 @@ fn differential(seed: u64, ops: usize) {
         let k = key(rng.gen_range(0..space));
         // A hint only, at every stage and through resizes: it must not
         // change anything (compare_all below) or read out of bounds.
-        for stage in [Prefetch::Bucket, Prefetch::Entry, Prefetch::Key] {
+        for stage in [
+            Prefetch::Bucket,
+            Prefetch::Entry,
+            Prefetch::Key,
+            Prefetch::NextKey,
+        ] {
             ks.prefetch(ks.hash(&k), stage);
         }
         let op = rng.gen_range(0..100);
