@@ -914,19 +914,32 @@ impl Applier for Apply {
         }
         engine.begin_batch();
         // A window of entries is read (each op's arguments found in one
-        // walk), their keys prefetched, then applied.
+        // walk) and its keys prefetched, then applied while the next
+        // window's keys load: a whole window's work gives the misses time
+        // to finish.
         let mut entries = batch.iter();
-        let mut window = Window::default();
+        let (mut window, mut ahead) = (Window::default(), Window::default());
+        let mut read = window.read(&mut entries);
+        engine.prefetch_keys(window.keys());
         let result = loop {
-            let read = window.read(&mut entries);
-            engine.prefetch_keys(window.keys());
+            let read_ahead = match read {
+                Ok(true) => {
+                    let r = ahead.read(&mut entries);
+                    engine.prefetch_keys(ahead.keys());
+                    Some(r)
+                }
+                _ => None,
+            };
             if let Err(e) = window.apply(&mut engine) {
                 break Err(e);
             }
-            match read {
-                Err(e) => break Err(format!("reading an applied entry: {e}")),
-                Ok(false) => break Ok(()),
-                Ok(true) => {}
+            match (read, read_ahead) {
+                (Err(e), _) => break Err(format!("reading an applied entry: {e}")),
+                (Ok(true), Some(r)) => {
+                    std::mem::swap(&mut window, &mut ahead);
+                    read = r;
+                }
+                _ => break Ok(()),
             }
         };
         engine.end_batch();
