@@ -24,6 +24,10 @@ pub struct EntryBatch {
     first: Seq,
 }
 
+/// The smallest frame of an entry: the header, then one byte each for
+/// the epoch, seq, timestamp, payload variant and op count.
+const MIN_FRAME: usize = HEADER_LEN + 5;
+
 /// Where a frame ends and what its body said, so neither the apply nor
 /// the log copy reads the body's header again.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,14 +61,24 @@ pub(crate) struct BatchBuilder {
 
 impl BatchBuilder {
     /// A builder with room for every frame of `frames`, counted from their
-    /// headers' lengths (no checks: a wrong count only costs a regrowth).
+    /// headers' lengths before any is checked: a wrong count only costs a
+    /// regrowth, and it is capped at what whole entries could number (a
+    /// message of empty frame headers reserves no more than real ones).
     pub(crate) fn for_frames(frames: &[u8]) -> BatchBuilder {
+        let most = frames.len() / MIN_FRAME;
         let mut count = 0;
-        let mut at = 0;
-        while let Some(len) = frames.get(at + 1..at + 5) {
-            let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
+        let mut at = 0usize;
+        while count < most {
+            let Some(&[_, l0, l1, l2, l3]) = frames.get(at..).and_then(|f| f.first_chunk::<5>())
+            else {
+                break;
+            };
             count += 1;
-            at = at.saturating_add(HEADER_LEN).saturating_add(len);
+            let len = u32::from_le_bytes([l0, l1, l2, l3]) as usize;
+            match at.checked_add(HEADER_LEN).and_then(|a| a.checked_add(len)) {
+                Some(next) => at = next,
+                None => break,
+            }
         }
         BatchBuilder {
             index: Vec::with_capacity(count),
@@ -76,13 +90,12 @@ impl BatchBuilder {
     /// where it ends in the message.
     pub(crate) fn push(&mut self, entry: &EntryView<'_>, frame: &[u8], end: u32) {
         self.first.get_or_insert(entry.seq);
+        // Where the ops are, when both numbers fit (else 0: read again).
         let (ops_at, ops) = match entry.payload {
-            PayloadView::Ops(ops) => (
-                ops.offset_in(frame)
-                    .and_then(|at| u32::try_from(at).ok())
-                    .unwrap_or(0),
-                u32::try_from(ops.len()).unwrap_or(0),
-            ),
+            PayloadView::Ops(ops) => ops
+                .offset_in(frame)
+                .and_then(|at| Some((u32::try_from(at).ok()?, u32::try_from(ops.len()).ok()?)))
+                .unwrap_or((0, 0)),
             _ => (0, 0),
         };
         self.index.push(FrameMeta {
@@ -232,6 +245,15 @@ mod tests {
         }
         let mut builder = BatchBuilder::for_frames(&frames);
         assert_eq!(builder.index.capacity(), entries.len());
+        // Headers alone (empty bodies, or one claiming 4 GiB) reserve no
+        // more than whole entries could need.
+        let empty: Vec<u8> = [[1u8, 0, 0, 0, 0].as_slice(), &[0; 8]].concat().repeat(100);
+        assert_eq!(
+            BatchBuilder::for_frames(&empty).index.capacity(),
+            1300 / MIN_FRAME
+        );
+        let huge = [[1u8, 0xff, 0xff, 0xff, 0xff].as_slice(), &[0; 40]].concat();
+        assert_eq!(BatchBuilder::for_frames(&huge).index.capacity(), 1);
         let mut at = 0;
         while let Some(raw) = codec.split(&frames[at..]).unwrap() {
             let frame = &frames[at..at + raw.len()];

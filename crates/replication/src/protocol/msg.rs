@@ -250,6 +250,7 @@ impl Msg {
                 len: (used + bytes) as u64,
                 max: MAX_MSG_LEN,
             })?;
+        let begin = out.len();
         out.reserve(LEN_PREFIX + used + bytes);
         out.extend_from_slice(&len.to_le_bytes());
         out.extend_from_slice(&head[..used]);
@@ -257,11 +258,13 @@ impl Msg {
         for frame in frames {
             out.extend_from_slice(frame);
         }
-        debug_assert_eq!(
-            out.len() - start,
-            bytes,
-            "frames and their byte count differ"
-        );
+        if out.len() - start != bytes {
+            let got = out.len() - start;
+            out.truncate(begin);
+            return Err(ProtocolError::Encode(format!(
+                "Entries of {bytes} bytes given {got} bytes of frames"
+            )));
+        }
         Ok(())
     }
 

@@ -615,6 +615,13 @@ fn entries_encoded_from_slices_are_the_messages_bytes() {
         Err(ProtocolError::TooLarge { .. })
     ));
     assert!(out.is_empty());
+    // A byte count that does not match the frames writes nothing.
+    out.push(7);
+    assert!(matches!(
+        Msg::encode_entries(Epoch(1), 3, [&b"ab"[..]], &mut out),
+        Err(ProtocolError::Encode(_))
+    ));
+    assert_eq!(out, [7]);
 }
 
 #[test]
