@@ -42,6 +42,7 @@ mod region;
 mod region_client;
 mod repl;
 mod shared;
+mod snapshot_child;
 mod up;
 
 use std::io::IsTerminal;

@@ -877,7 +877,7 @@ impl SnapshotSource for Source {
         let Some(shared) = self.shared.upgrade() else {
             return Snapshot {
                 at: self.link.last(),
-                chunks: Vec::new(),
+                chunks: Box::new(std::iter::once(Err("the node is stopping".into()))),
                 keys: 0,
             };
         };
@@ -888,7 +888,16 @@ impl SnapshotSource for Source {
         let keys = (0..engine.config().databases)
             .map(|db| engine.dbsize(db) as u64)
             .sum();
-        let chunks = engine.snapshot_writer().collect();
+        // A child streams the data as it is now; the node pauses only for
+        // the fork. Where fork fails, the data is copied under the lock.
+        let chunks: replication::link::SnapshotChunks = match crate::snapshot_child::fork(&engine) {
+            Ok(child) => Box::new(child),
+            Err(e) => {
+                tracing::warn!(error = %e, "fork for a full sync failed: copying under the lock instead");
+                let copied: Vec<Vec<u8>> = engine.snapshot_writer().collect();
+                Box::new(copied.into_iter().map(Ok))
+            }
+        };
         Snapshot { at, chunks, keys }
     }
 }

@@ -38,8 +38,8 @@ use thiserror::Error;
 use crate::protocol::ProtocolError;
 
 pub use primary::{
-    probe, serve, BacklogInfo, FollowerInfo, PrimaryLink, Snapshot, SnapshotSource, SyncCounters,
-    NOT_PRIMARY,
+    probe, serve, BacklogInfo, FollowerInfo, PrimaryLink, Snapshot, SnapshotChunks, SnapshotSource,
+    SyncCounters, NOT_PRIMARY,
 };
 pub use secondary::{run, Applier, SecondaryLink, SecondaryOptions, SecondaryStatus, SnapshotSink};
 

@@ -50,22 +50,38 @@ const GATHER_FOR: Duration = Duration::from_micros(150);
 const APPEND_TIMES: usize = 8192;
 
 /// A consistent copy of the data at one log position.
-#[derive(Debug)]
 pub struct Snapshot {
     /// The *last* entry the snapshot includes.
     pub at: Position,
-    /// The snapshot bytes, in pieces (opaque here).
-    pub chunks: Vec<Vec<u8>>,
+    /// The snapshot bytes, in pieces (opaque here), as they are produced:
+    /// reading may block. An error abandons the full sync.
+    pub chunks: SnapshotChunks,
     /// How many keys it holds.
     pub keys: u64,
+}
+
+/// The pieces of a [`Snapshot`].
+pub type SnapshotChunks = Box<dyn Iterator<Item = Result<Vec<u8>, String>> + Send>;
+
+impl std::fmt::Debug for Snapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Snapshot")
+            .field("at", &self.at)
+            .field("keys", &self.keys)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The node's way of taking a snapshot for a full sync.
 pub trait SnapshotSource: Send + Sync + 'static {
     /// Takes a snapshot consistent with the log: every entry up to `at`
-    /// and none after it. Called on a blocking thread.
+    /// and none after it. Called on a blocking thread; its chunks are
+    /// read on another, while they are sent.
     fn snapshot(&self) -> Snapshot;
 }
+
+/// Snapshot chunks read ahead of the sender, at most this many.
+const SNAPSHOT_AHEAD: usize = 4;
 
 /// Full and partial syncs served (or, on a secondary, made).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -570,18 +586,20 @@ async fn drive(
                         let snap = tokio::task::spawn_blocking(move || src.snapshot())
                             .await
                             .map_err(|e| LinkError::Apply(format!("snapshot task: {e}")))?;
-                        let bytes: usize = snap.chunks.iter().map(Vec::len).sum();
                         info!(
-                            %region, at = %snap.at, keys = snap.keys, bytes,
+                            %region, at = %snap.at, keys = snap.keys,
                             ms = started.elapsed().as_millis() as u64,
                             "snapshot taken; streaming it"
                         );
-                        let log = link.log.lock();
-                        follower.start_full_sync(&log, snap.at, snap.keys, reason)?;
-                        for chunk in snap.chunks {
-                            follower.snapshot_chunk(chunk)?;
-                        }
-                        follower.snapshot_done()?;
+                        follower.start_full_sync(&link.log.lock(), snap.at, snap.keys, reason)?;
+                        let bytes = stream_snapshot(
+                            link, &mut follower, conn, (&mut out, &mut wbuf), snap.chunks,
+                        )
+                        .await?;
+                        info!(
+                            %region, bytes, ms = started.elapsed().as_millis() as u64,
+                            "snapshot sent"
+                        );
                         full_sync = Some(reason);
                     }
                     PrimaryEvent::StepDown { epoch } => {
@@ -712,6 +730,65 @@ async fn drive(
     .await;
     reader_task.abort();
     result
+}
+
+/// Sends a snapshot on a stream of its own: the `FullSync` message the
+/// follower queued, each chunk as it is read (a thread reads them, at most
+/// [`SNAPSHOT_AHEAD`] ahead, since reading may block), then
+/// `SnapshotDone`. Returns the snapshot's bytes. A chunk that fails to read
+/// ends the connection: the secondary reconnects and asks again.
+async fn stream_snapshot(
+    link: &PrimaryLink,
+    follower: &mut Follower,
+    conn: &quinn::Connection,
+    (out, wbuf): (&mut Option<quinn::SendStream>, &mut Vec<u8>),
+    chunks: SnapshotChunks,
+) -> Result<u64, LinkError> {
+    let (tx, mut rx) = mpsc::channel(SNAPSHOT_AHEAD);
+    std::thread::Builder::new()
+        .name("meridian-snapshot".into())
+        .spawn(move || {
+            for chunk in chunks {
+                let failed = chunk.is_err();
+                // A closed channel: the sender gave up; dropping the
+                // chunks ends their source.
+                if tx.blocking_send(chunk).is_err() || failed {
+                    break;
+                }
+            }
+        })
+        .map_err(|e| LinkError::Apply(format!("starting the snapshot reader: {e}")))?;
+    // What is buffered belongs to the old stream.
+    write_out(out, wbuf).await?;
+    if let Some(mut old) = out.take() {
+        let _ = old.finish();
+    }
+    let mut stream = conn.open_uni().await?;
+    let mut bytes = 0u64;
+    loop {
+        match rx.recv().await {
+            Some(Ok(chunk)) => {
+                bytes += chunk.len() as u64;
+                follower.snapshot_chunk(chunk)?;
+            }
+            Some(Err(e)) => return Err(LinkError::Apply(format!("full-sync snapshot: {e}"))),
+            None => follower.snapshot_done()?,
+        }
+        // The queued messages (FullSync first, then the chunk or the end),
+        // written as they come; entries follow in the main loop.
+        loop {
+            let next = follower.poll_transmit(unix_ms(), &link.log.lock());
+            let Some(msg) = next else { break };
+            let done = matches!(msg.body, Body::SnapshotDone);
+            msg.encode(wbuf)?;
+            stream.write_all(wbuf).await?;
+            wbuf.clear();
+            if done {
+                *out = Some(stream);
+                return Ok(bytes);
+            }
+        }
+    }
 }
 
 /// Lets the other ready tasks (client batches) run before the follower
