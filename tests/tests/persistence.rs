@@ -107,6 +107,15 @@ fn bgsave_while_writing_keeps_serving_and_loads_consistently() {
         std::thread::sleep(Duration::from_millis(20));
     }
     assert_eq!(info_field(&mut con, "rdb_last_bgsave_status"), "ok");
+    // The save forked (once or twice, as the second BGSAVE went).
+    let forks: u64 = meridian_tests::info_field(&mut con, "stats", "total_forks")
+        .parse()
+        .unwrap();
+    assert!((1..=2).contains(&forks), "total_forks {forks}");
+    let usec: u64 = meridian_tests::info_field(&mut con, "stats", "latest_fork_usec")
+        .parse()
+        .unwrap();
+    assert!(usec > 0, "latest_fork_usec {usec}");
     let after: u64 = redis::cmd("LASTSAVE").query(&mut con).unwrap();
     assert!(after > before, "LASTSAVE did not move: {before} -> {after}");
     drop(con);

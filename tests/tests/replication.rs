@@ -327,6 +327,17 @@ fn a_cut_longer_than_the_backlog_ends_in_a_full_sync() {
     // the stale connection of the cut one: the primary counts each.
     assert!(repl_field(ds.primary(), "sync_full") >= 1);
     assert!(repl_field(ds.primary(), "sync_partial_err") >= 1);
+    // Each snapshot came from a forked child; INFO stats says so as
+    // Redis does.
+    let stats = query(ds.primary().port(), &["INFO", "stats"]).expect("INFO stats");
+    let field = |name: &str| -> u64 {
+        stats
+            .lines()
+            .find_map(|l| l.trim().strip_prefix(&format!("{name}:"))?.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in INFO stats:\n{stats}"))
+    };
+    assert!(field("total_forks") >= 1, "{stats}");
+    assert!(field("latest_fork_usec") > 0, "{stats}");
     let mut c = cut.conn();
     let v: String = c.get("big:2999").unwrap();
     assert_eq!(v.len(), 32);

@@ -125,6 +125,14 @@ pub(crate) struct Stats {
     pub query_limit_closes: u64,
 }
 
+/// Forks for `INFO stats` (`total_forks`, `latest_fork_usec`): atomics,
+/// as the node records a fork while it holds the engine only to read it.
+#[derive(Debug, Default)]
+pub(crate) struct ForkStats {
+    pub total: std::sync::atomic::AtomicU64,
+    pub latest_usec: std::sync::atomic::AtomicU64,
+}
+
 /// The change ops being collected (see [`crate::ops`]).
 #[derive(Default)]
 pub(crate) struct Journal {
@@ -259,6 +267,8 @@ pub struct Engine {
     /// expiry decision in one command uses this one instant.
     pub(crate) now_ms: u64,
     pub(crate) stats: Stats,
+    /// Forks of the node (`BGSAVE`, full syncs), for `INFO stats`.
+    pub(crate) forks: ForkStats,
     /// Connected clients by id (a hash map: looked up on every command).
     pub(crate) clients: HashMap<u64, ClientMeta, foldhash::fast::RandomState>,
     pub(crate) journal: Journal,
@@ -325,6 +335,7 @@ impl Engine {
             role: Role::Primary,
             now_ms: unix_ms(),
             stats: Stats::default(),
+            forks: ForkStats::default(),
             clients: HashMap::default(),
             journal: Journal::default(),
             dirty: 0,
@@ -496,6 +507,14 @@ impl Engine {
         self.pubsub.forget(session.id);
         self.forget_blocking(session.id);
         self.clients.remove(&session.id);
+    }
+
+    /// Records a fork of the node that took `usec` microseconds (the
+    /// pause clients saw), as Redis reports its own in `INFO stats`.
+    pub fn record_fork(&self, usec: u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.forks.total.fetch_add(1, Relaxed);
+        self.forks.latest_usec.store(usec, Relaxed);
     }
 
     /// Number of connected clients.

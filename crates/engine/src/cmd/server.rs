@@ -735,6 +735,15 @@ fn info_section(eng: &Engine, section: &str, t: &mut String) {
             f!("evicted_keys:{}", st.evicted_keys);
             f!("keyspace_hits:{}", st.hits);
             f!("keyspace_misses:{}", st.misses);
+            let forks = &eng.forks;
+            f!(
+                "total_forks:{}",
+                forks.total.load(std::sync::atomic::Ordering::Relaxed)
+            );
+            f!(
+                "latest_fork_usec:{}",
+                forks.latest_usec.load(std::sync::atomic::Ordering::Relaxed)
+            );
             f!("total_error_replies:{}", st.errors);
             f!(
                 "client_query_buffer_limit_disconnections:{}",
