@@ -711,6 +711,7 @@ if [[ "$SKIP_FULLSYNC" != 1 ]]; then
             p="${PORT[$pri]}"
             kind=redis; [[ "$peer" == redis ]] || kind=meridian
             c0="$(sync_counts "$kind" "$pri")"
+            f0="$(field "$p" stats total_forks)"
             rep="$peer-fs-rep"; dir="$WORK/dir-$rep-$mode-$round"; mkdir -p "$dir"
             LOG[$rep]="$WORK/$rep-$mode-$round.log"
             if [[ "$peer" == redis ]]; then
@@ -735,7 +736,12 @@ if [[ "$SKIP_FULLSYNC" != 1 ]]; then
                 c1="$(sync_counts "$kind" "$pri")"
                 syncs="$(awk -v a="$c0" -v b="$c1" 'BEGIN { split(a, x, " "); split(b, y, " ")
                     printf "full:%d,partial:%d\n", y[1] - x[1], y[2] - x[2] }')"
-                echo "$peer $mode $round $secs $syncs" >>"$WORK/fs"
+                # The primary's pause: its fork, when it forked for this sync.
+                pause=-
+                if [[ "$(field "$p" stats total_forks)" != "$f0" ]]; then
+                    pause="$(awk -v u="$(field "$p" stats latest_fork_usec)" 'BEGIN { printf "%.1f", u / 1000 }')"
+                fi
+                echo "$peer $mode $round $secs $syncs $pause" >>"$WORK/fs"
             fi
             stop_server "$rep"
             # The next sync starts from an idle primary (no fork child left).
@@ -758,11 +764,12 @@ if [[ "$SKIP_FULLSYNC" != 1 ]]; then
             best="$(awk -v a="$best" -v b="${FS[$m]}" 'BEGIN { print (a == "" || b + 0 < a + 0) ? b : a }')"
         fi
     done
-    echo "| peer, mode | seconds (median) | runs | syncs served by the primary, per run | ratio vs Redis's best |"
-    echo '|---|---:|---|---|---:|'
+    echo "| peer, mode | seconds (median) | runs | syncs served by the primary, per run | primary's pause (fork), ms, per run | ratio vs Redis's best |"
+    echo '|---|---:|---|---|---|---:|'
     for m in "${FS_MODES[@]}"; do
         runs="$(awk -v p="${m%% *}" -v mo="${m#* }" '$1 == p && $2 == mo { printf "%s%s", sep, $4; sep = " " }' "$WORK/fs")"
         syncs="$(awk -v p="${m%% *}" -v mo="${m#* }" '$1 == p && $2 == mo { printf "%s%s", sep, $5; sep = " " }' "$WORK/fs")"
+        pauses="$(awk -v p="${m%% *}" -v mo="${m#* }" '$1 == p && $2 == mo { printf "%s%s", sep, $6; sep = " " }' "$WORK/fs")"
         case "$m" in
             "redis disk") label="redis, disk RDB (repl-diskless-sync no)" ;;
             "redis diskless-0") label="redis, diskless, delay 0" ;;
@@ -770,12 +777,14 @@ if [[ "$SKIP_FULLSYNC" != 1 ]]; then
             "meridian fs") label="**meridian**, backlog $FS_BACKLOG (snapshot)" ;;
             *) label="meridian, backlog 64mb (log may still be in the backlog)" ;;
         esac
-        printf '| %s | %s | %s | %s | %s |\n' "$label" "${FS[$m]:-FAIL}" "${runs:--}" "${syncs:--}" \
-            "$(ratio "${FS[$m]}" "$best")"
+        printf '| %s | %s | %s | %s | %s | %s |\n' "$label" "${FS[$m]:-FAIL}" "${runs:--}" "${syncs:--}" \
+            "${pauses:--}" "$(ratio "${FS[$m]}" "$best")"
     done
     echo
     echo "ratio < 1: faster than Redis's best mode. syncs: full / partial resyncs the primary counted during" \
-         "that run (redis: INFO stats sync_full, sync_partial_ok; meridian: INFO replication)."
+         "that run (redis: INFO stats sync_full, sync_partial_ok; meridian: INFO replication)." \
+         "pause: INFO stats latest_fork_usec when total_forks moved during the run (both peers fork" \
+         "for the snapshot; clients wait that long), - when the primary did not fork."
     echo
 fi
 
