@@ -376,9 +376,10 @@ impl Writer<'_> {
     }
 }
 
-/// A postcard output that appends to a caller's buffer, so framing costs
-/// no allocation of its own.
-struct AppendTo<'a>(&'a mut Vec<u8>);
+/// A postcard output that appends to a caller's buffer, so framing (and
+/// the replication messages around frames) costs no allocation of its own:
+/// `postcard::serialize_with_flavor(value, AppendTo(&mut buf))`.
+pub struct AppendTo<'a>(pub &'a mut Vec<u8>);
 
 impl postcard::ser_flavors::Flavor for AppendTo<'_> {
     type Output = ();

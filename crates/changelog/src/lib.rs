@@ -82,7 +82,7 @@ pub mod view;
 pub use argv::Argv;
 pub use backlog::{Backlog, BacklogConfig, BacklogError, Frames, PushError, Runs};
 pub use entry::{Entry, Op, Payload};
-pub use frame::{Codec, DecodeError, EncodeError, Part, RawFrame};
+pub use frame::{AppendTo, Codec, DecodeError, EncodeError, Part, RawFrame};
 pub use history::{EpochStart, History, HistoryError, Reconcile};
 pub use position::{Epoch, Position, Seq};
 pub use view::{ArgsView, EntryView, OpSpans, OpView, OpsView, PayloadView};

@@ -32,6 +32,7 @@ mod client_tls;
 mod config_file;
 mod connection;
 mod events;
+mod fork;
 mod lag_cmd;
 mod listener;
 mod metrics;

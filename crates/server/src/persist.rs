@@ -644,43 +644,13 @@ fn fork_writer(
     key: Option<&logstore::Key>,
     cpus: &[usize],
 ) -> std::io::Result<SaveChild> {
-    use std::os::fd::FromRawFd as _;
-    let mut fds = [0; 2];
-    // SAFETY: `fds` is a valid array of two descriptors to fill.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
     // SAFETY: see the function's comment; the child only runs
     // `save_in_child`, which ends in `_exit`.
-    let pid = unsafe { libc::fork() };
-    match pid {
-        -1 => {
-            let e = std::io::Error::last_os_error();
-            // SAFETY: both descriptors are ours and open.
-            unsafe {
-                libc::close(fds[0]);
-                libc::close(fds[1]);
-            }
-            Err(e)
-        }
-        0 => {
-            // SAFETY: the read end is ours; the write end becomes the
-            // child's report file.
-            let report = unsafe {
-                libc::close(fds[0]);
-                File::from_raw_fd(fds[1])
-            };
+    match unsafe { crate::fork::with_pipe(None) }? {
+        crate::fork::Side::Child(report) => {
             save_in_child(engine, path, temp, header, key, cpus, report)
         }
-        pid => {
-            // SAFETY: the write end belongs to the child now; the read end
-            // is ours.
-            let errors = unsafe {
-                libc::close(fds[1]);
-                File::from_raw_fd(fds[0])
-            };
-            Ok(SaveChild { pid, errors })
-        }
+        crate::fork::Side::Parent { pid, pipe } => Ok(SaveChild { pid, errors: pipe }),
     }
 }
 

@@ -23,7 +23,6 @@
 
 use std::fs::File;
 use std::io::{Read, Write};
-use std::os::fd::FromRawFd as _;
 
 use engine::Engine;
 
@@ -46,49 +45,15 @@ pub(crate) struct SnapshotChild {
 /// Forks a child that writes `engine`'s snapshot, as it is now, into a
 /// pipe. Call with the engine locked; the parent returns at once.
 pub(crate) fn fork(engine: &Engine) -> std::io::Result<SnapshotChild> {
-    let mut fds = [0; 2];
-    // SAFETY: `fds` is a valid array of two descriptors to fill.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: a hint on our own pipe; a refusal leaves its default size.
-    unsafe {
-        libc::fcntl(fds[1], libc::F_SETPIPE_SZ, PIPE_BYTES);
-    }
     // SAFETY: see the module's comment; the child only runs
     // `write_in_child`, which ends in `_exit`.
-    let pid = unsafe { libc::fork() };
-    match pid {
-        -1 => {
-            let e = std::io::Error::last_os_error();
-            // SAFETY: both descriptors are ours and open.
-            unsafe {
-                libc::close(fds[0]);
-                libc::close(fds[1]);
-            }
-            Err(e)
-        }
-        0 => {
-            // SAFETY: the read end is the parent's; the write end is ours.
-            let pipe = unsafe {
-                libc::close(fds[0]);
-                File::from_raw_fd(fds[1])
-            };
-            write_in_child(engine, pipe)
-        }
-        pid => {
-            // SAFETY: the write end belongs to the child; the read end is
-            // ours.
-            let pipe = unsafe {
-                libc::close(fds[1]);
-                File::from_raw_fd(fds[0])
-            };
-            Ok(SnapshotChild {
-                pid,
-                pipe,
-                reaped: false,
-            })
-        }
+    match unsafe { crate::fork::with_pipe(Some(PIPE_BYTES)) }? {
+        crate::fork::Side::Child(pipe) => write_in_child(engine, pipe),
+        crate::fork::Side::Parent { pid, pipe } => Ok(SnapshotChild {
+            pid,
+            pipe,
+            reaped: false,
+        }),
     }
 }
 

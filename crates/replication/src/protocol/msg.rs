@@ -13,7 +13,7 @@
 //! bytes postcard refuses are a [`ProtocolError`]; the caller drops the
 //! connection and the secondary resyncs.
 
-use changelog::{Epoch, History, Position, Seq};
+use changelog::{AppendTo, Epoch, History, Position, Seq};
 use serde::{Deserialize, Serialize};
 
 use super::ProtocolError;
@@ -205,7 +205,7 @@ impl Msg {
         let start = out.len();
         out.extend_from_slice(&[0; LEN_PREFIX]);
         // Serialized straight onto the end of `out`: no second buffer.
-        if let Err(e) = postcard::serialize_with_flavor(self, Append(out)) {
+        if let Err(e) = postcard::serialize_with_flavor(self, AppendTo(out)) {
             out.truncate(start);
             return Err(ProtocolError::Encode(e.to_string()));
         }
@@ -307,27 +307,6 @@ impl Msg {
             )));
         }
         Ok(Some((msg, end)))
-    }
-}
-
-/// A postcard output that appends to a caller's buffer.
-struct Append<'a>(&'a mut Vec<u8>);
-
-impl postcard::ser_flavors::Flavor for Append<'_> {
-    type Output = ();
-
-    fn try_push(&mut self, data: u8) -> postcard::Result<()> {
-        self.0.push(data);
-        Ok(())
-    }
-
-    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
-        self.0.extend_from_slice(data);
-        Ok(())
-    }
-
-    fn finalize(self) -> postcard::Result<()> {
-        Ok(())
     }
 }
 
