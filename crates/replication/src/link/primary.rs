@@ -592,10 +592,15 @@ async fn drive(
                             "snapshot taken; streaming it"
                         );
                         follower.start_full_sync(&link.log.lock(), snap.at, snap.keys, reason)?;
-                        let bytes = stream_snapshot(
+                        let streaming = stream_snapshot(
                             link, &mut follower, conn, (&mut out, &mut wbuf), snap.chunks,
-                        )
-                        .await?;
+                        );
+                        // A stopping node does not wait for the snapshot;
+                        // dropping it stops its reader and its source.
+                        let bytes = tokio::select! {
+                            sent = streaming => sent?,
+                            _ = shutdown.changed() => return Ok(()),
+                        };
                         info!(
                             %region, bytes, ms = started.elapsed().as_millis() as u64,
                             "snapshot sent"
