@@ -4,10 +4,11 @@
 //!
 //! Client writes never wait for a secondary: [`PrimaryLink::append`] only
 //! frames the entry into the backlog and bumps a watch channel. Each
-//! follower task copies frames out of the backlog under the log lock and
-//! writes them to its QUIC stream without the lock. A slow secondary only
-//! falls behind in the backlog; once its next entry is compacted away the
-//! follower asks for a snapshot and the secondary is full-synced.
+//! follower task encodes its messages straight from the backlog under the
+//! log lock (one copy per run of adjacent frames) and hands them to its
+//! QUIC stream without the lock. A slow secondary only falls behind in the
+//! backlog; once its next entry is compacted away the follower asks for a
+//! snapshot, which it streams as the [`SnapshotSource`] produces it.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

@@ -5,7 +5,8 @@
 //! `Snapshotting` → `Streaming`), and from any state to `Failed`. While
 //! streaming, [`Follower::poll_transmit`] sends the backlog's frames from the
 //! follower's next seq in batches of at most `batch_bytes` (always at least
-//! one frame), a heartbeat after `heartbeat_interval_ms` without sending,
+//! one frame; [`Follower::poll_transmit_encoded`] gives them already
+//! encoded, with one copy out of the backlog), a heartbeat after `heartbeat_interval_ms` without sending,
 //! and notices when the next seq fell off the backlog: then it emits
 //! [`PrimaryEvent::FullSyncNeeded`] and waits for the caller to stream a
 //! snapshot ([`Follower::start_full_sync`], [`Follower::snapshot_chunk`],
