@@ -53,10 +53,11 @@ pub(crate) unsafe fn with_pipe(pipe_bytes: Option<libc::c_int>) -> std::io::Resu
             Err(e)
         }
         // SAFETY (both arms): each side closes the end the other uses and
-        // owns the one it keeps.
+        // owns the one it keeps. The child keeps nothing else of the node's
+        // open (see `keep_only`).
         0 => Ok(Side::Child(unsafe {
             libc::close(fds[0]);
-            File::from_raw_fd(fds[1])
+            File::from_raw_fd(keep_only(fds[1]))
         })),
         pid => Ok(Side::Parent {
             pid,
@@ -66,4 +67,39 @@ pub(crate) unsafe fn with_pipe(pipe_bytes: Option<libc::c_int>) -> std::io::Resu
             },
         }),
     }
+}
+
+/// In a child: closes every descriptor but the standard three and `fd`,
+/// which it moves to descriptor 3 (returned). A child must not keep the
+/// node's sockets open: a client the node closes would not see the
+/// connection end, and a node restarted meanwhile could not bind its
+/// ports. Where `close_range` is missing the descriptors stay open.
+fn keep_only(fd: libc::c_int) -> libc::c_int {
+    const KEPT: libc::c_int = 3;
+    // SAFETY: descriptor calls on this (single-threaded) child's own table.
+    unsafe {
+        if fd != KEPT {
+            if libc::dup2(fd, KEPT) != KEPT {
+                return fd;
+            }
+            libc::close(fd);
+        }
+        libc::syscall(
+            libc::SYS_close_range,
+            KEPT as libc::c_uint + 1,
+            libc::c_uint::MAX,
+            0,
+        );
+    }
+    KEPT
+}
+
+/// Runs a child's work and ends the process with its exit code, or with
+/// 2 if it panicked: a panic must not unwind into the parent's code,
+/// which the child shares up to the fork.
+pub(crate) fn run_child(work: impl FnOnce() -> i32) -> ! {
+    let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)).unwrap_or(2);
+    // SAFETY: ends the child without running the parent's destructors or
+    // exit handlers.
+    unsafe { libc::_exit(code) }
 }

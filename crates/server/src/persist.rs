@@ -696,20 +696,18 @@ fn save_in_child(
             libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
         }
     }
-    let code = match write_atomically(path, temp, header, engine.snapshot_writer(), key) {
-        Ok(bytes) => {
-            let _ = write!(report, "ok {bytes}");
-            0
+    crate::fork::run_child(|| {
+        match write_atomically(path, temp, header, engine.snapshot_writer(), key) {
+            Ok(bytes) => {
+                let _ = write!(report, "ok {bytes}");
+                0
+            }
+            Err(e) => {
+                let _ = write!(report, "err {e:#}");
+                1
+            }
         }
-        Err(e) => {
-            let _ = write!(report, "err {e:#}");
-            1
-        }
-    };
-    drop(report);
-    // SAFETY: ends the child without running the parent's destructors or
-    // exit handlers.
-    unsafe { libc::_exit(code) }
+    })
 }
 
 /// Renames the written and fsynced `temp` to `path`, then fsyncs the

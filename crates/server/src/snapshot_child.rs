@@ -33,11 +33,17 @@ const END: u32 = u32::MAX;
 /// default); a smaller pipe only means more context switches.
 const PIPE_BYTES: libc::c_int = 1 << 20;
 
+/// How long the reader waits for the child to write anything before it
+/// gives up (and kills it).
+const STALL_LIMIT_MS: libc::c_int = 30_000;
+
 /// A forked child writing a snapshot into a pipe: an iterator over its
 /// chunks.
 pub(crate) struct SnapshotChild {
     pid: libc::pid_t,
     pipe: File,
+    /// [`STALL_LIMIT_MS`], shorter in tests.
+    stall_ms: libc::c_int,
     /// The child was waited for (it ended, or was killed and reaped).
     reaped: bool,
 }
@@ -52,6 +58,7 @@ pub(crate) fn fork(engine: &Engine) -> std::io::Result<SnapshotChild> {
         crate::fork::Side::Parent { pid, pipe } => Ok(SnapshotChild {
             pid,
             pipe,
+            stall_ms: STALL_LIMIT_MS,
             reaped: false,
         }),
     }
@@ -69,24 +76,22 @@ fn write_in_child(engine: &Engine, pipe: File) -> ! {
         // The node's own work comes first where the two share a CPU.
         libc::setpriority(libc::PRIO_PROCESS, 0, 10);
     }
-    let mut out = std::io::BufWriter::with_capacity(1 << 20, pipe);
-    let written = (|| {
-        for chunk in engine.snapshot_writer() {
-            let len = u32::try_from(chunk.len())
-                .ok()
-                .filter(|&len| len != END)
-                .ok_or(std::io::ErrorKind::InvalidData)?;
-            out.write_all(&len.to_le_bytes())?;
-            out.write_all(&chunk)?;
-        }
-        out.write_all(&END.to_le_bytes())?;
-        out.flush()
-    })();
-    let code = i32::from(written.is_err());
-    drop(out);
-    // SAFETY: ends the child without running the parent's destructors or
-    // exit handlers.
-    unsafe { libc::_exit(code) }
+    crate::fork::run_child(|| {
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, pipe);
+        let written = (|| {
+            for chunk in engine.snapshot_writer() {
+                let len = u32::try_from(chunk.len())
+                    .ok()
+                    .filter(|&len| len != END)
+                    .ok_or(std::io::ErrorKind::InvalidData)?;
+                out.write_all(&len.to_le_bytes())?;
+                out.write_all(&chunk)?;
+            }
+            out.write_all(&END.to_le_bytes())?;
+            out.flush()
+        })();
+        i32::from(written.is_err())
+    })
 }
 
 impl SnapshotChild {
@@ -96,19 +101,74 @@ impl SnapshotChild {
         if self.reaped {
             return None;
         }
-        self.reaped = true;
         let mut status = 0;
-        // SAFETY: waits for our own child; `status` is a valid out pointer.
-        let r = unsafe { libc::waitpid(self.pid, &mut status, 0) };
-        (r == self.pid).then_some(status)
+        loop {
+            // SAFETY: waits for our own child; `status` is a valid out
+            // pointer.
+            let r = unsafe { libc::waitpid(self.pid, &mut status, 0) };
+            if r == self.pid {
+                self.reaped = true;
+                return Some(status);
+            }
+            if std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
+                // Not our child any more (ECHILD): nothing left to wait for.
+                self.reaped = true;
+                return None;
+            }
+        }
+    }
+
+    /// Waits until the pipe has something to read, at most
+    /// [`STALL_LIMIT_MS`]: a child that stopped writing (stopped, frozen)
+    /// must not hold the reader, and with it the follower, forever.
+    fn wait_readable(&self) -> std::io::Result<()> {
+        use std::os::fd::AsRawFd as _;
+        let mut fd = libc::pollfd {
+            fd: self.pipe.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        loop {
+            // SAFETY: one valid pollfd.
+            match unsafe { libc::poll(&mut fd, 1, self.stall_ms) } {
+                0 => {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        format!("nothing written for {} ms", self.stall_ms),
+                    ))
+                }
+                n if n > 0 => return Ok(()),
+                _ => {
+                    let e = std::io::Error::last_os_error();
+                    if e.kind() != std::io::ErrorKind::Interrupted {
+                        return Err(e);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Fills `buf` from the pipe, waiting at most [`STALL_LIMIT_MS`] for
+    /// each read.
+    fn read_all(&mut self, mut buf: &mut [u8]) -> std::io::Result<()> {
+        while !buf.is_empty() {
+            self.wait_readable()?;
+            match self.pipe.read(buf) {
+                Ok(0) => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+                Ok(n) => buf = &mut buf[n..],
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
     }
 
     /// Reads the next chunk: `Ok(None)` after [`END`].
     fn read_chunk(&mut self) -> Result<Option<Vec<u8>>, String> {
         let mut len = [0u8; 4];
-        self.pipe
-            .read_exact(&mut len)
-            .map_err(|e| self.failed(&e))?;
+        if let Err(e) = self.read_all(&mut len) {
+            return Err(self.failed(&e));
+        }
         let len = u32::from_le_bytes(len);
         if len == END {
             return match self.reap() {
@@ -119,14 +179,29 @@ impl SnapshotChild {
             };
         }
         let mut chunk = vec![0; len as usize];
-        self.pipe
-            .read_exact(&mut chunk)
-            .map_err(|e| self.failed(&e))?;
+        if let Err(e) = self.read_all(&mut chunk) {
+            return Err(self.failed(&e));
+        }
         Ok(Some(chunk))
+    }
+
+    /// Ends the child, if it has not been reaped (so the pid is still its).
+    fn kill(&self) {
+        if !self.reaped {
+            // SAFETY: signals our own child, not yet reaped.
+            unsafe {
+                libc::kill(self.pid, libc::SIGKILL);
+            }
+        }
     }
 
     /// Why the pipe ended early: how the child ended.
     fn failed(&mut self, read: &std::io::Error) -> String {
+        if read.kind() != std::io::ErrorKind::UnexpectedEof {
+            // It may still be running (stalled): it must end before the
+            // wait.
+            self.kill();
+        }
         match self.reap() {
             Some(s) if libc::WIFSIGNALED(s) => format!(
                 "the snapshot process was killed by signal {}",
@@ -155,11 +230,7 @@ impl Iterator for SnapshotChild {
 impl Drop for SnapshotChild {
     fn drop(&mut self) {
         if !self.reaped {
-            // SAFETY: signals our own child, which has not been reaped, so
-            // the pid is still its.
-            unsafe {
-                libc::kill(self.pid, libc::SIGKILL);
-            }
+            self.kill();
             self.reap();
         }
     }
@@ -200,6 +271,61 @@ mod tests {
         // SAFETY: asks about a pid without blocking; no pointer is passed.
         let r = unsafe { libc::waitpid(pid, std::ptr::null_mut(), libc::WNOHANG) };
         assert_eq!(r, -1, "the child was reaped by the drop");
+    }
+
+    /// What each open descriptor of process `pid` is (`socket:[inode]`,
+    /// `pipe:[inode]`, a path).
+    fn open_files(pid: libc::pid_t) -> Vec<String> {
+        std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .expect("its descriptors")
+            .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+            .map(|p| p.display().to_string())
+            .collect()
+    }
+
+    #[test]
+    fn the_child_keeps_none_of_the_nodes_sockets() {
+        use std::os::fd::AsRawFd as _;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let socket = std::fs::read_link(format!("/proc/self/fd/{}", listener.as_raw_fd()))
+            .expect("the socket's name")
+            .display()
+            .to_string();
+        // More than the pipe holds: the child is still alive, blocked.
+        let engine = engine_with(200_000);
+        let mut child = fork(&engine).expect("fork");
+        // It has run past its start once it writes.
+        assert!(child.next().expect("a chunk").is_ok());
+        let files = open_files(child.pid);
+        assert!(
+            !files.contains(&socket),
+            "the child holds {socket}: {files:?}"
+        );
+        assert!(
+            files.len() <= 4,
+            "only the standard three and its pipe: {files:?}"
+        );
+    }
+
+    #[test]
+    fn a_stopped_child_is_given_up_on_not_waited_for() {
+        let engine = engine_with(200_000);
+        let mut child = fork(&engine).expect("fork");
+        child.stall_ms = 300;
+        // Let it fill the pipe, then stop it.
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        // SAFETY: signals our own child.
+        unsafe {
+            libc::kill(child.pid, libc::SIGSTOP);
+        }
+        // Drained, then nothing more: the reader gives up and kills it.
+        let results: Vec<Result<Vec<u8>, String>> = child.by_ref().collect();
+        let err = results
+            .last()
+            .expect("reported")
+            .as_ref()
+            .expect_err("an error");
+        assert!(err.contains("signal 9"), "{err}");
     }
 
     #[test]

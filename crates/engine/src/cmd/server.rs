@@ -269,6 +269,7 @@ fn config(eng: &mut Engine, _: &mut Session, args: Args<'_>, out: &mut Out) -> C
                 return Err(arity_err());
             }
             eng.stats = Default::default();
+            eng.forks = Default::default();
             out.ok();
         }
         b"rewrite" => return Err(CmdError::err("The server is running without a config file")),

@@ -592,7 +592,16 @@ async fn drive(
                             ms = started.elapsed().as_millis() as u64,
                             "snapshot taken; streaming it"
                         );
-                        follower.start_full_sync(&link.log.lock(), snap.at, snap.keys, reason)?;
+                        let started_sync =
+                            follower.start_full_sync(&link.log.lock(), snap.at, snap.keys, reason);
+                        if let Err(e) = started_sync {
+                            // Its source may block while it ends: not here.
+                            let chunks = snap.chunks;
+                            let _ = std::thread::Builder::new()
+                                .name("meridian-snapshot".into())
+                                .spawn(move || drop(chunks));
+                            return Err(e.into());
+                        }
                         let streaming = stream_snapshot(
                             link, &mut follower, conn, (&mut out, &mut wbuf), snap.chunks,
                         );
@@ -772,7 +781,12 @@ async fn stream_snapshot(
     let mut stream = conn.open_uni().await?;
     let mut bytes = 0u64;
     loop {
-        match rx.recv().await {
+        let next = tokio::select! {
+            next = rx.recv() => next,
+            // A secondary that went away while the source was slow.
+            e = conn.closed() => return Err(e.into()),
+        };
+        match next {
             Some(Ok(chunk)) => {
                 bytes += chunk.len() as u64;
                 follower.snapshot_chunk(chunk)?;
