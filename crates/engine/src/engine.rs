@@ -1035,6 +1035,26 @@ where
 mod tests {
     use crate::testutil::{ops, Tester};
 
+    /// A local publish reaches this node's subscribers, channel and
+    /// pattern, like `PUBLISH`, but journals nothing.
+    #[test]
+    fn a_local_publish_is_delivered_and_not_journaled() {
+        let mut t = Tester::new();
+        t.q("SUBSCRIBE news");
+        t.q("PSUBSCRIBE n*");
+        assert_eq!(t.eng.publish_local(b"news", b"hello"), 2);
+        let mut out = resp::Out::new(resp::Proto::Resp2);
+        t.eng.take_outbox(t.s.id, &mut out);
+        let got = String::from_utf8_lossy(out.as_bytes()).into_owned();
+        assert_eq!(got.matches("hello").count(), 2, "{got:?}");
+        assert!(ops(&mut t).is_empty(), "nothing journaled");
+        // PUBLISH itself is journaled, for the other regions.
+        t.q("UNSUBSCRIBE");
+        t.q("PUNSUBSCRIBE");
+        t.q("PUBLISH news again");
+        assert_eq!(ops(&mut t), ["PUBLISH news again"]);
+    }
+
     /// Units given back are reused for the next writes' ops, which hold
     /// exactly their own arguments; large buffers are not kept.
     #[test]

@@ -39,7 +39,6 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use replication::link::{PrimaryLink, SecondaryLink};
 use replication::protocol::{FollowerState, FullSyncReason};
-use resp::{Args, Out, Proto};
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
@@ -108,9 +107,6 @@ pub(crate) struct Event {
 pub(crate) struct Events {
     region: String,
     shared: Weak<Shared>,
-    /// This node journals client writes (a primary): publish with the
-    /// journal off, so the event stays local.
-    journaled: bool,
     next_id: AtomicU64,
     /// Oldest first; at most [`KEEP`].
     ring: Mutex<VecDeque<Event>>,
@@ -118,11 +114,10 @@ pub(crate) struct Events {
 
 impl Events {
     /// An empty list for `region`, publishing through `shared`'s engine.
-    pub(crate) fn new(region: &str, shared: Weak<Shared>, journaled: bool) -> Arc<Events> {
+    pub(crate) fn new(region: &str, shared: Weak<Shared>) -> Arc<Events> {
         Arc::new(Events {
             region: region.to_owned(),
             shared,
-            journaled,
             next_id: AtomicU64::new(1),
             ring: Mutex::new(VecDeque::with_capacity(64)),
         })
@@ -154,7 +149,7 @@ impl Events {
         }
         if let Some(shared) = self.shared.upgrade() {
             let channel = format!("{CHANNEL_PREFIX}{}", self.region);
-            publish(&shared, &channel, &json, self.journaled);
+            publish(&shared, &channel, &json);
         }
     }
 
@@ -169,26 +164,13 @@ impl Events {
     }
 }
 
-/// `PUBLISH channel message` through the engine, as an internal client:
-/// this node's subscribers get it like any message. With `journaled`
-/// (a primary) the journal is off for this one command, so it takes no
-/// seq and is not replicated: every earlier guard's drop drained its
-/// units to the log, so none are pending and none are lost.
-fn publish(shared: &Shared, channel: &str, message: &str, journaled: bool) {
-    let data = format!("PUBLISH{channel}{message}");
-    let (a, b) = (7, 7 + channel.len());
-    let spans = [(0, a), (a, b), (b, data.len())];
-    let mut session = engine::Session::default();
-    session.authenticated = true;
-    let mut out = Out::new(Proto::Resp2);
-    let mut eng = shared.lock();
-    // The role may have changed since start (promotion, step-down):
-    // restore whatever the journal was, never force it on.
-    let was = eng.journal_enabled();
-    let _ = journaled;
-    eng.set_journal(false);
-    let _ = eng.execute(&mut session, Args::new(data.as_bytes(), &spans), &mut out);
-    eng.set_journal(was);
+/// Delivers `message` to this node's subscribers of `channel`, with no
+/// seq in the change log and no copy to other regions (each region
+/// publishes its own events).
+fn publish(shared: &Shared, channel: &str, message: &str) {
+    shared
+        .lock()
+        .publish_local(channel.as_bytes(), message.as_bytes());
 }
 
 /// Emits `node_start` and polls `link` every [`POLL`] until the node
@@ -577,7 +559,7 @@ mod tests {
 
     #[test]
     fn ring_keeps_the_last_thousand() {
-        let ev = Events::new("r", Weak::new(), false);
+        let ev = Events::new("r", Weak::new());
         for i in 0..(KEEP as u64 + 5) {
             ev.emit(Kind::LinkUp, Some("p"), format!("{i}"));
         }

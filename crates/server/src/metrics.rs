@@ -67,8 +67,7 @@ pub(crate) type LinkFn = Arc<dyn Fn() -> Option<Link> + Send + Sync>;
 /// event list. A bind failure is logged, not fatal: metrics are not worth
 /// refusing writes.
 pub(crate) fn start(shared: &Arc<Shared>, region: &RegionConfig, link: LinkFn) -> Arc<Events> {
-    let journaled = matches!(link(), Some(Link::Primary(_)));
-    let events = Events::new(&region.name, Arc::downgrade(shared), journaled);
+    let events = Events::new(&region.name, Arc::downgrade(shared));
     crate::events::start(shared, Arc::clone(&events), Arc::clone(&link));
     let Some(addr) = region.metrics else {
         return events;

@@ -251,6 +251,16 @@ fn message(proto: Proto, pattern: Option<&[u8]>, channel: &[u8], msg: &[u8]) -> 
 }
 
 /// Delivers a message to this node's subscribers; returns how many got it.
+impl Engine {
+    /// Delivers `message` on `channel` to this node's subscribers only
+    /// (channel and pattern), as `PUBLISH` does, but not journaled: it
+    /// takes no seq and reaches no other region. Returns how many clients
+    /// got it. For messages about the node itself (its events).
+    pub fn publish_local(&mut self, channel: &[u8], message: &[u8]) -> usize {
+        fan_out(self, channel, message)
+    }
+}
+
 pub(crate) fn fan_out(eng: &mut Engine, channel: &[u8], msg: &[u8]) -> usize {
     let mut targets: Vec<(u64, Option<Vec<u8>>)> = eng
         .pubsub
