@@ -31,6 +31,16 @@ fn repl_field(server: &Server, name: &str) -> u64 {
 }
 
 /// Polls `cond` every 20 ms until it holds or `limit` passes.
+/// The child processes of `pid` (any state, zombies included), from
+/// `/proc/<pid>/task/<tid>/children`.
+fn children(pid: u32) -> Vec<String> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("the process is running");
+    tasks
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("children")).ok())
+        .flat_map(|c| c.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
+        .collect()
+}
+
 fn wait_until(limit: Duration, what: &str, mut cond: impl FnMut() -> bool) {
     let deadline = Instant::now() + limit;
     while !cond() {
@@ -338,6 +348,10 @@ fn a_cut_longer_than_the_backlog_ends_in_a_full_sync() {
     };
     assert!(field("total_forks") >= 1, "{stats}");
     assert!(field("latest_fork_usec") > 0, "{stats}");
+    // Every snapshot child was reaped: the primary has no children left.
+    wait_until(SYNC_LIMIT, "the snapshot children to be reaped", || {
+        children(ds.primary().pid()).is_empty()
+    });
     let mut c = cut.conn();
     let v: String = c.get("big:2999").unwrap();
     assert_eq!(v.len(), 32);
