@@ -1,4 +1,4 @@
-//! [`Error`]: everything this crate can fail with, in variants a caller can
+//! [`Error`](enum@Error): everything this crate can fail with, in variants a caller can
 //! act on.
 
 use std::io;

@@ -224,7 +224,7 @@ pub struct CertsArgs {
 #[derive(Debug, Args)]
 pub struct UpArgs {
     /// Directory of region files (`*.toml`); certificates go to DIR/certs
-    /// and each region's output to DIR/logs/<region>.log.
+    /// and each region's output to DIR/logs/REGION.log.
     #[arg(value_name = "DIR", default_value = "regions")]
     pub dir: PathBuf,
     /// Print the table as soon as every region answers PING, without

@@ -37,7 +37,7 @@ pub(super) struct ScanShape {
     large_mask: u64,
 }
 
-/// A stage of [`Dict::prefetch`].
+/// A stage of `Dict::prefetch`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Prefetch {
     /// The bucket.

@@ -389,7 +389,7 @@ impl PartialEq for Hash {
 
 impl Eq for Hash {}
 
-/// The pairs of a [`Hash`], from [`Hash::iter`].
+/// The pairs of a [`Hash`](struct@Hash), from [`Hash::iter`].
 #[derive(Clone, Debug)]
 pub struct Iter<'a>(IterRepr<'a>);
 

@@ -1,5 +1,5 @@
 //! The aggregate data types a key can hold besides a string, as plain data
-//! structures with no command knowledge: [`Hash`], [`List`], [`Set`],
+//! structures with no command knowledge: [`Hash`](struct@Hash), [`List`], [`Set`],
 //! [`ZSet`].
 //!
 //! Each type keeps a running count of its heap bytes so the keyspace can

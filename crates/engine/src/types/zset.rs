@@ -4,7 +4,7 @@
 //! - small (at most [`SMALL_MAX`] members of at most [`SMALL_VALUE_MAX`]
 //!   bytes): one sorted `Vec`; lookups by member scan it, which at this
 //!   size costs less than hashing;
-//! - large ([`big`]): an arena of slots, a member → slot hash index, and an
+//! - large (`big`): an arena of slots, a member → slot hash index, and an
 //!   order-statistic B+ tree of `(score, slot)` with subtree counts, so
 //!   insert, remove, score update, rank, and the start of any range by
 //!   rank, score or member are O(log n), and a score lookup O(1).

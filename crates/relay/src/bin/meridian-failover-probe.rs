@@ -80,7 +80,7 @@ enum Cmd {
         /// Give up when no write is acknowledged for this long.
         #[arg(long, default_value_t = 30_000)]
         outage_ms: u64,
-        /// Key prefix (default: fp:<pid><nanos>).
+        /// Key prefix (default: `fp:` then the process id and a time, in hex).
         #[arg(long)]
         prefix: Option<String>,
     },
