@@ -602,6 +602,8 @@ async fn drive(
                                 .spawn(move || drop(chunks));
                             return Err(e.into());
                         }
+                        // INFO shows the transfer (`send_bulk`) while it runs.
+                        show_follower(link, id, &region, conn, &follower, Some(reason));
                         let streaming = stream_snapshot(
                             link, &mut follower, conn, (&mut out, &mut wbuf), snap.chunks,
                         );
@@ -692,17 +694,7 @@ async fn drive(
                 // Fresh enough.
             } else {
                 info_at = Some(Instant::now());
-                let info = FollowerInfo {
-                    at_ms: now,
-                id,
-                region: region.to_owned(),
-                addr: conn.remote_address(),
-                state: follower.state(),
-                applied: follower.applied().0,
-                lag: follower.lag(now, &link.log.lock()),
-                    full_sync,
-                };
-                link.followers.lock().insert(id, info);
+                show_follower(link, id, region, conn, &follower, full_sync);
             }
             if more || pending_event {
                 tokio::task::yield_now().await;
@@ -745,6 +737,29 @@ async fn drive(
     .await;
     reader_task.abort();
     result
+}
+
+/// Publishes what `INFO replication` shows of this follower.
+fn show_follower(
+    link: &PrimaryLink,
+    id: u64,
+    region: &str,
+    conn: &quinn::Connection,
+    follower: &Follower,
+    full_sync: Option<FullSyncReason>,
+) {
+    let now = unix_ms();
+    let info = FollowerInfo {
+        at_ms: now,
+        id,
+        region: region.to_owned(),
+        addr: conn.remote_address(),
+        state: follower.state(),
+        applied: follower.applied().0,
+        lag: follower.lag(now, &link.log.lock()),
+        full_sync,
+    };
+    link.followers.lock().insert(id, info);
 }
 
 /// Sends a snapshot on a stream of its own: the `FullSync` message the
