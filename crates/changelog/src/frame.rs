@@ -347,7 +347,22 @@ fn encode_ops(at: Position, ts_nanos: u64, ops: &[Op], out: &mut Vec<u8>) {
 }
 
 /// The longest varint (a u64's).
-const MAX_VARINT: usize = 10;
+pub const MAX_VARINT: usize = 10;
+
+/// Writes `n` into `out` at `at` as postcard's varint (seven bits a byte,
+/// least significant first, the top bit set on every byte but the last);
+/// returns where it ends. `out` must have room ([`MAX_VARINT`] after `at`
+/// always does).
+#[inline]
+pub fn put_varint(out: &mut [u8], mut at: usize, mut n: u64) -> usize {
+    while n >= 0x80 {
+        out[at] = (n as u8) | 0x80;
+        n >>= 7;
+        at += 1;
+    }
+    out[at] = n as u8;
+    at + 1
+}
 
 /// Writes into a buffer known to be large enough.
 struct Writer<'a> {
@@ -356,17 +371,9 @@ struct Writer<'a> {
 }
 
 impl Writer<'_> {
-    /// Postcard's varint: seven bits a byte, least significant first, the
-    /// top bit set on every byte but the last.
     #[inline]
-    fn varint(&mut self, mut n: u64) {
-        while n >= 0x80 {
-            self.buf[self.at] = (n as u8) | 0x80;
-            n >>= 7;
-            self.at += 1;
-        }
-        self.buf[self.at] = n as u8;
-        self.at += 1;
+    fn varint(&mut self, n: u64) {
+        self.at = put_varint(self.buf, self.at, n);
     }
 
     #[inline]

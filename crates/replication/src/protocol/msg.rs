@@ -13,6 +13,7 @@
 //! bytes postcard refuses are a [`ProtocolError`]; the caller drops the
 //! connection and the secondary resyncs.
 
+use changelog::frame::{put_varint, MAX_VARINT};
 use changelog::{AppendTo, Epoch, History, Position, Seq};
 use serde::{Deserialize, Serialize};
 
@@ -241,7 +242,7 @@ impl Msg {
         head[0] = PROTOCOL_VERSION;
         let mut used = 1;
         for v in [epoch.0, ENTRIES_VARIANT, bytes as u64] {
-            used += put_varint(v, &mut head[used..]);
+            used = put_varint(&mut head, used, v);
         }
         let len = u32::try_from(used + bytes)
             .ok()
@@ -312,22 +313,6 @@ impl Msg {
 
 /// `Body::Entries`' variant index (serde numbers variants in order).
 const ENTRIES_VARIANT: u64 = 5;
-
-/// The longest varint of a u64.
-const MAX_VARINT: usize = 10;
-
-/// Writes `v` as a postcard varint at the start of `out`; returns its
-/// length.
-fn put_varint(mut v: u64, out: &mut [u8]) -> usize {
-    let mut i = 0;
-    while v >= 0x80 {
-        out[i] = (v as u8) | 0x80;
-        v >>= 7;
-        i += 1;
-    }
-    out[i] = v as u8;
-    i + 1
-}
 
 /// Serde for `Vec<u8>` fields as one byte string (postcard writes the same
 /// varint length and bytes as for a sequence, but in one copy).
