@@ -18,7 +18,8 @@ pub(crate) enum Side {
 }
 
 /// Makes a pipe (asking for `pipe_bytes` of room, if given; a refusal
-/// leaves the default) and forks.
+/// leaves the default) and forks; the parent records the fork's time in
+/// `engine` (`INFO stats`, `latest_fork_usec`).
 ///
 /// # Safety
 ///
@@ -28,7 +29,10 @@ pub(crate) enum Side {
 /// glibc's `fork` takes and releases around itself), and must end the
 /// process with `_exit`, so that no destructor or handler of the parent
 /// runs in the child.
-pub(crate) unsafe fn with_pipe(pipe_bytes: Option<libc::c_int>) -> std::io::Result<Side> {
+pub(crate) unsafe fn with_pipe(
+    engine: &engine::Engine,
+    pipe_bytes: Option<libc::c_int>,
+) -> std::io::Result<Side> {
     let mut fds = [0; 2];
     // SAFETY: `fds` is a valid array of two descriptors to fill.
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
@@ -40,6 +44,7 @@ pub(crate) unsafe fn with_pipe(pipe_bytes: Option<libc::c_int>) -> std::io::Resu
             libc::fcntl(fds[1], libc::F_SETPIPE_SZ, bytes);
         }
     }
+    let forking = std::time::Instant::now();
     // SAFETY: the caller keeps the child to the rules above.
     let pid = unsafe { libc::fork() };
     match pid {
@@ -59,13 +64,16 @@ pub(crate) unsafe fn with_pipe(pipe_bytes: Option<libc::c_int>) -> std::io::Resu
             libc::close(fds[0]);
             File::from_raw_fd(keep_only(fds[1]))
         })),
-        pid => Ok(Side::Parent {
-            pid,
-            pipe: unsafe {
-                libc::close(fds[1]);
-                File::from_raw_fd(fds[0])
-            },
-        }),
+        pid => {
+            engine.record_fork(forking.elapsed().as_micros() as u64);
+            Ok(Side::Parent {
+                pid,
+                pipe: unsafe {
+                    libc::close(fds[1]);
+                    File::from_raw_fd(fds[0])
+                },
+            })
+        }
     }
 }
 

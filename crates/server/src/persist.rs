@@ -428,7 +428,6 @@ impl PersistHooks for Persist {
         // for the page tables), the snapshot is copied under the lock and
         // written by a thread instead.
         let cpus = engine.config().bgsave_cpulist.clone();
-        let forking = Instant::now();
         let (job, copy_ms): (SaveJob, u64) = match fork_writer(
             engine,
             &path,
@@ -437,10 +436,7 @@ impl PersistHooks for Persist {
             key.as_ref(),
             &cpus,
         ) {
-            Ok(child) => {
-                engine.record_fork(forking.elapsed().as_micros() as u64);
-                (SaveJob::Child(child), started.elapsed().as_millis() as u64)
-            }
+            Ok(child) => (SaveJob::Child(child), started.elapsed().as_millis() as u64),
             Err(e) => {
                 warn!(error = %e, "fork for the background save failed: copying under the lock instead");
                 let chunks: Vec<Vec<u8>> = engine.snapshot_writer().collect();
@@ -646,7 +642,7 @@ fn fork_writer(
 ) -> std::io::Result<SaveChild> {
     // SAFETY: see the function's comment; the child only runs
     // `save_in_child`, which ends in `_exit`.
-    match unsafe { crate::fork::with_pipe(None) }? {
+    match unsafe { crate::fork::with_pipe(engine, None) }? {
         crate::fork::Side::Child(report) => {
             save_in_child(engine, path, temp, header, key, cpus, report)
         }

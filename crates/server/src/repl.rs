@@ -890,12 +890,8 @@ impl SnapshotSource for Source {
             .sum();
         // A child streams the data as it is now; the node pauses only for
         // the fork. Where fork fails, the data is copied under the lock.
-        let forking = std::time::Instant::now();
         let chunks: replication::link::SnapshotChunks = match crate::snapshot_child::fork(&engine) {
-            Ok(child) => {
-                engine.record_fork(forking.elapsed().as_micros() as u64);
-                Box::new(child)
-            }
+            Ok(child) => Box::new(child),
             Err(e) => {
                 tracing::warn!(error = %e, "fork for a full sync failed: copying under the lock instead");
                 let copied: Vec<Vec<u8>> = engine.snapshot_writer().collect();

@@ -53,7 +53,7 @@ pub(crate) struct SnapshotChild {
 pub(crate) fn fork(engine: &Engine) -> std::io::Result<SnapshotChild> {
     // SAFETY: see the module's comment; the child only runs
     // `write_in_child`, which ends in `_exit`.
-    match unsafe { crate::fork::with_pipe(Some(PIPE_BYTES)) }? {
+    match unsafe { crate::fork::with_pipe(engine, Some(PIPE_BYTES)) }? {
         crate::fork::Side::Child(pipe) => write_in_child(engine, pipe),
         crate::fork::Side::Parent { pid, pipe } => Ok(SnapshotChild {
             pid,
