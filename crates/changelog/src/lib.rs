@@ -85,4 +85,4 @@ pub use entry::{Entry, Op, Payload};
 pub use frame::{AppendTo, Codec, DecodeError, EncodeError, Part, RawFrame};
 pub use history::{EpochStart, History, HistoryError, Reconcile};
 pub use position::{Epoch, Position, Seq};
-pub use view::{ArgsView, EntryView, OpSpans, OpView, OpsView, PayloadView};
+pub use view::{ArgsView, EntryView, OpRecord, OpView, OpsView, PayloadView, Recorder};

@@ -77,6 +77,22 @@ impl<'a> EntryView<'a> {
     /// Reads an entry from a frame body (postcard, as [`Entry`] is
     /// serialized). The whole body must be one entry.
     pub fn parse(body: &'a [u8]) -> Result<EntryView<'a>, DecodeError> {
+        Self::parse_with(body, &mut ())
+    }
+
+    /// [`EntryView::parse`], which also records each op it reads into
+    /// `recorder` as it checks it, so that a reader of the ops need not
+    /// walk them again. After an error, what was recorded means nothing.
+    pub fn parse_recording(
+        body: &'a [u8],
+        recorder: Recorder<'_>,
+    ) -> Result<EntryView<'a>, DecodeError> {
+        let end = recorder.base + body.len();
+        Self::parse_with(body, &mut Recording { recorder, end })
+    }
+
+    #[inline]
+    fn parse_with(body: &'a [u8], record: &mut impl Record) -> Result<EntryView<'a>, DecodeError> {
         let mut r = Reader(body);
         let epoch = Epoch(r.u64()?);
         let seq = Seq(r.u64()?);
@@ -86,7 +102,7 @@ impl<'a> EntryView<'a> {
                 let count = r.usize()?;
                 let start = r.0;
                 for _ in 0..count {
-                    r.op()?;
+                    r.op(record)?;
                 }
                 let used = start.len() - r.0.len();
                 PayloadView::Ops(OpsView {
@@ -189,7 +205,7 @@ impl<'a> OpsView<'a> {
     pub fn iter(&self) -> impl ExactSizeIterator<Item = OpView<'a>> + 'a {
         let mut r = Reader(self.bytes);
         // Checked by `EntryView::parse`: `op` cannot fail here.
-        (0..self.count).map(move |_| r.op().unwrap_or(OpView::EMPTY))
+        (0..self.count).map(move |_| r.op(&mut ()).unwrap_or(OpView::EMPTY))
     }
 }
 
@@ -215,42 +231,80 @@ impl<'a> OpsView<'a> {
             bytes: body.get(offset..).unwrap_or_default(),
         }
     }
-
-    /// Every op in one walk, for readers that take a buffer and offsets
-    /// (nothing is copied): appends to `ops` one [`OpSpans`] per op, and to
-    /// `spans` each argument's `(start, end)` in its op's `data`.
-    pub fn spans(&self, ops: &mut Vec<OpSpans<'a>>, spans: &mut Vec<(usize, usize)>) {
-        let mut r = Reader(self.bytes);
-        for _ in 0..self.count {
-            // Checked by `EntryView::parse`: nothing here can fail.
-            let (Ok(db), Ok(count)) = (r.u32(), r.usize()) else {
-                return;
-            };
-            let data = r.0;
-            let first = spans.len();
-            for _ in 0..count {
-                let Ok(arg) = r.bytes() else { return };
-                let end = data.len() - r.0.len();
-                spans.push((end - arg.len(), end));
-            }
-            ops.push(OpSpans {
-                db,
-                data: &data[..data.len() - r.0.len()],
-                args: first..spans.len(),
-            });
-        }
-    }
 }
 
-/// One op as [`OpsView::spans`] reads it.
+/// Where [`EntryView::parse_recording`] records the ops it reads: for each
+/// op an [`OpRecord`] in `ops`, and each argument's `(start, end)` in
+/// `spans`, as offsets in a buffer where the body begins at `base` (the
+/// whole message, say).
+#[derive(Debug)]
+pub struct Recorder<'v> {
+    /// Where the body begins in the buffer the spans index.
+    pub base: usize,
+    /// One per op, in order.
+    pub ops: &'v mut Vec<OpRecord>,
+    /// One per argument, in order.
+    pub spans: &'v mut Vec<(usize, usize)>,
+}
+
+/// One op as [`EntryView::parse_recording`] records it.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct OpSpans<'a> {
+pub struct OpRecord {
     /// The database index.
     pub db: u32,
-    /// The frame bytes that hold the op's arguments.
-    pub data: &'a [u8],
-    /// Which of the spans are this op's arguments (the command name first).
+    /// Which of the recorded spans are its arguments (the command name
+    /// first).
     pub args: Range<usize>,
+}
+
+/// What the reader tells about each op it reads: nothing for a plain
+/// parse (`()`: compiled away), offsets for a [`Recording`].
+trait Record {
+    /// Before an op's first argument: a mark for [`Record::op`].
+    fn mark(&mut self) -> usize;
+    /// An argument of `len` bytes that ends `left` bytes before the body's
+    /// end.
+    fn arg(&mut self, left: usize, len: usize);
+    /// After an op's last argument.
+    fn op(&mut self, db: u32, mark: usize);
+}
+
+impl Record for () {
+    #[inline(always)]
+    fn mark(&mut self) -> usize {
+        0
+    }
+
+    #[inline(always)]
+    fn arg(&mut self, _: usize, _: usize) {}
+
+    #[inline(always)]
+    fn op(&mut self, _: u32, _: usize) {}
+}
+
+struct Recording<'v> {
+    recorder: Recorder<'v>,
+    /// Where the body ends in the recorder's buffer.
+    end: usize,
+}
+
+impl Record for Recording<'_> {
+    #[inline]
+    fn mark(&mut self) -> usize {
+        self.recorder.spans.len()
+    }
+
+    #[inline]
+    fn arg(&mut self, left: usize, len: usize) {
+        let end = self.end - left;
+        self.recorder.spans.push((end - len, end));
+    }
+
+    #[inline]
+    fn op(&mut self, db: u32, mark: usize) {
+        let args = mark..self.recorder.spans.len();
+        self.recorder.ops.push(OpRecord { db, args });
+    }
 }
 
 impl fmt::Debug for OpsView<'_> {
@@ -375,13 +429,17 @@ impl<'a> Reader<'a> {
         Ok(bytes)
     }
 
-    fn op(&mut self) -> Result<OpView<'a>, DecodeError> {
+    #[inline]
+    fn op(&mut self, record: &mut impl Record) -> Result<OpView<'a>, DecodeError> {
         let db = self.u32()?;
         let count = self.usize()?;
         let start = self.0;
+        let mark = record.mark();
         for _ in 0..count {
-            self.bytes()?;
+            let arg = self.bytes()?;
+            record.arg(self.0.len(), arg.len());
         }
+        record.op(db, mark);
         let used = start.len() - self.0.len();
         Ok(OpView {
             db,
@@ -421,35 +479,49 @@ mod tests {
         }
 
         #[test]
-        fn ops_read_back_from_their_place_and_in_one_walk(e in entry()) {
+        fn ops_read_back_from_their_place(e in entry()) {
             let body = postcard::to_allocvec(&e).unwrap();
             let view = EntryView::parse(&body).unwrap();
             if let PayloadView::Ops(ops) = view.payload {
                 let at = ops.offset_in(&body).unwrap();
                 prop_assert_eq!(OpsView::at(&body, at, ops.len()), ops);
-                let (mut read, mut spans) = (vec![], vec![(1, 1)]);
-                ops.spans(&mut read, &mut spans);
-                prop_assert_eq!(read.len(), ops.len());
-                for (op, walked) in ops.iter().zip(&read) {
-                    prop_assert_eq!(op.db, walked.db);
-                    let args: Vec<&[u8]> = spans[walked.args.clone()]
-                        .iter()
-                        .map(|&(s, e)| &walked.data[s..e])
-                        .collect();
-                    prop_assert_eq!(args, op.args.iter().collect::<Vec<_>>());
-                }
-                prop_assert_eq!(spans.len(), 1 + read.iter().map(|o| o.args.len()).sum::<usize>());
             }
         }
 
         #[test]
-        fn spans_of_unchecked_bytes_stay_in_bounds(bytes in prop::collection::vec(any::<u8>(), 0..80), count in 0usize..6) {
+        fn recorded_ops_are_the_ops(e in entry(), base in 0usize..40) {
+            let body = postcard::to_allocvec(&e).unwrap();
+            let mut buf = vec![0xaa; base];
+            buf.extend_from_slice(&body);
+            // What an earlier entry recorded stays; this one's follows.
+            let (mut ops, mut spans) = (vec![OpRecord { db: 9, args: 0..1 }], vec![(1, 1)]);
+            let view = EntryView::parse_recording(
+                &buf[base..],
+                Recorder { base, ops: &mut ops, spans: &mut spans },
+            )
+            .unwrap();
+            prop_assert_eq!(view, EntryView::parse(&body).unwrap());
+            let read: Vec<(u32, Vec<&[u8]>)> = ops[1..]
+                .iter()
+                .map(|op| (op.db, spans[op.args.clone()].iter().map(|&(s, e)| &buf[s..e]).collect()))
+                .collect();
+            let want: Vec<(u32, Vec<&[u8]>)> = match view.payload {
+                PayloadView::Ops(ops) => ops.iter().map(|op| (op.db, op.args.iter().collect())).collect(),
+                _ => vec![],
+            };
+            prop_assert_eq!(read, want);
+            prop_assert_eq!(ops.last().map_or(1, |op| op.args.end), spans.len());
+        }
+
+        #[test]
+        fn recorded_spans_stay_in_the_body(bytes in prop::collection::vec(any::<u8>(), 0..80), base in 0usize..8) {
             let (mut ops, mut spans) = (vec![], vec![]);
-            OpsView::at(&bytes, 0, count).spans(&mut ops, &mut spans);
+            let _ = EntryView::parse_recording(&bytes, Recorder { base, ops: &mut ops, spans: &mut spans });
+            for &(start, end) in &spans {
+                prop_assert!(base <= start && start <= end && end <= base + bytes.len());
+            }
             for op in &ops {
-                for &(start, end) in &spans[op.args.clone()] {
-                    prop_assert!(start <= end && end <= op.data.len());
-                }
+                prop_assert!(op.args.start <= op.args.end && op.args.end <= spans.len());
             }
         }
 
@@ -529,8 +601,14 @@ mod tests {
         assert_eq!(ops.offset_in(&body[..1]), None, "not inside");
         assert_eq!(ops.offset_in(&body[body.len() - 1..]), None, "starts after");
         let (mut read, mut spans) = (vec![], vec![]);
-        ops.spans(&mut read, &mut spans);
-        let by_span: Vec<&[u8]> = spans.iter().map(|&(s, e)| &read[0].data[s..e]).collect();
+        let recorder = Recorder {
+            base: 0,
+            ops: &mut read,
+            spans: &mut spans,
+        };
+        assert_eq!(EntryView::parse_recording(&body, recorder).unwrap(), view);
+        assert_eq!(read, [OpRecord { db: 0, args: 0..3 }]);
+        let by_span: Vec<&[u8]> = spans.iter().map(|&(s, e)| &body[s..e]).collect();
         assert_eq!(by_span, args);
     }
 }

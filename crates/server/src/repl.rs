@@ -17,13 +17,12 @@
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
-use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use changelog::{Entry, EntryView, Epoch, OpSpans, Payload, PayloadView, Position, Seq};
+use changelog::{Entry, Epoch, Payload, PayloadView, Position, Seq};
 use engine::snapshot::SnapshotLoader;
 use engine::{Engine, NodeHooks, Role};
 use parking_lot::Mutex;
@@ -31,7 +30,7 @@ use replication::link::{
     self, Applier, PrimaryLink, SecondaryLink, SecondaryOptions, Snapshot, SnapshotSink,
     SnapshotSource,
 };
-use replication::protocol::{EntryBatch, FollowerState, PrimaryConfig};
+use replication::protocol::{BatchEntry, EntryBatch, FollowerState, PrimaryConfig};
 use tokio::sync::watch;
 use tracing::info;
 
@@ -922,35 +921,7 @@ impl Applier for Apply {
             return Err("this link was replaced (promotion or re-pointing): not applied".into());
         }
         engine.begin_batch();
-        // A window of entries is read (each op's arguments found in one
-        // walk) and its keys prefetched, then applied while the next
-        // window's keys load: a whole window's work gives the misses time
-        // to finish.
-        let mut entries = batch.iter();
-        let (mut window, mut ahead) = (Window::default(), Window::default());
-        let mut read = window.read(&mut entries);
-        engine.prefetch_keys(window.keys());
-        let result = loop {
-            let read_ahead = match read {
-                Ok(true) => {
-                    let r = ahead.read(&mut entries);
-                    engine.prefetch_keys(ahead.keys());
-                    Some(r)
-                }
-                _ => None,
-            };
-            if let Err(e) = window.apply(&mut engine) {
-                break Err(e);
-            }
-            match (read, read_ahead) {
-                (Err(e), _) => break Err(format!("reading an applied entry: {e}")),
-                (Ok(true), Some(r)) => {
-                    std::mem::swap(&mut window, &mut ahead);
-                    read = r;
-                }
-                _ => break Ok(()),
-            }
-        };
+        let result = apply_batch(&mut engine, batch);
         engine.end_batch();
         if result.is_ok() {
             // Still locked: a snapshot never sees data the log lacks.
@@ -988,79 +959,56 @@ impl Applier for Apply {
     }
 }
 
-/// Entries of a batch being applied, read in place: each op's arguments
-/// as spans of the frame they arrived in (no copy).
-#[derive(Default)]
-struct Window<'a> {
-    /// The entries, each with its ops (a range of `ops`).
-    entries: Vec<(EntryView<'a>, Range<usize>)>,
-    ops: Vec<OpSpans<'a>>,
-    spans: Vec<(usize, usize)>,
-}
-
-impl<'a> Window<'a> {
-    /// Reads entries (after emptying the window) until it holds
-    /// [`engine::PREFETCH_WINDOW`] ops or the batch ends. Returns whether
-    /// entries may follow, or the error of an entry that does not read
-    /// (the entries before it are in the window).
-    fn read(
-        &mut self,
-        entries: &mut impl Iterator<Item = Result<EntryView<'a>, changelog::DecodeError>>,
-    ) -> Result<bool, changelog::DecodeError> {
-        self.entries.clear();
-        self.ops.clear();
-        self.spans.clear();
-        // Room for a typical window at once: growing three vectors from
-        // nothing for every batch cost ~400 instructions an entry when
-        // batches are small (a few entries a millisecond).
-        self.entries.reserve(engine::PREFETCH_WINDOW);
-        self.ops.reserve(engine::PREFETCH_WINDOW + 8);
-        self.spans.reserve(4 * (engine::PREFETCH_WINDOW + 8));
-        while self.ops.len() < engine::PREFETCH_WINDOW {
-            let Some(entry) = entries.next().transpose()? else {
-                return Ok(false);
-            };
-            let first = self.ops.len();
-            if let PayloadView::Ops(ops) = entry.payload {
-                ops.spans(&mut self.ops, &mut self.spans);
-            }
-            self.entries.push((entry, first..self.ops.len()));
-        }
-        Ok(true)
-    }
-
-    /// The key (first argument) of each op, with its database.
-    fn keys(&self) -> impl Iterator<Item = (u32, &'a [u8])> + '_ {
-        self.ops.iter().filter_map(|op| {
-            let &(start, end) = self.spans.get(op.args.clone())?.get(1)?;
-            Some((op.db, op.data.get(start..end)?))
-        })
-    }
-
-    /// Applies the entries in order to the engine: what
-    /// `aof::apply_entry` does for an owned entry.
-    fn apply(&self, engine: &mut Engine) -> Result<(), String> {
-        for (entry, ops) in &self.entries {
-            let seq = entry.seq;
-            match entry.payload {
-                PayloadView::Ops(_) => {
-                    for op in &self.ops[ops.clone()] {
-                        let args = resp::Args::new(op.data, &self.spans[op.args.clone()]);
-                        engine
-                            .apply_args(op.db, args)
-                            .map_err(|e| format!("entry {seq}: {e}"))?;
-                    }
+/// Applies a batch's entries in order to the engine (what
+/// `aof::apply_entry` does for an owned entry), each op's arguments in
+/// place as the batch's check recorded them. The keys of the window of
+/// [`engine::PREFETCH_WINDOW`] ops after the one being applied are
+/// prefetched first: a whole window's work gives their misses time to
+/// finish.
+fn apply_batch(engine: &mut Engine, batch: &EntryBatch) -> Result<(), String> {
+    let ops = batch.ops();
+    let mut fetched = 0;
+    for entry in batch.entries() {
+        match entry {
+            BatchEntry::Ops { seq, ops: mine } => {
+                let ahead = (mine.end + engine::PREFETCH_WINDOW).min(ops.len());
+                while fetched < ahead {
+                    let to = (fetched + engine::PREFETCH_WINDOW).min(ops.len());
+                    let keys = ops[fetched..to]
+                        .iter()
+                        .filter_map(|op| Some((op.db, batch.key(op)?)));
+                    engine.prefetch_keys(keys);
+                    fetched = to;
                 }
-                PayloadView::Publish { channel, message } => {
+                for op in &ops[mine] {
+                    let (data, spans) = batch.args(op);
                     engine
-                        .apply_op(0, [&b"PUBLISH"[..], channel, message])
+                        .apply_args(op.db, resp::Args::new(data, spans))
                         .map_err(|e| format!("entry {seq}: {e}"))?;
                 }
-                PayloadView::Heartbeat | PayloadView::Fence => {}
+            }
+            BatchEntry::Other(entry) => {
+                let entry = entry.map_err(|e| format!("reading an applied entry: {e}"))?;
+                let seq = entry.seq;
+                match entry.payload {
+                    PayloadView::Ops(ops) => {
+                        for op in ops.iter() {
+                            engine
+                                .apply_op(op.db, op.args.iter())
+                                .map_err(|e| format!("entry {seq}: {e}"))?;
+                        }
+                    }
+                    PayloadView::Publish { channel, message } => {
+                        engine
+                            .apply_op(0, [&b"PUBLISH"[..], channel, message])
+                            .map_err(|e| format!("entry {seq}: {e}"))?;
+                    }
+                    PayloadView::Heartbeat | PayloadView::Fence => {}
+                }
             }
         }
-        Ok(())
     }
+    Ok(())
 }
 
 /// A full sync's snapshot being loaded beside the live data.

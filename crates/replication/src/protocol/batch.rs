@@ -7,8 +7,12 @@
 //! log's backlog and onto disk as they are, with no encode and no second
 //! checksum (they are exactly the bytes the primary's log holds).
 
+use std::ops::Range;
+
 use changelog::frame::HEADER_LEN;
-use changelog::{DecodeError, Entry, EntryView, Epoch, OpsView, PayloadView, Position, Seq};
+use changelog::{
+    DecodeError, Entry, EntryView, Epoch, OpRecord, OpsView, PayloadView, Position, Recorder, Seq,
+};
 
 /// Entries that passed every check of the secondary (checksums, contiguous
 /// seqs, epochs on the primary's history), to apply in order as one unit
@@ -22,6 +26,10 @@ pub struct EntryBatch {
     index: Vec<FrameMeta>,
     /// The seq of the first entry (the others follow without gaps).
     first: Seq,
+    /// Every op of the entries, in order, as the check read it.
+    ops: Vec<OpRecord>,
+    /// The ops' arguments: `(start, end)` in `frames`.
+    spans: Vec<(usize, usize)>,
 }
 
 /// The smallest frame of an entry: the header, then one byte each for
@@ -39,6 +47,8 @@ struct FrameMeta {
     /// entry holds no ops, a frame starts with its header).
     ops_at: u32,
     ops: u32,
+    /// The first of its ops in the batch's records.
+    first_op: u32,
 }
 
 /// One frame of a batch, with the position and timestamp of its entry.
@@ -57,6 +67,23 @@ pub struct BatchFrame<'a> {
 pub(crate) struct BatchBuilder {
     index: Vec<FrameMeta>,
     first: Option<Seq>,
+    ops: Vec<OpRecord>,
+    spans: Vec<(usize, usize)>,
+}
+
+/// An entry of a batch as [`EntryBatch::entries`] gives it.
+#[derive(Debug)]
+pub enum BatchEntry<'a> {
+    /// An entry of ops: which of [`EntryBatch::ops`] are its own.
+    Ops {
+        /// The entry's seq.
+        seq: Seq,
+        /// Its ops, in order.
+        ops: Range<usize>,
+    },
+    /// Any other entry, read again from its frame (see
+    /// [`EntryBatch::iter`]).
+    Other(Result<EntryView<'a>, DecodeError>),
 }
 
 impl BatchBuilder {
@@ -64,6 +91,8 @@ impl BatchBuilder {
     /// headers' lengths before any is checked: a wrong count only costs a
     /// regrowth, and it is capped at what whole entries could number (a
     /// message of empty frame headers reserves no more than real ones).
+    /// Room for ops too, guessed as one a frame of three arguments (a
+    /// `SET`).
     pub(crate) fn for_frames(frames: &[u8]) -> BatchBuilder {
         let most = frames.len() / MIN_FRAME;
         let mut count = 0;
@@ -83,13 +112,27 @@ impl BatchBuilder {
         BatchBuilder {
             index: Vec::with_capacity(count),
             first: None,
+            ops: Vec::with_capacity(count),
+            spans: Vec::with_capacity(3 * count),
         }
     }
 
-    /// Notes the next checked frame: its entry (read from `frame`), and
-    /// where it ends in the message.
+    /// Where the check of the frame whose body begins at `base` in the
+    /// message records that entry's ops (before its [`BatchBuilder::push`]).
+    pub(crate) fn recorder(&mut self, base: usize) -> Recorder<'_> {
+        Recorder {
+            base,
+            ops: &mut self.ops,
+            spans: &mut self.spans,
+        }
+    }
+
+    /// Notes the next checked frame: its entry (read from `frame`, its
+    /// ops recorded since the previous push), and where it ends in the
+    /// message.
     pub(crate) fn push(&mut self, entry: &EntryView<'_>, frame: &[u8], end: u32) {
         self.first.get_or_insert(entry.seq);
+        let first_op = self.index.last().map_or(0, |m| m.first_op + m.ops);
         // Where the ops are, when both numbers fit (else 0: read again).
         let (ops_at, ops) = match entry.payload {
             PayloadView::Ops(ops) => ops
@@ -104,7 +147,12 @@ impl BatchBuilder {
             ts_nanos: entry.ts_nanos,
             ops_at,
             ops,
+            first_op,
         });
+        debug_assert!(
+            ops_at == 0 || (first_op + ops) as usize == self.ops.len(),
+            "each entry's ops are recorded, once"
+        );
     }
 
     /// The batch of `frames`, whose every frame was pushed (`None`: no
@@ -119,6 +167,8 @@ impl BatchBuilder {
             frames,
             index: self.index,
             first,
+            ops: self.ops,
+            spans: self.spans,
         })
     }
 }
@@ -188,18 +238,65 @@ impl EntryBatch {
                     )),
                 });
             }
-            match f.frame.get(HEADER_LEN..) {
-                Some(body) => EntryView::parse(body),
-                None => Err(DecodeError::Malformed {
-                    reason: "frame shorter than its header".into(),
-                }),
-            }
+            read_body(f.frame)
         })
+    }
+
+    /// The entries in order, for applying: the ops of each as the check
+    /// recorded them (nothing is read again), any other entry read from
+    /// its frame.
+    pub fn entries(&self) -> impl Iterator<Item = BatchEntry<'_>> + '_ {
+        let mut start = 0;
+        self.index.iter().enumerate().map(move |(i, m)| {
+            let frame = self.frames.get(start..m.end as usize).unwrap_or_default();
+            start = m.end as usize;
+            if m.ops_at != 0 {
+                let first = m.first_op as usize;
+                return BatchEntry::Ops {
+                    seq: Seq(self.first.0 + i as u64),
+                    ops: first..first + m.ops as usize,
+                };
+            }
+            BatchEntry::Other(read_body(frame))
+        })
+    }
+
+    /// Every op of the entries, in order.
+    #[must_use]
+    pub fn ops(&self) -> &[OpRecord] {
+        &self.ops
+    }
+
+    /// The buffer `op`'s spans index, and its spans (the command name
+    /// first): what a reader of arguments by offsets takes.
+    #[must_use]
+    pub fn args(&self, op: &OpRecord) -> (&[u8], &[(usize, usize)]) {
+        (
+            &self.frames,
+            self.spans.get(op.args.clone()).unwrap_or_default(),
+        )
+    }
+
+    /// `op`'s key: its first argument after the command name.
+    #[must_use]
+    pub fn key(&self, op: &OpRecord) -> Option<&[u8]> {
+        let &(start, end) = self.spans.get(op.args.clone())?.get(1)?;
+        self.frames.get(start..end)
     }
 
     /// The entries, owned.
     pub fn to_entries(&self) -> Result<Vec<Entry>, DecodeError> {
         self.iter().map(|e| e.map(|e| e.to_entry())).collect()
+    }
+}
+
+/// The entry of a whole frame, read from its body.
+fn read_body(frame: &[u8]) -> Result<EntryView<'_>, DecodeError> {
+    match frame.get(HEADER_LEN..) {
+        Some(body) => EntryView::parse(body),
+        None => Err(DecodeError::Malformed {
+            reason: "frame shorter than its header".into(),
+        }),
     }
 }
 
@@ -256,14 +353,44 @@ mod tests {
         assert_eq!(BatchBuilder::for_frames(&huge).index.capacity(), 1);
         let mut at = 0;
         while let Some(raw) = codec.split(&frames[at..]).unwrap() {
-            let frame = &frames[at..at + raw.len()];
-            builder.push(&raw.view().unwrap(), frame, (at + raw.len()) as u32);
-            at += raw.len();
+            let (len, body) = (raw.len(), raw.body);
+            let view = EntryView::parse_recording(body, builder.recorder(at + HEADER_LEN)).unwrap();
+            builder.push(&view, &frames[at..at + len], (at + len) as u32);
+            at += len;
         }
         let batch = builder.finish(frames).unwrap();
         assert_eq!(batch.to_entries().unwrap(), entries);
         // Publish entries are read from their bodies; ops from the index.
         let at_ops = batch.index.iter().filter(|m| m.ops_at != 0).count();
         assert_eq!(at_ops, 4);
+        // For applying: the ops as recorded, in order, each entry's own.
+        let mut seen = Vec::new();
+        for (entry, want) in batch.entries().zip(&entries) {
+            let got = match entry {
+                BatchEntry::Ops { seq, ops } => {
+                    assert_eq!(seq, want.seq);
+                    let ops = batch.ops()[ops].iter().map(|op| {
+                        let (data, spans) = batch.args(op);
+                        let argv: Vec<Vec<u8>> =
+                            spans.iter().map(|&(s, e)| data[s..e].to_vec()).collect();
+                        assert_eq!(batch.key(op), argv.get(1).map(Vec::as_slice));
+                        Op {
+                            db: op.db,
+                            argv: argv.into(),
+                        }
+                    });
+                    Entry {
+                        epoch: want.epoch,
+                        seq,
+                        ts_nanos: want.ts_nanos,
+                        payload: Payload::Ops(ops.collect()),
+                    }
+                }
+                BatchEntry::Other(view) => view.unwrap().to_entry(),
+            };
+            seen.push(got);
+        }
+        assert_eq!(seen, entries);
+        assert_eq!(batch.ops().len(), 6);
     }
 }

@@ -59,7 +59,7 @@ mod tests;
 use changelog::{DecodeError, Epoch, HistoryError, Position, Seq};
 use thiserror::Error;
 
-pub use batch::{BatchFrame, EntryBatch};
+pub use batch::{BatchEntry, BatchFrame, EntryBatch};
 pub use msg::{Body, FullSyncReason, Msg, RefuseReason, LEN_PREFIX, MAX_MSG_LEN, PROTOCOL_VERSION};
 pub use primary::{
     AppendError, Follower, FollowerState, Lag, Log, LogSink, PrimaryConfig, PrimaryEvent, Transmit,

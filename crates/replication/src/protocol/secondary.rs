@@ -21,7 +21,8 @@
 
 use std::collections::VecDeque;
 
-use changelog::{Codec, EntryView, Epoch, History, Position, Seq};
+use changelog::frame::HEADER_LEN;
+use changelog::{Codec, EntryView, Epoch, History, Position, Recorder, Seq};
 
 use super::batch::{BatchBuilder, EntryBatch};
 use super::msg::{Body, FullSyncReason, Msg, RefuseReason, PROTOCOL_VERSION};
@@ -374,7 +375,8 @@ impl Secondary {
         let mut next = self.next;
         let mut at = 0;
         while at < frames.len() {
-            let (entry, len) = match self.check_frame(&frames[at..], next) {
+            let recorder = batch.recorder(at + HEADER_LEN);
+            let (entry, len) = match self.check_frame(&frames[at..], next, recorder) {
                 Ok(checked) => checked,
                 Err(e) => return Err(self.fail_protocol(e)),
             };
@@ -398,11 +400,12 @@ impl Secondary {
 
     /// Verifies the frame at the start of `buf`, which must be entry
     /// `expected` of the primary's history. Returns it (read in place) and
-    /// its length.
+    /// its length; its ops go to `recorder` as they are read.
     fn check_frame<'a>(
         &self,
         buf: &'a [u8],
         expected: Seq,
+        recorder: Recorder<'_>,
     ) -> Result<(EntryView<'a>, usize), ProtocolError> {
         let bad = |source| ProtocolError::BadFrame { expected, source };
         let raw = match self.config.codec.split(buf) {
@@ -414,7 +417,7 @@ impl Secondary {
             }
             Err(e) => return Err(bad(e)),
         };
-        let entry = raw.view().map_err(bad)?;
+        let entry = EntryView::parse_recording(raw.body, recorder).map_err(bad)?;
         if !entry.takes_seq() {
             return Err(ProtocolError::Unexpected {
                 msg: "heartbeat frame in Entries",
