@@ -4,7 +4,9 @@
 #      of the same server with none (redis-benchmark -t set -c 50 -n N
 #      -r 100000 at each of PIPELINES), the same counting the time the
 #      secondaries take to catch up after the run, and each secondary's CPU
-#      time per applied entry,
+#      time per applied entry; then the CPU budget: client, primary and both
+#      secondaries' CPU time per SET, and the fraction that this machine's CPUs
+#      allow at all (CPUs / total CPU time per SET, over rps with none),
 #   2. write -> visible-on-a-secondary latency at a steady LAG_RATE writes/s of
 #      64-byte values (target/release/meridian-lagprobe: p50 .. max),
 #   3. full sync of FULLSYNC_KEYS 10-byte keys/values to a fresh secondary,
@@ -399,6 +401,17 @@ ratio() {  # ratio A B -> A/B with 2 decimals, "-" when either is missing
 cpu_ticks() {  # cpu_ticks PID: user + system CPU time of PID so far, in clock ticks
     awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat" 2>/dev/null || echo 0
 }
+# child_ticks: sets CHILD_TICKS to the user + system CPU time of this shell's
+# reaped children (cutime + cstime, fields 16 and 17 of /proc/$BASHPID/stat), in
+# clock ticks; "" if unreadable. Builtins only: it starts no process of its own.
+child_ticks() {
+    local s="" f=()
+    CHILD_TICKS=""
+    read -r s 2>/dev/null <"/proc/$BASHPID/stat" || return 0
+    read -r -a f <<<"${s##*') '}"
+    (( ${#f[@]} > 14 )) && CHILD_TICKS=$(( f[13] + f[14] ))
+    return 0
+}
 TICK_US=$(( 1000000 / $(getconf CLK_TCK) ))
 
 # ---------------------------------------------------------------- context
@@ -444,11 +457,32 @@ echo
 # ---------------------------------------------------------------- 1. throughput
 
 # bench KEY PL OUTFILE: one redis-benchmark SET run against KEY's port; prints
-# rps ("" on failure). Aborts the run when the server dies.
+# "rps client_ticks primary_ticks" (nothing on failure; a tick count is "-"
+# when it could not be read): the CPU time (user + system, clock ticks) of
+# redis-benchmark and of KEY's server over the run. Aborts the run when the
+# server dies.
 bench() {
-    local key="$1" pl="$2" csv="$3" rc=0 rps
-    timeout "$BENCH_TIMEOUT" taskset -c "$CLIENT_CPU" redis-benchmark -h "$HOST" -p "${PORT[$key]}" \
-        -t set -c 50 -n "$N" -r 100000 -P "$pl" -q --csv >"$csv" 2>"$csv.err" &
+    local key="$1" pl="$2" csv="$3" rc=0 rps p0 p1 cl pr
+    # redis-benchmark runs under a subshell whose only child is `timeout`, so
+    # that subshell's children time (timeout + redis-benchmark, reaped) is the
+    # client's CPU time, free of the polling loop's `sleep`s below. TERM to it
+    # is passed on to `timeout`.
+    rm -f "$csv.ticks"
+    p0="$(cpu_ticks "${PID[$key]}")"
+    (
+        tpid=""; rc=0
+        trap '[[ -n "$tpid" ]] && kill -TERM "$tpid" 2>/dev/null' TERM
+        child_ticks; c0="$CHILD_TICKS"
+        timeout "$BENCH_TIMEOUT" taskset -c "$CLIENT_CPU" redis-benchmark -h "$HOST" -p "${PORT[$key]}" \
+            -t set -c 50 -n "$N" -r 100000 -P "$pl" -q --csv >"$csv" 2>"$csv.err" &
+        tpid=$!
+        wait "$tpid" || rc=$?
+        # Woken by the TERM trap: wait for `timeout` to end (its status then).
+        if kill -0 "$tpid" 2>/dev/null; then rc=0; wait "$tpid" || rc=$?; fi
+        child_ticks
+        if [[ -n "$c0" && -n "$CHILD_TICKS" ]]; then echo "$(( CHILD_TICKS - c0 ))" >"$csv.ticks"; fi
+        exit "$rc"
+    ) >/dev/null &
     CHILD_PID=$!
     while kill -0 "$CHILD_PID" 2>/dev/null; do
         alive "$key" || { kill -TERM "$CHILD_PID" 2>/dev/null; break; }
@@ -456,16 +490,23 @@ bench() {
     done
     wait "$CHILD_PID" || rc=$?
     CHILD_PID=""
+    p1="$(cpu_ticks "${PID[$key]}")"
     rps="$(awk -F'","' 'NR > 1 && $1 ~ /SET/ { printf "%.2f\n", $2; exit }' "$csv")"
     if (( rc != 0 )) || [[ -z "$rps" ]]; then
         alive "$key" || fail "$key -P $pl: the server died during redis-benchmark (log: ${LOG[$key]})"
         fail "$key -P $pl: redis-benchmark exit $rc ($(head -c 200 "$csv.err" | tr '\n' ' '))"
         return 0
     fi
-    echo "$rps"
+    cl="$(head -n 1 "$csv.ticks" 2>/dev/null || true)"
+    is_uint "$cl" || cl=-
+    pr=-
+    alive "$key" && (( p1 >= p0 )) && pr=$(( p1 - p0 ))
+    echo "$rps $cl $pr"
 }
 
-# Rows of $WORK/tp: "config pl round rps"; of $WORK/sec: "peer pl round sec us_per_entry behind catchup_s".
+# Rows of $WORK/tp: "config pl round rps"; of $WORK/cpu: "config pl round client_ticks primary_ticks"
+# (over the redis-benchmark run); of $WORK/sec: "peer pl round sec us_per_entry behind catchup_s ticks"
+# (ticks: the secondary's CPU time from before the run until caught up).
 if [[ "$SKIP_THROUGHPUT" != 1 ]]; then
     echo "### 1. SET throughput with 2 secondaries vs none (redis-benchmark -t set -c 50 -n $N -r 100000, medians over $ROUNDS round(s))"
     echo
@@ -473,7 +514,7 @@ if [[ "$SKIP_THROUGHPUT" != 1 ]]; then
     note "meridian: standalone \`taskset -c $SERVER_CPU meridian serve --port \$P --bind $HOST --save \"\" --appendonly no\`; datastore: \`meridian serve --region FILE\` ×3 (primary pinned, maxmemory 4gb noeviction, backlog 64mb)"
     note "\"primary, 0 attached\" (meridian only): the region primary with its two secondaries never started, i.e. the change log without shipping"
     note "client: \`taskset -c $CLIENT_CPU redis-benchmark -h $HOST -p \$P -t set -c 50 -n $N -r 100000 -P \$p -q --csv\`"
-    : >"$WORK/tp"; : >"$WORK/sec"
+    : >"$WORK/tp"; : >"$WORK/sec"; : >"$WORK/cpu"
     CONFIGS=()
     redis_start redis-alone "$SERVER_CPU" && CONFIGS+=(redis-alone) || true
     meridian_alone_start meridian-alone "$SERVER_CPU" && CONFIGS+=(meridian-alone) || true
@@ -494,8 +535,11 @@ if [[ "$SKIP_THROUGHPUT" != 1 ]]; then
                         else a0[$s]="$(applied meridian "${PORT[$cfg-$s]}")"; fi
                     done
                 fi
-                rps="$(bench "$key" "$pl" "$WORK/bench-$cfg-P$pl-r$round.csv")"
-                [[ -n "$rps" ]] && echo "$cfg $pl $round $rps" >>"$WORK/tp"
+                read -r rps cl_t pr_t <<<"$(bench "$key" "$pl" "$WORK/bench-$cfg-P$pl-r$round.csv")"
+                if [[ -n "$rps" ]]; then
+                    echo "$cfg $pl $round $rps" >>"$WORK/tp"
+                    echo "$cfg $pl $round ${cl_t:--} ${pr_t:--}" >>"$WORK/cpu"
+                fi
                 if [[ "$cfg" == *-tp ]]; then
                     off="$(field "${PORT[$key]}" replication master_repl_offset)"
                     declare -A behind=()
@@ -513,7 +557,7 @@ if [[ "$SKIP_THROUGHPUT" != 1 ]]; then
                         else a1="$(applied meridian "${PORT[$cfg-$s]}")"; fi
                         us="$(awk -v t="$(( t1 - ${t0[$s]} ))" -v u="$TICK_US" -v a="${a0[$s]}" -v b="$a1" \
                             'BEGIN { if (b - a > 0) printf "%.3f\n", t * u / (b - a); else print "" }')"
-                        echo "$peer $pl $round $s ${us:--} ${behind[$s]:--} $catchup" >>"$WORK/sec"
+                        echo "$peer $pl $round $s ${us:--} ${behind[$s]:--} $catchup $(( t1 - ${t0[$s]} ))" >>"$WORK/sec"
                     done
                     unset behind
                 fi
@@ -565,6 +609,50 @@ if [[ "$SKIP_THROUGHPUT" != 1 ]]; then
     echo "Secondary CPU µs/entry: user + system time of each secondary from before the run until it has caught up," \
          "divided by the entries it applied (redis: total_commands_processed delta on the replica;" \
          "meridian: applied_seq delta); median over both secondaries and all rounds."
+    echo
+    # The CPU budget, from $WORK/cpu and $WORK/sec: µs per SET = ticks × TICK_US / N.
+    cpu_med() {  # cpu_med CONFIG PL COLUMN: median over rounds of that column's µs per SET
+        # shellcheck disable=SC2046
+        median $(awk -v c="$1" -v l="$2" -v k="$3" -v u="$TICK_US" -v n="$N" '
+            $1 == c && $2 == l && $k ~ /^[0-9]+$/ { printf "%.3f\n", $k * u / n }' "$WORK/cpu")
+    }
+    sec_med() {  # sec_med PEER PL: median over rounds of both secondaries' µs per SET, summed
+        # shellcheck disable=SC2046
+        median $(awk -v p="$1" -v l="$2" -v u="$TICK_US" -v n="$N" '
+            $1 == p && $2 == l && $8 ~ /^[0-9]+$/ { t[$3] += $8; k[$3]++ }
+            END { for (r in t) if (k[r] == 2) printf "%.3f\n", t[r] * u / n }' "$WORK/sec")
+    }
+    sum3() {  # sum3 A B [C]: the sum with 3 decimals, "" when any is missing
+        awk -v a="$1" -v b="$2" -v c="${3-0}" 'BEGIN {
+            if (a == "" || b == "" || c == "") print ""; else printf "%.3f\n", a + b + c }'
+    }
+    NCPU="$(nproc)"
+    echo "| peer | pipeline | client µs/SET | primary µs/SET | secondaries µs/SET (both) | total µs/SET | CPUs | fraction the CPUs allow |"
+    echo '|---|---|---:|---:|---:|---:|---:|---:|'
+    for pl in $PIPELINES; do
+        for peer in "${PEERS[@]}"; do
+            alone="$(tp_med "$peer-alone" "$pl")"
+            cl="$(cpu_med "$peer-tp" "$pl" 4)"; pr="$(cpu_med "$peer-tp" "$pl" 5)"; se="$(sec_med "$peer" "$pl")"
+            total="$(sum3 "$cl" "$pr" "$se")"
+            allow="$(awk -v c="$NCPU" -v t="$total" -v a="$alone" 'BEGIN {
+                if (t == "" || a == "" || t + 0 == 0 || a + 0 == 0) { print "-"; exit }
+                f = c * 1e6 / t / a; printf "%.2f\n", (f > 1 ? 1 : f) }')"
+            printf '| %s | %s | %s | %s | %s | %s | %s | **%s** |\n' "$peer" "$pl" "${cl:--}" "${pr:--}" "${se:--}" \
+                "${total:--}" "$NCPU" "$allow"
+            cl="$(cpu_med "$peer-alone" "$pl" 4)"; pr="$(cpu_med "$peer-alone" "$pl" 5)"
+            total="$(sum3 "$cl" "$pr")"
+            printf '| %s, no secondaries | %s | %s | %s | | %s | | |\n' "$peer" "$pl" "${cl:--}" "${pr:--}" "${total:--}"
+        done
+    done
+    echo
+    echo "CPU µs/SET: user + system time divided by N, median over rounds (one clock tick is" \
+         "$(awk -v u="$TICK_US" -v n="$N" 'BEGIN { printf "%.3f", u / n }') µs/SET):" \
+         "client = redis-benchmark (with its \`timeout\` wrapper) and primary = the primary server, both over the" \
+         "redis-benchmark run; secondaries = both secondaries together, from before the run until caught up, as" \
+         "above; total = client + primary + secondaries. fraction the CPUs allow = (CPUs × 10⁶ / total) / rps with" \
+         "no secondaries, capped at 1.00: the highest fraction possible if every CPU were busy all the time with" \
+         "no scheduling loss; compare it with \"fraction until caught up\", which counts the same secondary" \
+         "work. \"no secondaries\" rows: the standalone server's run, for comparison."
     echo
 fi
 
