@@ -418,6 +418,37 @@ fn scheduled_backups_run_on_a_secondary_and_keep_retain() {
     }
     let left: Vec<String> = listed(text(backups.path())).iter().map(name_of).collect();
     assert!(!left.contains(&seen[0]), "{left:?} still holds {}", seen[0]);
+    // Each was taken by a forked child of the node (not copied under its
+    // lock, nor asked for on its client port).
+    let info = query(ds.region("ap-southeast-1").port(), &["INFO", "stats"]).unwrap();
+    let forks: u64 = info
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("total_forks:"))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no total_forks in INFO stats:\n{info}"));
+    assert!(
+        forks >= 4,
+        "total_forks {forks} after {} scheduled backups",
+        seen.len()
+    );
+    // The newest restores to the data it was taken from.
+    let source = digest(ds.primary().port());
+    let newest = listed(text(backups.path()))
+        .first()
+        .map(name_of)
+        .expect("a backup left");
+    // A copy: retention deletes it two backups (seconds) later.
+    let kept = tempfile::tempdir().unwrap();
+    for file in ["snapshot.msnp", "backup.json"] {
+        std::fs::copy(
+            backups.path().join(&newest).join(file),
+            kept.path().join(file),
+        )
+        .unwrap();
+    }
+    let (dir, layout) = Up::folder(&[]);
+    let mut up = Up::start(dir.path(), layout, text(kept.path()));
+    up.wait_digest(&source);
 }
 
 #[test]

@@ -12,10 +12,14 @@
 //! - `backup.json`: [`Meta`], written last, so a folder without it is an
 //!   unfinished backup and is never listed or restored.
 //!
-//! The snapshot is verified before anything is written: it is loaded into
-//! a scratch engine, which checks every checksum and count and yields the
-//! key counts the metadata records. This module owns the backup format
-//! and policy; the bytes of a snapshot belong to `persist` and `engine`.
+//! A snapshot that came over the network (`meridian backup create`) is
+//! verified before anything is written: it is loaded into a scratch
+//! engine, which checks every checksum and count and yields the key counts
+//! the metadata records. A scheduled backup takes its snapshot inside the
+//! node instead ([`take_local`]): a forked child writes it, as a `BGSAVE`
+//! does, and the key counts are the node's own. This module owns the
+//! backup format and policy; the bytes of a snapshot belong to `persist`
+//! and `engine`.
 
 mod store;
 
@@ -68,8 +72,10 @@ pub struct Meta {
     pub keys: BTreeMap<usize, u64>,
     /// Keys in every database.
     pub keys_total: u64,
-    /// `used_memory` of the data once loaded, bytes: what a node restoring
-    /// it needs under `maxmemory`.
+    /// `used_memory` of the data once loaded, bytes (for a scheduled
+    /// backup, the node's own figure when the snapshot was taken): about
+    /// what a node restoring it needs under `maxmemory`. Restore measures
+    /// it again before it places the snapshot.
     pub used_memory: u64,
     /// Size of `snapshot.msnp`, bytes.
     pub bytes: u64,
@@ -80,6 +86,7 @@ pub struct Meta {
 }
 
 /// A snapshot file's bytes, checked, and what they hold.
+#[derive(Clone, Debug)]
 pub struct Verified {
     /// The snapshot file.
     pub bytes: Vec<u8>,
@@ -152,14 +159,50 @@ pub fn take(region: &RegionConfig) -> anyhow::Result<Verified> {
     })
 }
 
+/// Takes a snapshot of this node's own data, for a scheduled backup. With
+/// the engine locked: the header at the change log's position, the key
+/// counts and `used_memory`, and a fork; the forked child writes the data
+/// while the node goes on (where fork fails, the data is copied under the
+/// lock). No client port, password or user is involved, and the node
+/// holds the snapshot's bytes once, not also a scratch copy of the data.
+pub fn take_local(shared: &Shared) -> anyhow::Result<Verified> {
+    let log = shared.repl.get().map(|node| node.log());
+    let (header, keys, used_memory, chunks) = {
+        let engine = shared.lock();
+        let header = crate::persist::header_at(&engine, log.as_deref());
+        let keys: BTreeMap<usize, u64> = (0..engine.config().databases)
+            .map(|db| (db, engine.dbsize(db) as u64))
+            .filter(|&(_, n)| n > 0)
+            .collect();
+        let used_memory = engine.used_memory() as u64;
+        let chunks: Box<dyn Iterator<Item = Result<Vec<u8>, String>>> =
+            match crate::snapshot_child::fork(&engine) {
+                Ok(child) => Box::new(child),
+                Err(e) => {
+                    warn!(error = %e, "fork for a scheduled backup failed: copying under the lock instead");
+                    let copied: Vec<Vec<u8>> = engine.snapshot_writer().collect();
+                    Box::new(copied.into_iter().map(Ok))
+                }
+            };
+        (header, keys, used_memory, chunks)
+    };
+    let mut bytes = header.encode();
+    for chunk in chunks {
+        let chunk = chunk.map_err(|e| anyhow::anyhow!("the snapshot's child failed: {e}"))?;
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(Verified {
+        bytes,
+        epoch: header.epoch,
+        seq: header.seq,
+        keys,
+        used_memory,
+    })
+}
+
 /// Writes a backup of `snap` to `store`: `snapshot.msnp`, then
 /// `backup.json`. Refuses to overwrite an existing backup.
-pub fn write(
-    store: &Store,
-    datastore: &str,
-    region: &str,
-    snap: &Verified,
-) -> anyhow::Result<Meta> {
+pub fn write(store: &Store, datastore: &str, region: &str, snap: Verified) -> anyhow::Result<Meta> {
     let now = unix_ms();
     let name = format!("{datastore}-{region}-{}", name_stamp(now));
     if store.get(&name, META_FILE)?.is_some() {
@@ -175,13 +218,13 @@ pub fn write(
         created_unix_ms: now,
         created: rfc3339(now),
         keys_total: snap.keys.values().sum(),
-        keys: snap.keys.clone(),
+        keys: snap.keys,
         used_memory: snap.used_memory,
         bytes: snap.bytes.len() as u64,
         crc32c: format!("{:08x}", crc32c::crc32c(&snap.bytes)),
         meridian_version: env!("CARGO_PKG_VERSION").to_string(),
     };
-    store.put(&name, SNAPSHOT_FILE, snap.bytes.clone())?;
+    store.put(&name, SNAPSHOT_FILE, snap.bytes)?;
     let json = serde_json::to_vec_pretty(&meta).context("encoding backup.json")?;
     store.put(&name, META_FILE, json)?;
     Ok(meta)
@@ -332,9 +375,18 @@ pub fn backup_region(
     store: &Store,
     retain: Option<usize>,
 ) -> anyhow::Result<(Meta, Vec<String>)> {
-    let snap = take(region)?;
+    backup_snapshot(region, store, retain, take(region)?)
+}
+
+/// Writes `snap`, taken on `region`, as a backup, then applies `retain`.
+fn backup_snapshot(
+    region: &RegionConfig,
+    store: &Store,
+    retain: Option<usize>,
+    snap: Verified,
+) -> anyhow::Result<(Meta, Vec<String>)> {
     let datastore = datastore_name(region);
-    let meta = write(store, &datastore, &region.name, &snap)?;
+    let meta = write(store, &datastore, &region.name, snap)?;
     let removed = match retain {
         Some(keep) => apply_retention(store, &datastore, &region.name, keep)
             .context("the backup was written, but deleting old backups failed")?,
@@ -400,9 +452,9 @@ fn table(backups: &[Meta]) -> String {
 }
 
 /// Runs `[backup]` on the node: a backup every `every` (the first one
-/// `every` after start), each on a `meridian-backup` thread through the
-/// same path as `meridian backup create` (the node's own `MERIDIAN
-/// SNAPSHOT` on its client port), then retention. A backup still running
+/// `every` after start), each on a `meridian-backup` thread: a snapshot
+/// of the node's own data ([`take_local`]), written as `meridian backup
+/// create` writes one, then retention. A backup still running
 /// when the next is due makes that one skip. Every region with a
 /// `[backup]` section backs up, whatever its role.
 pub async fn schedule(shared: Arc<Shared>, region: RegionConfig, plan: BackupSchedule) {
@@ -425,10 +477,11 @@ pub async fn schedule(shared: Arc<Shared>, region: RegionConfig, plan: BackupSch
             continue;
         }
         let (region, plan, done) = (region.clone(), plan.clone(), Arc::clone(&running));
+        let node = Arc::downgrade(&shared);
         let spawned = std::thread::Builder::new()
             .name("meridian-backup".into())
             .spawn(move || {
-                scheduled_once(&region, &plan);
+                scheduled_once(&node, &region, &plan);
                 done.store(false, std::sync::atomic::Ordering::Release);
             });
         if let Err(e) = spawned {
@@ -438,11 +491,18 @@ pub async fn schedule(shared: Arc<Shared>, region: RegionConfig, plan: BackupSch
     }
 }
 
-/// One scheduled backup, logged.
-fn scheduled_once(region: &RegionConfig, plan: &BackupSchedule) {
+/// One scheduled backup of the node `node`, logged.
+fn scheduled_once(node: &std::sync::Weak<Shared>, region: &RegionConfig, plan: &BackupSchedule) {
     let started = std::time::Instant::now();
-    let result = Store::open(&plan.to)
-        .and_then(|store| backup_region(region, &store, Some(plan.retain)).map(|r| (store, r)));
+    let result = Store::open(&plan.to).and_then(|store| {
+        let shared = node
+            .upgrade()
+            .ok_or_else(|| anyhow::anyhow!("the node is stopping"))?;
+        let snap = take_local(&shared)?;
+        drop(shared);
+        let written = backup_snapshot(region, &store, Some(plan.retain), snap)?;
+        Ok((store, written))
+    });
     match result {
         Ok((store, (meta, removed))) => {
             info!(
@@ -557,7 +617,7 @@ mod tests {
         let store = Store::open(dir.to_str().unwrap()).unwrap();
         let mut names = Vec::new();
         for region in ["r-1", "r-1", "r-2", "r-1"] {
-            names.push(write(&store, "ds", region, &snap).unwrap().name);
+            names.push(write(&store, "ds", region, snap.clone()).unwrap().name);
             std::thread::sleep(Duration::from_millis(3));
         }
         std::fs::create_dir_all(dir.join("not-a-backup")).unwrap();

@@ -389,6 +389,11 @@ struct Following {
 }
 
 impl ReplNode {
+    /// This region's change log (served while primary).
+    pub(crate) fn log(&self) -> Arc<PrimaryLink> {
+        Arc::clone(&self.log)
+    }
+
     /// The link metrics and events watch now.
     fn current_link(&self) -> crate::metrics::Link {
         match &self.state.lock().following {
