@@ -394,6 +394,24 @@ fn scheduled_backups_run_on_a_secondary_and_keep_retain() {
     file.write_all(section.as_bytes()).unwrap();
     drop(file);
     ds.restart_region("ap-southeast-1");
+    // Clients of the region need a user (named users replicate; the
+    // default user is each region's own): backups need none.
+    redis::cmd("ACL")
+        .arg(&["SETUSER", "admin", "on", ">secret", "~*", "&*", "+@all"])
+        .query::<()>(&mut ds.primary().conn())
+        .unwrap();
+    ds.wait_in_sync(Duration::from_secs(20));
+    let ap = ds.region("ap-southeast-1").port();
+    let client = redis::Client::open(format!("redis://127.0.0.1:{ap}/")).unwrap();
+    redis::cmd("ACL")
+        .arg(&["SETUSER", "default", "off"])
+        .query::<()>(&mut client.get_connection().unwrap())
+        .unwrap();
+    let mut admin = client.get_connection().unwrap();
+    redis::cmd("AUTH")
+        .arg(&["admin", "secret"])
+        .query::<()>(&mut admin)
+        .unwrap();
     // Four backups a second apart: the first two are gone by then.
     let deadline = Instant::now() + Duration::from_secs(15);
     let mut seen: Vec<String> = Vec::new();
@@ -420,7 +438,7 @@ fn scheduled_backups_run_on_a_secondary_and_keep_retain() {
     assert!(!left.contains(&seen[0]), "{left:?} still holds {}", seen[0]);
     // Each was taken by a forked child of the node (not copied under its
     // lock, nor asked for on its client port).
-    let info = query(ds.region("ap-southeast-1").port(), &["INFO", "stats"]).unwrap();
+    let info: String = redis::cmd("INFO").arg("stats").query(&mut admin).unwrap();
     let forks: u64 = info
         .lines()
         .find_map(|l| l.trim().strip_prefix("total_forks:"))

@@ -134,8 +134,12 @@ fn refuse_on_secondary(eng: &Engine, s: &Session) -> CmdResult {
 }
 
 fn setuser(eng: &mut Engine, s: &mut Session, args: Args<'_>, out: &mut Out) -> CmdResult {
-    refuse_on_secondary(eng, s)?;
     let name = crate::acl::check_name(&args[2])?;
+    // The default user is the region's own (not journaled): a secondary's
+    // clients may change it, as its `requirepass`.
+    if name != "default" {
+        refuse_on_secondary(eng, s)?;
+    }
     // All rules or none: they apply to a copy.
     let mut user = match eng.acl.id(name.as_bytes()).and_then(|id| eng.acl.user(id)) {
         Some(u) => u.clone(),
@@ -676,6 +680,11 @@ mod tests {
             sec.q("ACL DELUSER u"),
             "-READONLY You can't write against a read only replica.\r\n"
         );
+        // The default user is the secondary's own to change.
+        assert_eq!(sec.q("ACL SETUSER default >own"), "+OK\r\n");
+        assert_eq!(sec.q("AUTH default own"), "+OK\r\n");
+        assert_eq!(sec.q("ACL SETUSER default nopass"), "+OK\r\n");
+        assert!(sec.eng.take_units().is_empty(), "not journaled");
         for u in &units {
             sec.eng.apply(u).unwrap();
         }
