@@ -214,6 +214,49 @@ fn a_write_on_a_secondary_gets_the_exact_readonly_error() {
     }
 }
 
+/// `ROLE`, which clients use to tell a primary from a replica (Lettuce's
+/// static master/replica topology asks each node): the primary lists
+/// both secondaries with their offsets; each secondary names the
+/// primary's replication address, is connected and has its offset.
+#[test]
+fn role_tells_the_primary_from_the_secondaries() {
+    let ds = Datastore::start();
+    let mut p = ds.primary().conn();
+    for i in 0..20 {
+        let _: () = p.set(format!("k{i}"), i).unwrap();
+    }
+    ds.wait_in_sync(SYNC_LIMIT);
+    // The replicas' offsets are their last acks (at least every 100 ms).
+    let deadline = Instant::now() + SYNC_LIMIT;
+    let offset = loop {
+        let (role, offset, replicas): (String, i64, Vec<(String, String, String)>) =
+            redis::cmd("ROLE").query(&mut p).unwrap();
+        assert_eq!(role, "master");
+        assert!(offset >= 20, "offset {offset}");
+        assert_eq!(replicas.len(), 2, "{replicas:?}");
+        let mut acked = Vec::new();
+        for (ip, port, at) in &replicas {
+            assert_eq!(ip, "127.0.0.1");
+            assert!(port.parse::<u16>().is_ok(), "{port}");
+            acked.push(at.parse::<i64>().unwrap());
+        }
+        if acked.iter().all(|&a| a == offset) {
+            break offset;
+        }
+        assert!(Instant::now() < deadline, "acked {acked:?} of {offset}");
+        thread::sleep(Duration::from_millis(20));
+    };
+    let primary_repl = ds.layout().regions[0].replication;
+    for s in ds.secondaries() {
+        let (role, host, port, state, applied): (String, String, u16, String, i64) =
+            redis::cmd("ROLE").query(&mut s.conn()).unwrap();
+        assert_eq!(role, "slave");
+        assert_eq!((host.as_str(), port), ("127.0.0.1", primary_repl));
+        assert_eq!(state, "connected");
+        assert_eq!(applied, offset);
+    }
+}
+
 #[test]
 fn publish_on_the_primary_reaches_subscribers_in_every_region() {
     let ds = Datastore::start();

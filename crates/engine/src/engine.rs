@@ -168,10 +168,35 @@ pub trait NodeHooks: Send + Sync {
     /// Appends the fields of `INFO replication` after its header, each
     /// line ending in `\r\n`.
     fn info_replication(&self, out: &mut String);
+    /// The reply of `ROLE`: this node's place in replication.
+    fn role(&self) -> ReplRole;
     /// Handles `DEBUG <sub> ...` subcommands the engine does not know
     /// (`args[0]` is the subcommand): `None` when unknown, else the reply
     /// (`Ok` is a simple string, `Err` an error line without the `-`).
     fn debug(&self, args: &[&[u8]]) -> Option<Result<String, String>>;
+}
+
+/// A node's place in replication, as `ROLE` gives it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReplRole {
+    /// A primary (`master`): its replication offset and its replicas.
+    Master {
+        /// The offset (Meridian: the change log's last seq).
+        offset: u64,
+        /// Each replica's address, port and acknowledged offset.
+        replicas: Vec<(String, u16, u64)>,
+    },
+    /// A replica (`slave`) of the primary at `host`:`port`.
+    Replica {
+        /// The primary's address.
+        host: String,
+        /// The primary's port.
+        port: u16,
+        /// `connecting`, `sync` or `connected`, as Redis says them.
+        state: &'static str,
+        /// The offset applied (Meridian: the last seq applied).
+        offset: u64,
+    },
 }
 
 /// Settings the node keeps outside the engine (the client TLS listener's

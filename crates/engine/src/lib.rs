@@ -40,6 +40,6 @@ pub use acl::check_user;
 pub use cmd::persist::PersistHooks;
 pub use config::{Config, ConfigError};
 pub use engine::{
-    Action, ConfigHooks, ConnInfo, Engine, NodeHooks, Role, Session, PREFETCH_WINDOW,
+    Action, ConfigHooks, ConnInfo, Engine, NodeHooks, ReplRole, Role, Session, PREFETCH_WINDOW,
 };
 pub use error::{CmdError, CmdResult};

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use changelog::{Entry, Epoch, Payload, PayloadView, Position, Seq};
 use engine::snapshot::SnapshotLoader;
-use engine::{Engine, NodeHooks, Role};
+use engine::{Engine, NodeHooks, ReplRole, Role};
 use parking_lot::Mutex;
 use replication::link::{
     self, Applier, PrimaryLink, SecondaryLink, SecondaryOptions, Snapshot, SnapshotSink,
@@ -1267,6 +1267,37 @@ impl NodeHooks for Hooks {
                 }
                 if let Some(e) = &st.last_error {
                     f!("last_link_error:{}", e.replace(['\r', '\n'], " "));
+                }
+            }
+        }
+    }
+
+    fn role(&self) -> ReplRole {
+        match &self.node.view() {
+            Node::Primary(link) => ReplRole::Master {
+                offset: link.last().seq.0,
+                // The addresses INFO's slaveN lines give.
+                replicas: link
+                    .followers()
+                    .iter()
+                    .map(|f| (f.addr.ip().to_string(), f.addr.port(), f.applied.seq.0))
+                    .collect(),
+            },
+            Node::Secondary(link, _) => {
+                let st = link.status();
+                let primary = link.options().primary_addr;
+                let state = if st.sync_in_progress {
+                    "sync"
+                } else if st.link_up {
+                    "connected"
+                } else {
+                    "connecting"
+                };
+                ReplRole::Replica {
+                    host: primary.ip().to_string(),
+                    port: primary.port(),
+                    state,
+                    offset: st.applied.seq.0,
                 }
             }
         }

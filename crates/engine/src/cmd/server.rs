@@ -1,5 +1,5 @@
 //! Server commands: INFO, CONFIG, COMMAND, DEBUG, DBSIZE, FLUSHDB,
-//! FLUSHALL, TIME, SHUTDOWN.
+//! FLUSHALL, TIME, ROLE, SHUTDOWN.
 
 #[cfg(test)]
 mod tests;
@@ -11,7 +11,7 @@ use resp::{Args, Out};
 use crate::cmd::connection::REDIS_VERSION;
 use crate::cmd::{eq_ic, parse_f64};
 use crate::digest;
-use crate::engine::{unix_ms, Action, Engine, Role, Session};
+use crate::engine::{unix_ms, Action, Engine, ReplRole, Role, Session};
 use crate::error::{CmdError, CmdResult};
 use crate::evict;
 use crate::glob;
@@ -93,6 +93,15 @@ pub(crate) const COMMANDS: &[Command] = &[
         "server",
         "Returns the server time.",
         time,
+    ),
+    row(
+        "role",
+        1,
+        ADMIN | FAST | STALE,
+        (0, 0, 0),
+        "server",
+        "Returns the replication role.",
+        role,
     ),
     row(
         "object",
@@ -183,6 +192,48 @@ fn time(_: &mut Engine, _: &mut Session, _: Args<'_>, out: &mut Out) -> CmdResul
     out.array(2);
     out.bulk_int(now.as_secs() as i64);
     out.bulk_int(i64::from(now.subsec_micros()));
+    Ok(())
+}
+
+/// `ROLE`: `master`, its offset and its replicas (address, port and
+/// offset, the last two as strings, as Redis gives them); or `slave`, the
+/// primary's address and port, the link's state and the offset applied.
+/// A standalone node is a primary with none.
+fn role(eng: &mut Engine, _: &mut Session, _: Args<'_>, out: &mut Out) -> CmdResult {
+    let role = match &eng.hooks {
+        Some(hooks) => hooks.role(),
+        None => ReplRole::Master {
+            offset: 0,
+            replicas: Vec::new(),
+        },
+    };
+    match role {
+        ReplRole::Master { offset, replicas } => {
+            out.array(3);
+            out.bulk(b"master");
+            out.int(offset as i64);
+            out.array(replicas.len());
+            for (ip, port, offset) in replicas {
+                out.array(3);
+                out.bulk(ip.as_bytes());
+                out.bulk(port.to_string().as_bytes());
+                out.bulk(offset.to_string().as_bytes());
+            }
+        }
+        ReplRole::Replica {
+            host,
+            port,
+            state,
+            offset,
+        } => {
+            out.array(5);
+            out.bulk(b"slave");
+            out.bulk(host.as_bytes());
+            out.int(i64::from(port));
+            out.bulk(state.as_bytes());
+            out.int(offset as i64);
+        }
+    }
     Ok(())
 }
 

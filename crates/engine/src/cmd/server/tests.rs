@@ -60,3 +60,11 @@ fn config_reaches_the_settings_outside_the_engine() {
     assert_eq!(t.q("CONFIG GET maxmemory"), arr(&["maxmemory", "1048576"]));
     assert_eq!(*outside.cert.lock().unwrap(), "c.pem");
 }
+
+/// `ROLE` of a node with no replication: a primary with no replicas.
+#[test]
+fn role_of_a_standalone_node_is_a_primary_without_replicas() {
+    let mut t = Tester::new();
+    assert_eq!(t.q("ROLE"), "*3\r\n$6\r\nmaster\r\n:0\r\n*0\r\n");
+    assert!(t.q("ROLE x").starts_with("-ERR wrong number of arguments"));
+}
