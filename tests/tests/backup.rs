@@ -400,18 +400,28 @@ fn scheduled_backups_run_on_a_secondary_and_keep_retain() {
         .arg(&["SETUSER", "admin", "on", ">secret", "~*", "&*", "+@all"])
         .query::<()>(&mut ds.primary().conn())
         .unwrap();
-    ds.wait_in_sync(Duration::from_secs(20));
     let ap = ds.region("ap-southeast-1").port();
     let client = redis::Client::open(format!("redis://127.0.0.1:{ap}/")).unwrap();
+    // The user reached the secondary (digests do not cover users).
+    let auth = |con: &mut redis::Connection| {
+        redis::cmd("AUTH")
+            .arg(&["admin", "secret"])
+            .query::<()>(con)
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while let Err(e) = auth(&mut client.get_connection().unwrap()) {
+        assert!(
+            Instant::now() < deadline,
+            "user admin never reached ap-southeast-1: {e}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     redis::cmd("ACL")
         .arg(&["SETUSER", "default", "off"])
         .query::<()>(&mut client.get_connection().unwrap())
         .unwrap();
     let mut admin = client.get_connection().unwrap();
-    redis::cmd("AUTH")
-        .arg(&["admin", "secret"])
-        .query::<()>(&mut admin)
-        .unwrap();
+    auth(&mut admin).unwrap();
     // Four backups a second apart: the first two are gone by then.
     let deadline = Instant::now() + Duration::from_secs(15);
     let mut seen: Vec<String> = Vec::new();

@@ -209,30 +209,6 @@ impl<'a> OpsView<'a> {
     }
 }
 
-impl<'a> OpsView<'a> {
-    /// Where these ops lie in `body`, the frame body (or whole frame)
-    /// they were read from: the offset of their first byte. With
-    /// [`OpsView::len`] it is all [`OpsView::at`] needs to give them back
-    /// without reading the body again. `None` when they are not in `body`.
-    #[must_use]
-    pub fn offset_in(&self, body: &[u8]) -> Option<usize> {
-        let start = (self.bytes.as_ptr() as usize).checked_sub(body.as_ptr() as usize)?;
-        (start + self.bytes.len() <= body.len()).then_some(start)
-    }
-
-    /// The `count` ops at `offset` of `body`, as [`OpsView::offset_in`]
-    /// and [`OpsView::len`] described them: the view [`EntryView::parse`]
-    /// gave for the same bytes. For any other bytes the result is safe but
-    /// unspecified (reading stops early or gives empty ops).
-    #[must_use]
-    pub fn at(body: &'a [u8], offset: usize, count: usize) -> OpsView<'a> {
-        OpsView {
-            count,
-            bytes: body.get(offset..).unwrap_or_default(),
-        }
-    }
-}
-
 /// Where [`EntryView::parse_recording`] records the ops it reads: for each
 /// op an [`OpRecord`] in `ops`, and each argument's `(start, end)` in
 /// `spans`, as offsets in a buffer where the body begins at `base` (the
@@ -479,16 +455,6 @@ mod tests {
         }
 
         #[test]
-        fn ops_read_back_from_their_place(e in entry()) {
-            let body = postcard::to_allocvec(&e).unwrap();
-            let view = EntryView::parse(&body).unwrap();
-            if let PayloadView::Ops(ops) = view.payload {
-                let at = ops.offset_in(&body).unwrap();
-                prop_assert_eq!(OpsView::at(&body, at, ops.len()), ops);
-            }
-        }
-
-        #[test]
         fn recorded_ops_are_the_ops(e in entry(), base in 0usize..40) {
             let body = postcard::to_allocvec(&e).unwrap();
             let mut buf = vec![0xaa; base];
@@ -598,8 +564,6 @@ mod tests {
         let args: Vec<&[u8]> = op.args.iter().collect();
         assert_eq!(args, [&b"SET"[..], b"key:000042", &[b'v'; 64][..]]);
         assert_eq!(op.args.len(), 3);
-        assert_eq!(ops.offset_in(&body[..1]), None, "not inside");
-        assert_eq!(ops.offset_in(&body[body.len() - 1..]), None, "starts after");
         let (mut read, mut spans) = (vec![], vec![]);
         let recorder = Recorder {
             base: 0,

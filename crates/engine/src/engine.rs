@@ -179,7 +179,8 @@ pub trait NodeHooks: Send + Sync {
 /// A node's place in replication, as `ROLE` gives it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ReplRole {
-    /// A primary (`master`): its replication offset and its replicas.
+    /// A primary (`master`): its replication offset and its replicas
+    /// that are online (streaming the log), as Redis lists them.
     Master {
         /// The offset (Meridian: the change log's last seq).
         offset: u64,
@@ -194,8 +195,9 @@ pub enum ReplRole {
         port: u16,
         /// `connecting`, `sync` or `connected`, as Redis says them.
         state: &'static str,
-        /// The offset applied (Meridian: the last seq applied).
-        offset: u64,
+        /// The offset applied (Meridian: the last seq applied), while
+        /// the link is up (`-1` otherwise, as Redis gives it).
+        offset: Option<u64>,
     },
 }
 

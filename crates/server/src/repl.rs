@@ -966,26 +966,28 @@ impl Applier for Apply {
 
 /// Applies a batch's entries in order to the engine (what
 /// `aof::apply_entry` does for an owned entry), each op's arguments in
-/// place as the batch's check recorded them. The keys of the window of
-/// [`engine::PREFETCH_WINDOW`] ops after the one being applied are
-/// prefetched first: a whole window's work gives their misses time to
-/// finish.
+/// place as the batch's check recorded them. Before each op, the keys of
+/// the ops up to a window of [`engine::PREFETCH_WINDOW`] past it are
+/// loading (a window at a time): a whole window's work gives their misses
+/// time to finish, and what they load is still cached when its op runs.
 fn apply_batch(engine: &mut Engine, batch: &EntryBatch) -> Result<(), String> {
     let ops = batch.ops();
     let mut fetched = 0;
     for entry in batch.entries() {
         match entry {
             BatchEntry::Ops { seq, ops: mine } => {
-                let ahead = (mine.end + engine::PREFETCH_WINDOW).min(ops.len());
-                while fetched < ahead {
-                    let to = (fetched + engine::PREFETCH_WINDOW).min(ops.len());
-                    let keys = ops[fetched..to]
-                        .iter()
-                        .filter_map(|op| Some((op.db, batch.key(op)?)));
-                    engine.prefetch_keys(keys);
-                    fetched = to;
-                }
-                for op in &ops[mine] {
+                for at in mine {
+                    let op = ops
+                        .get(at)
+                        .ok_or_else(|| format!("entry {seq}: its ops are not in the batch"))?;
+                    while fetched <= at + engine::PREFETCH_WINDOW && fetched < ops.len() {
+                        let to = (fetched + engine::PREFETCH_WINDOW).min(ops.len());
+                        let keys = ops[fetched..to]
+                            .iter()
+                            .filter_map(|op| Some((op.db, batch.key(op)?)));
+                        engine.prefetch_keys(keys);
+                        fetched = to;
+                    }
                     let (data, spans) = batch.args(op);
                     engine
                         .apply_args(op.db, resp::Args::new(data, spans))
@@ -1280,6 +1282,7 @@ impl NodeHooks for Hooks {
                 replicas: link
                     .followers()
                     .iter()
+                    .filter(|f| f.state == FollowerState::Streaming)
                     .map(|f| (f.addr.ip().to_string(), f.addr.port(), f.applied.seq.0))
                     .collect(),
             },
@@ -1297,7 +1300,7 @@ impl NodeHooks for Hooks {
                     host: primary.ip().to_string(),
                     port: primary.port(),
                     state,
-                    offset: st.applied.seq.0,
+                    offset: st.link_up.then_some(st.applied.seq.0),
                 }
             }
         }

@@ -195,9 +195,10 @@ fn time(_: &mut Engine, _: &mut Session, _: Args<'_>, out: &mut Out) -> CmdResul
     Ok(())
 }
 
-/// `ROLE`: `master`, its offset and its replicas (address, port and
-/// offset, the last two as strings, as Redis gives them); or `slave`, the
-/// primary's address and port, the link's state and the offset applied.
+/// `ROLE`: `master`, its offset and its online replicas (address, port
+/// and offset, the last two as strings, as Redis gives them); or `slave`,
+/// the primary's address and port, the link's state and the offset
+/// applied (-1 while the link is down).
 /// A standalone node is a primary with none.
 fn role(eng: &mut Engine, _: &mut Session, _: Args<'_>, out: &mut Out) -> CmdResult {
     let role = match &eng.hooks {
@@ -231,7 +232,7 @@ fn role(eng: &mut Engine, _: &mut Session, _: Args<'_>, out: &mut Out) -> CmdRes
             out.bulk(host.as_bytes());
             out.int(i64::from(port));
             out.bulk(state.as_bytes());
-            out.int(offset as i64);
+            out.int(offset.map_or(-1, |o| o as i64));
         }
     }
     Ok(())

@@ -11,7 +11,7 @@ use std::ops::Range;
 
 use changelog::frame::HEADER_LEN;
 use changelog::{
-    DecodeError, Entry, EntryView, Epoch, OpRecord, OpsView, PayloadView, Position, Recorder, Seq,
+    DecodeError, Entry, EntryView, Epoch, OpRecord, PayloadView, Position, Recorder, Seq,
 };
 
 /// Entries that passed every check of the secondary (checksums, contiguous
@@ -43,13 +43,19 @@ struct FrameMeta {
     end: u32,
     epoch: Epoch,
     ts_nanos: u64,
-    /// Where the ops begin in the frame, and how many (`ops_at` 0: the
-    /// entry holds no ops, a frame starts with its header).
-    ops_at: u32,
-    ops: u32,
-    /// The first of its ops in the batch's records.
-    first_op: u32,
+    /// Which of the batch's recorded ops are the entry's: `None` for any
+    /// other entry, and for one whose ops were not recorded (see
+    /// [`MAX_RECORDED_SPANS`]); those are read again from their frame.
+    ops: Option<(u32, u32)>,
 }
+
+/// Argument spans recorded for one message, at most: 16 MiB of them. Our
+/// primary's messages hold at most `batch_bytes` (256 KiB) of frames, a
+/// few thousand entries, unless one entry is larger; this bounds what a
+/// message of many tiny arguments could make a secondary hold (16 bytes
+/// of span for each byte of message). Entries past it are read again
+/// from their frames when applied.
+const MAX_RECORDED_SPANS: usize = 1 << 20;
 
 /// One frame of a batch, with the position and timestamp of its entry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,6 +75,10 @@ pub(crate) struct BatchBuilder {
     first: Option<Seq>,
     ops: Vec<OpRecord>,
     spans: Vec<(usize, usize)>,
+    /// Ops recorded before the entry being checked.
+    recorded: usize,
+    /// Whether the entry being checked is being recorded.
+    recording: bool,
 }
 
 /// An entry of a batch as [`EntryBatch::entries`] gives it.
@@ -114,45 +124,45 @@ impl BatchBuilder {
             first: None,
             ops: Vec::with_capacity(count),
             spans: Vec::with_capacity(3 * count),
+            recorded: 0,
+            recording: false,
         }
     }
 
     /// Where the check of the frame whose body begins at `base` in the
-    /// message records that entry's ops (before its [`BatchBuilder::push`]).
-    pub(crate) fn recorder(&mut self, base: usize) -> Recorder<'_> {
-        Recorder {
+    /// message records that entry's ops (before its [`BatchBuilder::push`]);
+    /// `None` once [`MAX_RECORDED_SPANS`] are held: check it unrecorded.
+    /// A recorder given out must record that entry: its push takes what
+    /// was recorded since the previous one as all of the entry's ops.
+    pub(crate) fn recorder(&mut self, base: usize) -> Option<Recorder<'_>> {
+        self.recording = self.spans.len() < MAX_RECORDED_SPANS;
+        self.recording.then_some(Recorder {
             base,
             ops: &mut self.ops,
             spans: &mut self.spans,
-        }
+        })
     }
 
-    /// Notes the next checked frame: its entry (read from `frame`, its
-    /// ops recorded since the previous push), and where it ends in the
+    /// Notes the next checked frame: its entry, its ops as recorded
+    /// since the previous push (if they were), and where it ends in the
     /// message.
-    pub(crate) fn push(&mut self, entry: &EntryView<'_>, frame: &[u8], end: u32) {
+    pub(crate) fn push(&mut self, entry: &EntryView<'_>, end: u32) {
         self.first.get_or_insert(entry.seq);
-        let first_op = self.index.last().map_or(0, |m| m.first_op + m.ops);
-        // Where the ops are, when both numbers fit (else 0: read again).
-        let (ops_at, ops) = match entry.payload {
-            PayloadView::Ops(ops) => ops
-                .offset_in(frame)
-                .and_then(|at| Some((u32::try_from(at).ok()?, u32::try_from(ops.len()).ok()?)))
-                .unwrap_or((0, 0)),
-            _ => (0, 0),
+        let (first, count) = (self.recorded, self.ops.len() - self.recorded);
+        self.recorded = self.ops.len();
+        let recorded = std::mem::take(&mut self.recording);
+        let ops = match entry.payload {
+            PayloadView::Ops(_) if recorded => {
+                u32::try_from(first).ok().zip(u32::try_from(count).ok())
+            }
+            _ => None,
         };
         self.index.push(FrameMeta {
             end,
             epoch: entry.epoch,
             ts_nanos: entry.ts_nanos,
-            ops_at,
             ops,
-            first_op,
         });
-        debug_assert!(
-            ops_at == 0 || (first_op + ops) as usize == self.ops.len(),
-            "each entry's ops are recorded, once"
-        );
     }
 
     /// The batch of `frames`, whose every frame was pushed (`None`: no
@@ -220,26 +230,11 @@ impl EntryBatch {
         })
     }
 
-    /// The entries in order, read in place: the ops of each from where the
-    /// check found them, without a second read of its header. The batch
+    /// The entries in order, each read again from its frame. The batch
     /// was checked when it was made, so no item is an error unless this
-    /// build's readers disagree; treat one as a failed apply all the same.
+    /// build's readers disagree.
     pub fn iter(&self) -> impl Iterator<Item = Result<EntryView<'_>, DecodeError>> + '_ {
-        self.frames().zip(&self.index).map(|(f, m)| {
-            if m.ops_at != 0 {
-                return Ok(EntryView {
-                    epoch: f.position.epoch,
-                    seq: f.position.seq,
-                    ts_nanos: f.ts_nanos,
-                    payload: PayloadView::Ops(OpsView::at(
-                        f.frame,
-                        m.ops_at as usize,
-                        m.ops as usize,
-                    )),
-                });
-            }
-            read_body(f.frame)
-        })
+        self.frames().map(|f| read_body(f.frame))
     }
 
     /// The entries in order, for applying: the ops of each as the check
@@ -250,11 +245,11 @@ impl EntryBatch {
         self.index.iter().enumerate().map(move |(i, m)| {
             let frame = self.frames.get(start..m.end as usize).unwrap_or_default();
             start = m.end as usize;
-            if m.ops_at != 0 {
-                let first = m.first_op as usize;
+            if let Some((first, count)) = m.ops {
+                let first = first as usize;
                 return BatchEntry::Ops {
                     seq: Seq(self.first.0 + i as u64),
-                    ops: first..first + m.ops as usize,
+                    ops: first..first + count as usize,
                 };
             }
             BatchEntry::Other(read_body(frame))
@@ -351,18 +346,29 @@ mod tests {
         );
         let huge = [[1u8, 0xff, 0xff, 0xff, 0xff].as_slice(), &[0; 40]].concat();
         assert_eq!(BatchBuilder::for_frames(&huge).index.capacity(), 1);
+        // Every entry recorded but the fourth (an Ops entry: as one past
+        // the cap of recorded spans would be): it is read again.
         let mut at = 0;
+        let mut n = 0;
         while let Some(raw) = codec.split(&frames[at..]).unwrap() {
             let (len, body) = (raw.len(), raw.body);
-            let view = EntryView::parse_recording(body, builder.recorder(at + HEADER_LEN)).unwrap();
-            builder.push(&view, &frames[at..at + len], (at + len) as u32);
+            let recorder = if n == 3 {
+                None
+            } else {
+                builder.recorder(at + HEADER_LEN)
+            };
+            let view = match recorder {
+                Some(rec) => EntryView::parse_recording(body, rec).unwrap(),
+                None => EntryView::parse(body).unwrap(),
+            };
+            builder.push(&view, (at + len) as u32);
             at += len;
+            n += 1;
         }
         let batch = builder.finish(frames).unwrap();
         assert_eq!(batch.to_entries().unwrap(), entries);
-        // Publish entries are read from their bodies; ops from the index.
-        let at_ops = batch.index.iter().filter(|m| m.ops_at != 0).count();
-        assert_eq!(at_ops, 4);
+        let recorded = batch.index.iter().filter(|m| m.ops.is_some()).count();
+        assert_eq!(recorded, 3, "4 entries of ops, one not recorded");
         // For applying: the ops as recorded, in order, each entry's own.
         let mut seen = Vec::new();
         for (entry, want) in batch.entries().zip(&entries) {
@@ -391,6 +397,14 @@ mod tests {
             seen.push(got);
         }
         assert_eq!(seen, entries);
-        assert_eq!(batch.ops().len(), 6);
+        assert_eq!(batch.ops().len(), 5);
+    }
+
+    #[test]
+    fn recording_stops_at_the_cap() {
+        let mut builder = BatchBuilder::for_frames(&[]);
+        assert!(builder.recorder(0).is_some());
+        builder.spans.resize(MAX_RECORDED_SPANS, (0, 0));
+        assert!(builder.recorder(0).is_none());
     }
 }

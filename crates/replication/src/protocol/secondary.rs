@@ -384,7 +384,7 @@ impl Secondary {
                 let e = ProtocolError::Decode("Entries message over 4 GiB".into());
                 return Err(self.fail_protocol(e));
             };
-            batch.push(&entry, &frames[at..at + len], end);
+            batch.push(&entry, end);
             at += len;
             last = Some(entry.position());
             next = next.next();
@@ -400,12 +400,12 @@ impl Secondary {
 
     /// Verifies the frame at the start of `buf`, which must be entry
     /// `expected` of the primary's history. Returns it (read in place) and
-    /// its length; its ops go to `recorder` as they are read.
+    /// its length; its ops go to `recorder` as they are read, if given.
     fn check_frame<'a>(
         &self,
         buf: &'a [u8],
         expected: Seq,
-        recorder: Recorder<'_>,
+        recorder: Option<Recorder<'_>>,
     ) -> Result<(EntryView<'a>, usize), ProtocolError> {
         let bad = |source| ProtocolError::BadFrame { expected, source };
         let raw = match self.config.codec.split(buf) {
@@ -417,7 +417,11 @@ impl Secondary {
             }
             Err(e) => return Err(bad(e)),
         };
-        let entry = EntryView::parse_recording(raw.body, recorder).map_err(bad)?;
+        let entry = match recorder {
+            Some(recorder) => EntryView::parse_recording(raw.body, recorder),
+            None => EntryView::parse(raw.body),
+        }
+        .map_err(bad)?;
         if !entry.takes_seq() {
             return Err(ProtocolError::Unexpected {
                 msg: "heartbeat frame in Entries",
