@@ -216,8 +216,9 @@ fn a_write_on_a_secondary_gets_the_exact_readonly_error() {
 
 /// `ROLE`, which clients use to tell a primary from a replica (Lettuce's
 /// static master/replica topology asks each node): the primary lists
-/// both secondaries with their offsets; each secondary names the
-/// primary's replication address, is connected and has its offset.
+/// both secondaries at their client ports (as INFO's `slaveN` lines do),
+/// with their offsets; each secondary names the primary's replication
+/// address, is connected and has its offset.
 #[test]
 fn role_tells_the_primary_from_the_secondaries() {
     let ds = Datastore::start();
@@ -235,10 +236,19 @@ fn role_tells_the_primary_from_the_secondaries() {
         assert!(offset >= 20, "offset {offset}");
         assert_eq!(replicas.len(), 2, "{replicas:?}");
         let mut acked = Vec::new();
+        let mut ports = Vec::new();
         for (ip, port, at) in &replicas {
             assert_eq!(ip, "127.0.0.1");
-            assert!(port.parse::<u16>().is_ok(), "{port}");
+            ports.push(port.parse::<u16>().unwrap());
             acked.push(at.parse::<i64>().unwrap());
+        }
+        ports.sort_unstable();
+        let mut clients: Vec<u16> = ds.secondaries().iter().map(|s| s.port()).collect();
+        clients.sort_unstable();
+        assert_eq!(ports, clients, "replicas listed at their client ports");
+        let info = query(ds.primary().port(), &["INFO", "replication"]).unwrap();
+        for port in &clients {
+            assert!(info.contains(&format!(",port={port},")), "{info}");
         }
         if acked.iter().all(|&a| a == offset) {
             break offset;

@@ -468,6 +468,7 @@ impl ReplNode {
                 primary_region: primary.to_owned(),
                 primary_addr: addr,
                 link_timeout: self.repl_timeout,
+                client_port: self.region.client.port(),
             },
             Some(Arc::clone(&self.log)),
         );
@@ -1101,6 +1102,13 @@ fn slave_state(state: FollowerState) -> &'static str {
     }
 }
 
+/// The port a secondary lists under in `INFO replication` and `ROLE`: its
+/// client port, as Redis lists a replica's listening port (its Hello says
+/// it), else its replication (UDP) port.
+fn replica_port(f: &replication::link::FollowerInfo) -> u16 {
+    f.client_port.unwrap_or(f.addr.port())
+}
+
 impl NodeHooks for Hooks {
     fn info_replication(&self, t: &mut String) {
         macro_rules! f {
@@ -1127,7 +1135,7 @@ impl NodeHooks for Hooks {
                     f!(
                         "slave{i}:ip={},port={},state={},offset={},lag={},region={},lag_entries={},lag_bytes={},lag_ms_p99={:.3}",
                         fl.addr.ip(),
-                        fl.addr.port(),
+                        replica_port(fl),
                         slave_state(fl.state),
                         fl.applied.seq,
                         lag,
@@ -1283,7 +1291,7 @@ impl NodeHooks for Hooks {
                     .followers()
                     .iter()
                     .filter(|f| f.state == FollowerState::Streaming)
-                    .map(|f| (f.addr.ip().to_string(), f.addr.port(), f.applied.seq.0))
+                    .map(|f| (f.addr.ip().to_string(), replica_port(f), f.applied.seq.0))
                     .collect(),
             },
             Node::Secondary(link, _) => {

@@ -106,6 +106,9 @@ pub struct FollowerInfo {
     pub region: String,
     /// Its UDP address.
     pub addr: SocketAddr,
+    /// The port its Redis clients connect to, if it said (at the IP of
+    /// `addr`).
+    pub client_port: Option<u16>,
     /// Where its connection stands.
     pub state: FollowerState,
     /// The last position it acked as applied.
@@ -754,6 +757,7 @@ fn show_follower(
         id,
         region: region.to_owned(),
         addr: conn.remote_address(),
+        client_port: follower.client_port(),
         state: follower.state(),
         applied: follower.applied().0,
         lag: follower.lag(now, &link.log.lock()),

@@ -79,6 +79,8 @@ pub struct SecondaryOptions {
     pub primary_addr: SocketAddr,
     /// Drop the link after this long without a message.
     pub link_timeout: Duration,
+    /// This region's client port, announced to the primary (0: none).
+    pub client_port: u16,
 }
 
 /// The link as `INFO replication` shows it.
@@ -170,7 +172,10 @@ pub async fn run(
         None => (History::new(), Position::ZERO),
     };
     let mut sec = Secondary::new(
-        SecondaryConfig::default(),
+        SecondaryConfig {
+            client_port: opts.client_port,
+            ..SecondaryConfig::default()
+        },
         opts.region.clone(),
         history,
         applied,
@@ -204,7 +209,10 @@ pub async fn run(
             Err(LinkError::Apply(e)) => {
                 warn!(error = %e, "applying the primary's log failed: the next sync is a full sync");
                 sec = Secondary::new(
-                    SecondaryConfig::default(),
+                    SecondaryConfig {
+                        client_port: opts.client_port,
+                        ..SecondaryConfig::default()
+                    },
                     opts.region.clone(),
                     History::new(),
                     Position::ZERO,

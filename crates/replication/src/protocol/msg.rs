@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use super::ProtocolError;
 
 /// The protocol version this build speaks; the first byte of every body.
-pub const PROTOCOL_VERSION: u8 = 1;
+pub const PROTOCOL_VERSION: u8 = 2;
 /// Bytes before a message body: its length, u32 little-endian.
 pub const LEN_PREFIX: usize = 4;
 /// The largest message body accepted: a 64 MiB frame plus headroom.
@@ -107,6 +107,10 @@ pub enum Body {
         history: History,
         /// The *last* entry the secondary applied (`Position::ZERO`: none).
         last_applied: Position,
+        /// The port the secondary's Redis clients connect to (0: none), for
+        /// the primary's `INFO replication` and `ROLE`, where Redis lists a
+        /// replica's listening port. Added in protocol version 2.
+        client_port: u16,
     },
     /// Primary → secondary: a partial resync; entries follow from `from`.
     Continue {

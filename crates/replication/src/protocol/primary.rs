@@ -374,6 +374,8 @@ pub struct Follower {
     state: FollowerState,
     /// The secondary's region, once its Hello arrived.
     region: Option<String>,
+    /// The port its Redis clients connect to, if its Hello said.
+    client_port: Option<u16>,
     /// The *next* seq to send. Meaningful from Continue or FullSync on.
     next: Seq,
     /// Acks below this seq (or off our history) predate this connection's
@@ -403,6 +405,7 @@ impl Follower {
             config,
             state: FollowerState::AwaitHello,
             region: None,
+            client_port: None,
             next: Seq::FIRST,
             floor: Seq::ZERO,
             applied: Position::ZERO,
@@ -425,6 +428,13 @@ impl Follower {
     #[must_use]
     pub fn region(&self) -> Option<&str> {
         self.region.as_deref()
+    }
+
+    /// The port the secondary's Redis clients connect to, if its Hello
+    /// said.
+    #[must_use]
+    pub fn client_port(&self) -> Option<u16> {
+        self.client_port
     }
 
     /// The *last* position the secondary acked as applied, and when (its ms).
@@ -490,7 +500,9 @@ impl Follower {
                 region,
                 history,
                 last_applied,
+                client_port,
             } if self.state == FollowerState::AwaitHello => {
+                self.client_port = (client_port != 0).then_some(client_port);
                 self.hello(log, region, &history, last_applied)
             }
             Body::Ack {

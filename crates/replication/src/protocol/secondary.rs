@@ -35,6 +35,8 @@ pub struct SecondaryConfig {
     pub ack_interval_ms: u64,
     /// The frame codec (its body bound should match the primary's).
     pub codec: Codec,
+    /// This region's client port, announced in the Hello (0: none).
+    pub client_port: u16,
 }
 
 impl Default for SecondaryConfig {
@@ -42,6 +44,7 @@ impl Default for SecondaryConfig {
         SecondaryConfig {
             ack_interval_ms: 100,
             codec: Codec::default(),
+            client_port: 0,
         }
     }
 }
@@ -469,6 +472,7 @@ impl Secondary {
                     region: self.region.clone(),
                     history: self.history.clone(),
                     last_applied: self.applied,
+                    client_port: self.config.client_port,
                 })
             }
             _ => {

@@ -632,6 +632,7 @@ fn a_follower_sends_the_same_bytes_encoded_or_not() {
             region: "eu".into(),
             history: history(&[(1, 1)]),
             last_applied: Position::new(Epoch(1), Seq(3)),
+            client_port: 0,
         };
         f.handle(T0, &primary.log, Msg::new(Epoch(1), hello))
             .unwrap();
@@ -669,6 +670,7 @@ fn message_round_trip_and_decode_errors() {
                 region: "eu".into(),
                 history: history(&[(1, 1), (3, 9)]),
                 last_applied: Position::new(Epoch(3), Seq(12)),
+                client_port: 6380,
             },
         ),
         Msg::new(
@@ -734,6 +736,7 @@ fn message_round_trip_and_decode_errors() {
         "eu",
         bad_history.to_vec(),
         Position::ZERO,
+        6380u16,
     ))
     .unwrap();
     let mut hello = (body.len() as u32).to_le_bytes().to_vec();
@@ -961,4 +964,31 @@ fn a_batch_carries_the_primarys_frames_into_the_secondarys_log() {
     // A frame of an epoch the log's history does not give that seq is refused.
     let wrong = Position::new(Epoch(2), Seq(31));
     assert!(copy.append_frame(wrong, 0, &sent[0]).is_err());
+}
+
+/// A secondary announces its client port in its Hello; the primary's
+/// follower keeps it (`INFO replication` and `ROLE` list replicas by it).
+#[test]
+fn the_hello_carries_the_secondarys_client_port() {
+    let primary = primary_with(3, 1 << 20);
+    for port in [0u16, 6380] {
+        let mut sec = Secondary::new(
+            SecondaryConfig {
+                client_port: port,
+                ..SecondaryConfig::default()
+            },
+            "eu".into(),
+            History::new(),
+            Position::ZERO,
+        );
+        let hello = sec.poll_transmit(T0).expect("a Hello");
+        assert!(
+            matches!(hello.body, Body::Hello { client_port, .. } if client_port == port),
+            "{hello:?}"
+        );
+        let mut follower = Follower::new(PrimaryConfig::default(), T0);
+        assert_eq!(follower.client_port(), None);
+        follower.handle(T0, &primary.log, hello).expect("hello");
+        assert_eq!(follower.client_port(), (port != 0).then_some(port));
+    }
 }
