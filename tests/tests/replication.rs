@@ -217,8 +217,8 @@ fn a_write_on_a_secondary_gets_the_exact_readonly_error() {
 /// `ROLE`, which clients use to tell a primary from a replica (Lettuce's
 /// static master/replica topology asks each node): the primary lists
 /// both secondaries at their client ports (as INFO's `slaveN` lines do),
-/// with their offsets; each secondary names the primary's replication
-/// address, is connected and has its offset.
+/// with their offsets; each secondary names the primary's client address
+/// (as INFO's `master_port` does), is connected and has its offset.
 #[test]
 fn role_tells_the_primary_from_the_secondaries() {
     let ds = Datastore::start();
@@ -256,12 +256,17 @@ fn role_tells_the_primary_from_the_secondaries() {
         assert!(Instant::now() < deadline, "acked {acked:?} of {offset}");
         thread::sleep(Duration::from_millis(20));
     };
-    let primary_repl = ds.layout().regions[0].replication;
+    let primary = ds.primary().port();
     for s in ds.secondaries() {
         let (role, host, port, state, applied): (String, String, u16, String, i64) =
             redis::cmd("ROLE").query(&mut s.conn()).unwrap();
         assert_eq!(role, "slave");
-        assert_eq!((host.as_str(), port), ("127.0.0.1", primary_repl));
+        assert_eq!((host.as_str(), port), ("127.0.0.1", primary));
+        let info = query(s.port(), &["INFO", "replication"]).unwrap();
+        assert!(
+            info.contains(&format!("master_port:{primary}\r\n")),
+            "{info}"
+        );
         assert_eq!(state, "connected");
         assert_eq!(applied, offset);
     }

@@ -105,7 +105,13 @@ pub fn start(
             info!(region = %region.name, %epoch, %next, "primary restarted from its files: a new epoch begins after them");
         }
     }
-    let log = PrimaryLink::new(inner, PrimaryConfig::default());
+    let log = PrimaryLink::new(
+        inner,
+        PrimaryConfig {
+            client_port: region.client.port(),
+            ..PrimaryConfig::default()
+        },
+    );
     if let Some(disk) = opened.disk {
         persist.set_disk(disk);
     }
@@ -1102,6 +1108,16 @@ fn slave_state(state: FollowerState) -> &'static str {
     }
 }
 
+/// The primary's port as a secondary's `INFO replication` (`master_port`)
+/// and `ROLE` give it: its client port once its answer to the Hello said
+/// it, else the replication (UDP) port this node dials.
+fn primary_port(
+    st: &replication::link::SecondaryStatus,
+    opts: &replication::link::SecondaryOptions,
+) -> u16 {
+    st.primary_client_port.unwrap_or(opts.primary_addr.port())
+}
+
 /// The port a secondary lists under in `INFO replication` and `ROLE`: its
 /// client port, as Redis lists a replica's listening port (its Hello says
 /// it), else its replication (UDP) port.
@@ -1185,7 +1201,7 @@ impl NodeHooks for Hooks {
                 let st = link.status();
                 let opts = link.options();
                 f!("master_host:{}", opts.primary_addr.ip());
-                f!("master_port:{}", opts.primary_addr.port());
+                f!("master_port:{}", primary_port(&st, opts));
                 f!(
                     "master_link_status:{}",
                     if st.link_up { "up" } else { "down" }
@@ -1297,6 +1313,7 @@ impl NodeHooks for Hooks {
             Node::Secondary(link, _) => {
                 let st = link.status();
                 let primary = link.options().primary_addr;
+                let port = primary_port(&st, link.options());
                 let state = if st.sync_in_progress {
                     "sync"
                 } else if st.link_up {
@@ -1306,7 +1323,7 @@ impl NodeHooks for Hooks {
                 };
                 ReplRole::Replica {
                     host: primary.ip().to_string(),
-                    port: primary.port(),
+                    port,
                     state,
                     offset: st.link_up.then_some(st.applied.seq.0),
                 }

@@ -88,6 +88,8 @@ pub struct SecondaryOptions {
 pub struct SecondaryStatus {
     /// Entries are streaming.
     pub link_up: bool,
+    /// The port the primary's Redis clients connect to, once it said.
+    pub primary_client_port: Option<u16>,
     /// A full sync is in progress.
     pub sync_in_progress: bool,
     /// The last entry applied.
@@ -429,6 +431,7 @@ fn take_events(
     let applied = sec.applied();
     let mut st = link.status.lock();
     st.applied = applied;
+    st.primary_client_port = sec.primary_client_port();
     if st.primary_last.seq < applied.seq {
         st.primary_last = applied;
     }

@@ -118,6 +118,10 @@ pub enum Body {
         from: Seq,
         /// The primary's history, which the secondary adopts.
         history: History,
+        /// The port the primary's Redis clients connect to (0: none), for
+        /// the secondary's `INFO replication` (`master_port`) and `ROLE`.
+        /// Added in protocol version 2.
+        client_port: u16,
     },
     /// Primary → secondary: a full sync. Snapshot chunks follow, then
     /// [`Body::SnapshotDone`], then entries from `at.seq + 1`.
@@ -130,6 +134,8 @@ pub enum Body {
         reason: FullSyncReason,
         /// The primary's history, adopted once the snapshot is done.
         history: History,
+        /// As in [`Body::Continue`].
+        client_port: u16,
     },
     /// Primary → secondary: a piece of the snapshot, opaque here.
     SnapshotChunk {

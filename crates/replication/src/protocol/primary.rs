@@ -36,6 +36,8 @@ pub struct PrimaryConfig {
     /// The most frame bytes in one `Entries` message (one frame always goes,
     /// however large).
     pub batch_bytes: usize,
+    /// This region's client port, announced to secondaries (0: none).
+    pub client_port: u16,
 }
 
 impl Default for PrimaryConfig {
@@ -43,6 +45,7 @@ impl Default for PrimaryConfig {
         PrimaryConfig {
             heartbeat_interval_ms: 100,
             batch_bytes: 256 << 10,
+            client_port: 0,
         }
     }
 }
@@ -559,6 +562,7 @@ impl Follower {
                     self.out.push_back(Body::Continue {
                         from: next,
                         history: log.history().clone(),
+                        client_port: self.config.client_port,
                     });
                     self.events
                         .push_back(PrimaryEvent::Continue { region, from: next });
@@ -668,6 +672,7 @@ impl Follower {
             keys_hint,
             reason,
             history: log.history().clone(),
+            client_port: self.config.client_port,
         });
         Ok(())
     }

@@ -143,6 +143,8 @@ pub struct Secondary {
     pending: Option<(Position, History)>,
     /// The *next* seq expected in `Entries`.
     next: Seq,
+    /// The port the primary's Redis clients connect to, if it said.
+    primary_client_port: Option<u16>,
     /// The last `now` seen.
     now: u64,
     last_ack_ms: Option<u64>,
@@ -171,11 +173,19 @@ impl Secondary {
             primary_history: None,
             pending: None,
             next: applied.seq.next(),
+            primary_client_port: None,
             now: 0,
             last_ack_ms: None,
             out: VecDeque::new(),
             events: VecDeque::new(),
         }
+    }
+
+    /// The port the primary's Redis clients connect to, as its answer to
+    /// the Hello said.
+    #[must_use]
+    pub fn primary_client_port(&self) -> Option<u16> {
+        self.primary_client_port
     }
 
     /// Starts a new session (after an error or a lost connection): the next
@@ -274,7 +284,15 @@ impl Secondary {
             ));
         }
         match (self.state, msg.body) {
-            (SecondaryState::AwaitAnswer, Body::Continue { from, history }) => {
+            (
+                SecondaryState::AwaitAnswer,
+                Body::Continue {
+                    from,
+                    history,
+                    client_port,
+                },
+            ) => {
+                self.primary_client_port = (client_port != 0).then_some(client_port);
                 self.on_continue(from, history)
             }
             (
@@ -284,8 +302,12 @@ impl Secondary {
                     keys_hint,
                     reason,
                     history,
+                    client_port,
                 },
-            ) => self.on_full_sync(at, keys_hint, reason, history),
+            ) => {
+                self.primary_client_port = (client_port != 0).then_some(client_port);
+                self.on_full_sync(at, keys_hint, reason, history)
+            }
             (SecondaryState::Snapshot, Body::SnapshotChunk { bytes }) => {
                 self.events.push_back(SecondaryEvent::SnapshotChunk(bytes));
                 Ok(())

@@ -577,6 +577,7 @@ fn secondary_refuses_a_stale_primary() {
         Body::Continue {
             from: Seq(5),
             history: history(&[(1, 1)]),
+            client_port: 0,
         },
     );
     assert_eq!(
@@ -920,9 +921,12 @@ fn a_batch_carries_the_primarys_frames_into_the_secondarys_log() {
     let continue_msg = Body::Continue {
         from: Seq(1),
         history: hist.clone(),
+        client_port: 6379,
     };
+    assert_eq!(sec.primary_client_port(), None);
     sec.handle(T0, Msg::new(Epoch(1), continue_msg))
         .expect("continue");
+    assert_eq!(sec.primary_client_port(), Some(6379));
     let sent: Vec<Vec<u8>> = primary
         .log
         .backlog()
@@ -966,8 +970,8 @@ fn a_batch_carries_the_primarys_frames_into_the_secondarys_log() {
     assert!(copy.append_frame(wrong, 0, &sent[0]).is_err());
 }
 
-/// A secondary announces its client port in its Hello; the primary's
-/// follower keeps it (`INFO replication` and `ROLE` list replicas by it).
+/// A secondary announces its client port in its Hello and the primary its
+/// own in its answer (`INFO replication` and `ROLE` list them).
 #[test]
 fn the_hello_carries_the_secondarys_client_port() {
     let primary = primary_with(3, 1 << 20);
@@ -986,9 +990,29 @@ fn the_hello_carries_the_secondarys_client_port() {
             matches!(hello.body, Body::Hello { client_port, .. } if client_port == port),
             "{hello:?}"
         );
-        let mut follower = Follower::new(PrimaryConfig::default(), T0);
+        let config = PrimaryConfig {
+            client_port: 6379,
+            ..PrimaryConfig::default()
+        };
+        let mut follower = Follower::new(config, T0);
         assert_eq!(follower.client_port(), None);
         follower.handle(T0, &primary.log, hello).expect("hello");
         assert_eq!(follower.client_port(), (port != 0).then_some(port));
+        // Its answer (here a full sync: a fresh secondary) carries the
+        // primary's own client port.
+        let answer = follower.poll_transmit(T0, &primary.log).expect("an answer");
+        assert!(
+            matches!(
+                answer.body,
+                Body::FullSync {
+                    client_port: 6379,
+                    ..
+                } | Body::Continue {
+                    client_port: 6379,
+                    ..
+                }
+            ),
+            "{answer:?}"
+        );
     }
 }
