@@ -5,7 +5,9 @@
 //! folders, a damaged backup or a region that already has data is
 //! refused, a backup that does not fit under `maxmemory` with
 //! `noeviction` is refused, and `meridian up --from-backup` seeds a new
-//! datastore whose every region ends with the source's data.
+//! datastore whose every region ends with the source's data. An S3 store
+//! (moto's S3 server, from PyPI; `.ci/run` installs it) takes and gives
+//! back backups as a folder does.
 //!
 //! Every process is real and on 127.0.0.1; every wait is bounded.
 
@@ -36,10 +38,16 @@ struct Output {
 
 /// Runs `meridian ARGS` to completion (bounded).
 fn meridian(args: &[&str]) -> Output {
+    meridian_env(args, &[])
+}
+
+/// [`meridian`] with `env` added to its environment.
+fn meridian_env(args: &[&str], env: &[(String, String)]) -> Output {
     let dir = tempfile::tempdir().expect("a temp dir");
     let (out_path, err_path) = (dir.path().join("out"), dir.path().join("err"));
     let mut child = Command::new(meridian_bin())
         .args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(std::fs::File::create(&out_path).expect("stdout file"))
         .stderr(std::fs::File::create(&err_path).expect("stderr file"))
@@ -157,9 +165,15 @@ impl Up {
     }
 
     fn start(dir: &Path, layout: Layout, from: &str) -> Up {
+        Up::start_env(dir, layout, from, &[])
+    }
+
+    /// [`Up::start`] with `env` added to its environment.
+    fn start_env(dir: &Path, layout: Layout, from: &str, env: &[(String, String)]) -> Up {
         let log = dir.join("up.out");
         let file = std::fs::File::create(&log).expect("up output file");
         let child = Command::new(meridian_bin())
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .arg("up")
             .arg(dir)
             .args(["--from-backup", from])
@@ -616,4 +630,166 @@ fn a_backup_that_does_not_fit_a_smaller_node_is_refused() {
         started.err().expect("a node that cannot hold the data")
     );
     assert!(e.contains("maxmemory"), "{e}");
+}
+
+/// An S3-compatible server on 127.0.0.1: moto's (`moto_server` from
+/// PyPI's `moto[server]`, or `MOTO_SERVER`), with one bucket.
+struct S3 {
+    child: Child,
+    port: u16,
+    log: tempfile::NamedTempFile,
+}
+
+impl S3 {
+    const BUCKET: &'static str = "meridian-backups";
+
+    fn start() -> S3 {
+        let bin = meridian_tests::tool(
+            "moto_server",
+            "MOTO_SERVER",
+            "install moto[server] from PyPI, e.g. in a venv (`bash .ci/run` does)",
+        );
+        let port = meridian_tests::free_port();
+        let log = tempfile::NamedTempFile::new().expect("a log file");
+        let child = Command::new(bin)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(log.reopen().expect("log"))
+            .stderr(log.reopen().expect("log"))
+            .spawn()
+            .expect("start moto_server");
+        let mut s3 = S3 { child, port, log };
+        // Up when it answers; then make the bucket (moto does not check
+        // signatures, so a plain PUT does).
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            match s3.put_bucket() {
+                Ok(status) if status.contains(" 200 ") => return s3,
+                Ok(status) => panic!("creating the bucket: {status}"),
+                Err(e) => {
+                    if let Ok(Some(status)) = s3.child.try_wait() {
+                        panic!("moto_server exited ({status}): {}", s3.output());
+                    }
+                    assert!(
+                        Instant::now() < deadline,
+                        "moto_server not answering on port {}: {e}; it said: {}",
+                        s3.port,
+                        s3.output()
+                    );
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            }
+        }
+    }
+
+    /// `PUT /BUCKET`: the response's status line.
+    fn put_bucket(&self) -> std::io::Result<String> {
+        use std::io::Read as _;
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.port))?;
+        s.set_read_timeout(Some(Duration::from_secs(5)))?;
+        write!(
+            s,
+            "PUT /{} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            S3::BUCKET
+        )?;
+        let mut raw = Vec::new();
+        s.read_to_end(&mut raw)?;
+        let text = String::from_utf8_lossy(&raw);
+        Ok(text.lines().next().unwrap_or_default().to_owned())
+    }
+
+    /// What Meridian's S3 target reads from its environment.
+    fn env(&self) -> Vec<(String, String)> {
+        [
+            ("AWS_ENDPOINT", format!("http://127.0.0.1:{}", self.port)),
+            ("AWS_ALLOW_HTTP", "true".into()),
+            ("AWS_ACCESS_KEY_ID", "meridian-test".into()),
+            ("AWS_SECRET_ACCESS_KEY", "meridian-test".into()),
+            ("AWS_REGION", "us-east-1".into()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect()
+    }
+
+    fn output(&self) -> String {
+        std::fs::read_to_string(self.log.path()).unwrap_or_default()
+    }
+}
+
+impl Drop for S3 {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Backups to an S3 store: two made with `--retain 1` leave the second;
+/// `backup list` reads it back from the store; `up --from-backup s3://...`
+/// restores a new datastore to the source's digest; a bucket that does
+/// not exist is a clear error.
+#[test]
+fn backups_go_to_an_s3_store_and_restore_from_it() {
+    if !meridian_only("meridian backup to s3://") {
+        return;
+    }
+    let s3 = S3::start();
+    let env = s3.env();
+    let ds = Datastore::start();
+    let mut con = ds.primary().conn();
+    fill_every_type(&mut con);
+    for i in 1..=200 {
+        write_step(&mut con, i).unwrap();
+    }
+    ds.wait_in_sync(Duration::from_secs(20));
+    let source = digest(ds.primary().port());
+    let url = format!("s3://{}/daily", S3::BUCKET);
+    let create = |extra: &[&str]| {
+        let mut args = vec![
+            "backup",
+            "create",
+            "--region",
+            "eu-west-1",
+            text(ds.dir()),
+            "--to",
+            &url,
+        ];
+        args.extend_from_slice(extra);
+        let out = meridian_env(&args, &env);
+        assert!(
+            out.ok,
+            "backup create to S3 failed: {}{}",
+            out.stdout, out.stderr
+        );
+        out.stdout
+    };
+    create(&[]);
+    std::thread::sleep(Duration::from_millis(5));
+    let said = create(&["--retain", "1"]);
+    let out = meridian_env(&["backup", "list", "--from", &url, "--json"], &env);
+    assert!(out.ok, "backup list from S3 failed: {}", out.stderr);
+    let items: Vec<serde_json::Value> = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(items.len(), 1, "--retain 1 left {items:?}");
+    let name = name_of(&items[0]);
+    assert!(said.contains(&name), "{said}");
+    assert_eq!(items[0]["region"], "eu-west-1");
+    let (dir, layout) = Up::folder(&[]);
+    let mut up = Up::start_env(dir.path(), layout, &format!("{url}/{name}"), &env);
+    up.wait_digest(&source);
+    // No such bucket: refused, and said so.
+    let missing = format!("s3://no-such-bucket-{}/x", s3.port);
+    let out = meridian_env(&["backup", "list", "--from", &missing], &env);
+    assert!(
+        !out.ok,
+        "listing a missing bucket succeeded: {}",
+        out.stdout
+    );
+    // The store's own code and message, once.
+    assert!(
+        out.stderr
+            .contains(&format!("listing {missing}: NoSuchBucket: "))
+            && out.stderr.matches("NoSuchBucket").count() == 1,
+        "{}",
+        out.stderr
+    );
 }

@@ -151,6 +151,7 @@ impl Store {
                 let key = Store::key(prefix, name, file);
                 runtime
                     .block_on(store.put(&key, PutPayload::from(bytes)))
+                    .map_err(object_error)
                     .with_context(|| format!("writing {}", self.describe(name, file)))?;
                 Ok(())
             }
@@ -180,7 +181,10 @@ impl Store {
                         Err(e) => Err(e),
                     }
                 });
-                Ok(got.with_context(what)?.map(|b| b.to_vec()))
+                Ok(got
+                    .map_err(object_error)
+                    .with_context(what)?
+                    .map(|b| b.to_vec()))
             }
         }
     }
@@ -213,6 +217,7 @@ impl Store {
                 let at = (!prefix.as_ref().is_empty()).then_some(prefix);
                 let listed = runtime
                     .block_on(store.list_with_delimiter(at))
+                    .map_err(object_error)
                     .with_context(|| format!("listing {url}"))?;
                 listed
                     .common_prefixes
@@ -262,8 +267,27 @@ impl Store {
                     }
                     Ok(())
                 })
+                .map_err(object_error)
                 .with_context(what),
         }
+    }
+}
+
+/// An object store's error, said once: the store's own code and message
+/// when its reply holds them (S3's `<Code>NoSuchBucket</Code>` and
+/// `<Message>`), else the error's text (which already includes what
+/// caused it: its chain of sources is not repeated after it).
+fn object_error(e: object_store::Error) -> anyhow::Error {
+    let text = e.to_string();
+    let tag = |name: &str| {
+        let open = format!("<{name}>");
+        let start = text.find(&open)? + open.len();
+        let len = text[start..].find(&format!("</{name}>"))?;
+        Some(text[start..start + len].to_owned())
+    };
+    match (tag("Code"), tag("Message")) {
+        (Some(code), Some(message)) => anyhow::anyhow!("{code}: {message}"),
+        _ => anyhow::anyhow!("{text}"),
     }
 }
 
