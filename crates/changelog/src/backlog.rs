@@ -89,6 +89,15 @@ pub enum PushError {
         /// The frame length.
         len: usize,
     },
+    /// [`Backlog::push_run`] was given lengths that do not add up to its
+    /// bytes.
+    #[error("frame lengths add up to {lengths} bytes, not the {bytes} given")]
+    RunLength {
+        /// The sum of the lengths.
+        lengths: u64,
+        /// The bytes given.
+        bytes: usize,
+    },
 }
 
 /// Where one entry's frame lies.
@@ -212,6 +221,76 @@ impl Backlog {
             self.pop_front();
         }
         self.expire_keeping(ts_nanos, 1);
+        Ok(())
+    }
+
+    /// [`Backlog::push`] for frames that lie back to back in `bytes`:
+    /// entries `first`, `first + 1`, ... as `frames` describes them (each
+    /// its length and timestamp, in order; the lengths add up to
+    /// `bytes.len()`, else nothing is pushed). The same as pushing each in
+    /// turn, with one copy and one trim when they fit the chunk being
+    /// filled (a secondary copies each message of its primary's frames
+    /// into its log this way).
+    pub fn push_run(
+        &mut self,
+        first: Seq,
+        bytes: &[u8],
+        frames: impl Iterator<Item = (u32, u64)> + Clone,
+    ) -> Result<(), PushError> {
+        let expected = self.next_seq();
+        if first != expected {
+            return Err(PushError::OutOfOrder {
+                expected,
+                got: first,
+            });
+        }
+        let lengths: u64 = frames.clone().map(|(len, _)| u64::from(len)).sum();
+        if lengths != bytes.len() as u64 {
+            return Err(PushError::RunLength {
+                lengths,
+                bytes: bytes.len(),
+            });
+        }
+        let back_id = (self.first_chunk + self.chunks.len() as u64).wrapping_sub(1);
+        let chunk_bytes = self.config.chunk_bytes;
+        let Some(chunk) = self
+            .chunks
+            .back_mut()
+            .filter(|c| c.len() + bytes.len() <= chunk_bytes)
+        else {
+            let mut at = 0;
+            let mut seq = first;
+            for (len, ts) in frames {
+                let end = at + len as usize;
+                self.push(seq, ts, &bytes[at..end])?;
+                at = end;
+                seq = seq.next();
+            }
+            return Ok(());
+        };
+        // Below `chunk_bytes`, which is at most MAX_CHUNK_BYTES.
+        let mut start = chunk.len() as u32;
+        chunk.extend_from_slice(bytes);
+        let mut newest = None;
+        for (len, ts_nanos) in frames {
+            self.slots.push_back(Slot {
+                chunk: back_id,
+                start,
+                len,
+                ts_nanos,
+            });
+            start += len;
+            newest = newest.max(Some(ts_nanos));
+        }
+        self.bytes += bytes.len();
+        // What pushing one at a time leaves: the bounds are kept by
+        // dropping the oldest, and the newest entry always stays.
+        while self.bytes > self.config.max_bytes && self.slots.len() > 1 {
+            self.pop_front();
+        }
+        if let Some(ts) = newest {
+            self.expire_keeping(ts, 1);
+        }
         Ok(())
     }
 

@@ -255,15 +255,31 @@ fn truncate_after_drops_the_dead_suffix() {
 
 #[derive(Clone, Debug)]
 enum Step {
-    Push { len: usize, dt: u64 },
-    Expire { dt: u64 },
-    Truncate { back: u64 },
-    Read { back: u64 },
+    Push {
+        len: usize,
+        dt: u64,
+    },
+    /// Frames back to back, stamped `dt` apart from each other.
+    PushRun {
+        lens: Vec<usize>,
+        dt: u64,
+    },
+    Expire {
+        dt: u64,
+    },
+    Truncate {
+        back: u64,
+    },
+    Read {
+        back: u64,
+    },
 }
 
 fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
         8 => (1usize..400, 0u64..4).prop_map(|(len, dt)| Step::Push { len, dt }),
+        3 => (prop::collection::vec(1usize..200, 0..8), 0u64..3)
+            .prop_map(|(lens, dt)| Step::PushRun { lens, dt }),
         1 => (0u64..20).prop_map(|dt| Step::Expire { dt }),
         1 => (0u64..6).prop_map(|back| Step::Truncate { back }),
         3 => (0u64..40).prop_map(|back| Step::Read { back }),
@@ -345,6 +361,21 @@ proptest! {
                     b.push(Seq(m.next), now, &f).unwrap();
                     m.push(now, f);
                 }
+                Step::PushRun { lens, dt } => {
+                    let first = m.next;
+                    let frames: Vec<Vec<u8>> =
+                        lens.iter().enumerate().map(|(i, &len)| frame(first + i as u64, len)).collect();
+                    let stamps: Vec<(u32, u64)> = lens
+                        .iter()
+                        .enumerate()
+                        .map(|(i, &len)| (len as u32, now + dt * i as u64))
+                        .collect();
+                    b.push_run(Seq(first), &frames.concat(), stamps.iter().copied()).unwrap();
+                    for (f, &(_, ts)) in frames.into_iter().zip(&stamps) {
+                        m.push(ts, f);
+                    }
+                    now = stamps.last().map_or(now, |s| s.1);
+                }
                 Step::Expire { dt } => {
                     now += dt;
                     b.expire(now);
@@ -372,4 +403,29 @@ proptest! {
             prop_assert!(b.chunks.len() <= m.entries.len() + 1);
         }
     }
+}
+
+#[test]
+fn a_run_must_follow_and_add_up() {
+    let mut b = Backlog::new(config(1 << 20, None, 1 << 16), Seq(1));
+    let bytes = [frame(1, 10), frame(2, 20)].concat();
+    assert_eq!(
+        b.push_run(Seq(2), &bytes, [(10, 0), (20, 0)].into_iter()),
+        Err(PushError::OutOfOrder {
+            expected: Seq(1),
+            got: Seq(2)
+        })
+    );
+    assert_eq!(
+        b.push_run(Seq(1), &bytes, [(10, 0), (19, 0)].into_iter()),
+        Err(PushError::RunLength {
+            lengths: 29,
+            bytes: 30
+        })
+    );
+    assert!(b.is_empty(), "nothing pushed");
+    b.push_run(Seq(1), &bytes, [(10, 0), (20, 0)].into_iter())
+        .unwrap();
+    assert_eq!(read(&b, 1).unwrap(), [frame(1, 10), frame(2, 20)]);
+    assert_eq!(b.bytes(), 30);
 }

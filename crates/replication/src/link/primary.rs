@@ -292,16 +292,10 @@ impl PrimaryLink {
     /// as it was from there on.
     pub fn append_applied(&self, batch: &EntryBatch) {
         let mut log = self.log.lock();
-        let mut last = log.last().seq;
-        for f in batch.frames() {
-            match log.append_frame(f.position, f.ts_nanos, f.frame) {
-                Ok(()) => last = f.position.seq,
-                Err(e) => {
-                    warn!(error = %e, seq = %f.position.seq, "copying an applied entry into the log failed");
-                    break;
-                }
-            }
+        if let Err((seq, e)) = log.append_batch(batch) {
+            warn!(error = %e, %seq, "copying an applied entry into the log failed");
         }
+        let last = log.last().seq;
         log.flush();
         drop(log);
         self.last.send_replace(last);

@@ -215,6 +215,22 @@ impl EntryBatch {
         self.frames.len()
     }
 
+    /// Each frame's length and its entry's timestamp, in order.
+    pub fn lengths_and_stamps(&self) -> impl Iterator<Item = (u32, u64)> + Clone + '_ {
+        let mut start = 0;
+        self.index.iter().map(move |m| {
+            let len = m.end - start;
+            start = m.end;
+            (len, m.ts_nanos)
+        })
+    }
+
+    /// The frames, back to back, as the primary sent them.
+    #[must_use]
+    pub fn raw(&self) -> &[u8] {
+        &self.frames
+    }
+
     /// The frames in order, with their entries' positions and timestamps.
     pub fn frames(&self) -> impl ExactSizeIterator<Item = BatchFrame<'_>> + '_ {
         let mut start = 0;

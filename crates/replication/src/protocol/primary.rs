@@ -21,6 +21,7 @@ use changelog::{
 };
 use thiserror::Error;
 
+use super::batch::EntryBatch;
 use super::msg::{Body, FullSyncReason, Msg, RefuseReason, PROTOCOL_VERSION};
 use super::ProtocolError;
 
@@ -202,6 +203,39 @@ impl Log {
     ) -> Result<(), AppendError> {
         self.check_epoch(position)?;
         keep(&mut self.backlog, &mut self.sink, position, ts_nanos, frame)
+    }
+
+    /// [`Log::append_frame`] for every entry of `batch`, in order, with one
+    /// copy into the backlog where they fit its chunk. Stops at the first
+    /// entry that does not fit the log (its seq or epoch): the entries
+    /// before it are appended, and the error comes with that entry's seq.
+    pub fn append_batch(&mut self, batch: &EntryBatch) -> Result<(), (Seq, AppendError)> {
+        let mut fits = 0;
+        let mut bytes = 0;
+        let mut refused = None;
+        for f in batch.frames() {
+            if let Err(e) = self.check_epoch(f.position) {
+                refused = Some((f.position.seq, e));
+                break;
+            }
+            fits += 1;
+            bytes += f.frame.len();
+        }
+        if let Some(first) = batch.frames().next().filter(|_| fits > 0) {
+            self.backlog
+                .push_run(
+                    first.position.seq,
+                    &batch.raw()[..bytes],
+                    batch.lengths_and_stamps().take(fits),
+                )
+                .map_err(|e| (first.position.seq, e.into()))?;
+            if let Some(sink) = &mut self.sink.0 {
+                for f in batch.frames().take(fits) {
+                    sink.append(f.position, f.frame);
+                }
+            }
+        }
+        refused.map_or(Ok(()), Err)
     }
 
     /// An entry at `at` must carry the epoch our history gives its seq.

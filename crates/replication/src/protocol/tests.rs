@@ -968,6 +968,30 @@ fn a_batch_carries_the_primarys_frames_into_the_secondarys_log() {
     // A frame of an epoch the log's history does not give that seq is refused.
     let wrong = Position::new(Epoch(2), Seq(31));
     assert!(copy.append_frame(wrong, 0, &sent[0]).is_err());
+    // The whole batch at once: the same log.
+    let log = |h| {
+        Log::new(
+            h,
+            Backlog::new(BacklogConfig::default(), Seq::FIRST),
+            Codec::default(),
+        )
+    };
+    let mut whole = log(history(&[(1, 1)]));
+    whole.append_batch(&batch).expect("append");
+    let at_once: Vec<&[u8]> = whole.backlog().read_from(Seq(1)).expect("held").collect();
+    assert_eq!(at_once, sent.iter().map(Vec::as_slice).collect::<Vec<_>>());
+    assert_eq!(whole.last(), Position::new(Epoch(1), Seq(30)));
+    // A log whose history begins epoch 2 at seq 20 takes 1..=19 and
+    // refuses seq 20, an entry of epoch 1.
+    let mut split = log(history(&[(1, 1), (2, 20)]));
+    let (seq, _) = split.append_batch(&batch).expect_err("seq 20 refused");
+    assert_eq!(seq, Seq(20));
+    assert_eq!(split.last().seq, Seq(19));
+    let kept: Vec<&[u8]> = split.backlog().read_from(Seq(1)).expect("held").collect();
+    assert_eq!(
+        kept,
+        sent[..19].iter().map(Vec::as_slice).collect::<Vec<_>>()
+    );
 }
 
 /// A secondary announces its client port in its Hello and the primary its
