@@ -969,17 +969,24 @@ impl Engine {
         };
         if expired && self.role == Role::Primary {
             self.dbs[db].remove(key);
-            if self.tracks_keys() {
-                self.touch_key(db, key);
-            }
-            self.stats.expired_keys += 1;
-            self.dirty += 1;
-            if self.journal.enabled {
-                self.journal.current.push(crate::ops::del(db as u32, key));
-            }
+            self.expired_by_write(db, key);
             return false;
         }
         true
+    }
+
+    /// What follows a write's finding that `key` had expired (and
+    /// removing or replacing it): the key is touched for tracking, counted
+    /// as expired, and its `DEL` journaled, before the write's own op.
+    pub(crate) fn expired_by_write(&mut self, db: usize, key: &[u8]) {
+        if self.tracks_keys() {
+            self.touch_key(db, key);
+        }
+        self.stats.expired_keys += 1;
+        self.dirty += 1;
+        if self.journal.enabled {
+            self.journal.current.push(crate::ops::del(db as u32, key));
+        }
     }
 
     /// A random u64, for `RANDOMKEY` and sampling.

@@ -14,7 +14,7 @@ use self::long_double::{LongDouble, Parsed};
 use crate::cmd::{eq_ic, int_arg, parse_i64};
 use crate::engine::{Engine, Role, Session};
 use crate::error::{CmdError, CmdResult};
-use crate::keyspace::{Expiry, Value, ValueRef};
+use crate::keyspace::{Expiry, Replaced, Value, ValueRef};
 use crate::table::{row, Command, DENYOOM, FAST, READONLY, WRITE};
 
 /// The family's table rows.
@@ -260,6 +260,27 @@ fn store(
     log: bool,
 ) -> bool {
     let db = s.db;
+    // An unconditional store on a primary judges the old entry in the
+    // same lookup as it replaces it (one hash lookup per SET, not two): an
+    // expired one is gone, with its DEL journaled first, as
+    // `prepare_write` would have.
+    let past = matches!(ttl, Ttl::At(t) if t <= eng.now_ms);
+    if cond == Cond::Always && !eng.applying && eng.role() == Role::Primary && !past {
+        let expiry = match ttl {
+            Ttl::At(t) => Expiry::Set(Some(t)),
+            Ttl::Clear => Expiry::Set(None),
+            Ttl::Keep => Expiry::Keep,
+        };
+        let now = eng.now_ms;
+        if eng.dbs[db].set_str_over(key, val, expiry, now) == Replaced::Expired {
+            eng.expired_by_write(db, key);
+        }
+        eng.dirty += 1;
+        if log {
+            log_set(eng, db, key, val, ttl);
+        }
+        return true;
+    }
     // Applying the primary's log, an unconditional store needs no lookup
     // first: nothing expires here, and the store replaces whatever is
     // there (one hash lookup per replicated SET instead of two).
@@ -290,14 +311,19 @@ fn store(
     eng.dbs[db].set_str(key, val, expiry);
     eng.dirty += 1;
     if log {
-        let mut buf = itoa::Buffer::new();
-        match ttl {
-            Ttl::Clear => eng.log_op(db, &[b"SET", key, val]),
-            Ttl::Keep => eng.log_op(db, &[b"SET", key, val, b"KEEPTTL"]),
-            Ttl::At(t) => eng.log_op(db, &[b"SET", key, val, b"PXAT", buf.format(t).as_bytes()]),
-        }
+        log_set(eng, db, key, val, ttl);
     }
     true
+}
+
+/// Journals the plain, deterministic `SET` a store stands for.
+fn log_set(eng: &mut Engine, db: usize, key: &[u8], val: &[u8], ttl: Ttl) {
+    let mut buf = itoa::Buffer::new();
+    match ttl {
+        Ttl::Clear => eng.log_op(db, &[b"SET", key, val]),
+        Ttl::Keep => eng.log_op(db, &[b"SET", key, val, b"KEEPTTL"]),
+        Ttl::At(t) => eng.log_op(db, &[b"SET", key, val, b"PXAT", buf.format(t).as_bytes()]),
+    }
 }
 
 fn set(eng: &mut Engine, s: &mut Session, args: Args<'_>, out: &mut Out) -> CmdResult {
@@ -838,6 +864,43 @@ mod tests {
         assert_eq!(t.q("INCR c"), ":1\r\n");
         assert_eq!(expire_at(&t, "c"), None);
         assert_eq!(ops(&mut t), ["DEL k", "SET k v", "DEL c", "INCR c"]);
+    }
+
+    /// A plain `SET` (one lookup: the old entry is judged as it is
+    /// replaced) over an expired key does what a lookup first would: the
+    /// key counts as expired, its DEL is journaled before the SET, and
+    /// `KEEPTTL` keeps no expiry of the dead key.
+    #[test]
+    fn set_over_an_expired_key_logs_its_del_first() {
+        let mut t = Tester::new();
+        t.q("SET a 1 PX 1");
+        t.q("SET b 2 PX 1");
+        t.q("SET live 3 PX 100000");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        ops(&mut t);
+        let expired = t.eng.stats.expired_keys;
+        assert_eq!(t.q("SET a x"), OK);
+        assert_eq!(t.q("SET b y KEEPTTL"), OK);
+        assert_eq!(t.q("SET live z KEEPTTL"), OK);
+        assert_eq!(t.eng.stats.expired_keys, expired + 2);
+        assert_eq!(
+            ops(&mut t),
+            [
+                "DEL a",
+                "SET a x",
+                "DEL b",
+                "SET b y KEEPTTL",
+                "SET live z KEEPTTL"
+            ]
+        );
+        assert_eq!((expire_at(&t, "a"), expire_at(&t, "b")), (None, None));
+        assert!(expire_at(&t, "live").is_some(), "a live key keeps its TTL");
+        assert!(
+            t.q("INFO keyspace").contains("keys=3,expires=1,"),
+            "{}",
+            t.q("INFO keyspace")
+        );
+        assert_eq!(t.q("GET b"), bulk("y"));
     }
 
     #[test]

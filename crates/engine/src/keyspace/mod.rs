@@ -263,6 +263,17 @@ pub struct EntryRef<'a> {
     pub expire_at: Option<u64>,
 }
 
+/// What [`Keyspace::set_str_over`] replaced.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Replaced {
+    /// Nothing: the key is new.
+    New,
+    /// A live entry.
+    Live,
+    /// An entry that had expired: the key counts as new.
+    Expired,
+}
+
 /// What a write does to the key's existing expiry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Expiry {
@@ -402,6 +413,20 @@ impl Keyspace {
         self.store(key, Stored::Str(val), expiry);
     }
 
+    /// [`Keyspace::set_str`] with the key's old entry judged as it is
+    /// replaced, in the same lookup: one whose expiry is at or before
+    /// `expired_at` counts as gone (its expiry is not kept). Says what was
+    /// there.
+    pub fn set_str_over(
+        &mut self,
+        key: &[u8],
+        val: &[u8],
+        expiry: Expiry,
+        expired_at: u64,
+    ) -> Replaced {
+        self.store_over(key, Stored::Str(val), expiry, Some(expired_at))
+    }
+
     /// Stores a value, replacing whatever the key held (an aggregate's box
     /// is kept as is, not copied), and stamps the write clock.
     pub fn set(&mut self, key: &[u8], value: Value, expiry: Expiry) {
@@ -412,6 +437,18 @@ impl Keyspace {
     }
 
     fn store(&mut self, key: &[u8], value: Stored<'_>, expiry: Expiry) {
+        self.store_over(key, value, expiry, None);
+    }
+
+    /// Stores `value` at `key`; an old entry whose expiry is at or before
+    /// `expired_at` is replaced as if it were not there.
+    fn store_over(
+        &mut self,
+        key: &[u8],
+        value: Stored<'_>,
+        expiry: Expiry,
+        expired_at: Option<u64>,
+    ) -> Replaced {
         self.dict.rehash(dict::REHASH_PER_WRITE);
         let h = self.dict.hash(key);
         let clock = self.clock;
@@ -421,7 +458,9 @@ impl Keyspace {
         };
         if let Some(s) = self.dict.find(key, h) {
             let e = self.dict.slab.get_mut(s);
+            let expired = expired_at.is_some_and(|at| e.expire_at().is_some_and(|t| t <= at));
             let expire_at = match expiry {
+                Expiry::Keep if expired => None,
                 Expiry::Keep => e.expire_at(),
                 Expiry::Set(t) => t,
             };
@@ -434,6 +473,11 @@ impl Keyspace {
             self.obj_bytes = self.obj_bytes + added - gone;
             // The old object (if any) is freed here, accounts settled.
             drop(old);
+            if expired {
+                Replaced::Expired
+            } else {
+                Replaced::Live
+            }
         } else {
             let expire_at = match expiry {
                 Expiry::Keep => None,
@@ -444,6 +488,7 @@ impl Keyspace {
             self.obj_bytes += added;
             self.count_volatile(false, expire_at.is_some());
             self.dict.insert(h, entry);
+            Replaced::New
         }
     }
 
