@@ -25,4 +25,4 @@ pub mod request;
 pub use args::{Args, ArgvBuf};
 pub use frame::{Frame, FrameError};
 pub use out::{Out, Proto};
-pub use request::{peek_keys, Limits, ProtocolError, RequestParser};
+pub use request::{Limits, ProtocolError, RequestParser, Window};

@@ -95,6 +95,33 @@ impl RequestParser {
         self.parse_headers(buf, plain)
     }
 
+    /// Parses up to `max` whole multibulk requests at the start of `buf`
+    /// into `window` (which it empties first), each exactly as
+    /// [`RequestParser::parse`] would, one after the other; stops early,
+    /// leaving the rest for `parse`, at anything else: an inline request,
+    /// an incomplete one, a protocol error. Returns how many it holds.
+    /// A pipeline's requests are parsed once for both uses: their keys
+    /// to prefetch, then their arguments to run.
+    pub fn parse_window(&mut self, buf: &[u8], max: usize, window: &mut Window) -> usize {
+        window.spans.clear();
+        window.reqs.clear();
+        window.next = 0;
+        let plain = self.limits.max_inline >= PLAIN_HEADER_MAX;
+        let mut at = 0;
+        while window.reqs.len() < max && buf.get(at) == Some(&b'*') {
+            self.spans.clear();
+            let Ok(Some((_, used))) = self.parse_multibulk(&buf[at..], plain) else {
+                break;
+            };
+            window
+                .spans
+                .extend(self.spans.iter().map(|&(s, e)| (at + s, at + e)));
+            at += used;
+            window.reqs.push((window.spans.len(), at));
+        }
+        window.reqs.len()
+    }
+
     /// [`RequestParser::parse`], reading plain headers in one pass when
     /// `plain` (the tests compare it with the general path alone).
     fn parse_headers<'a>(
@@ -238,47 +265,59 @@ impl RequestParser {
     }
 }
 
-/// Walks the whole multibulk requests at the start of `buf`, at most
-/// `max` of them, and hands the second argument of each (the key of most
-/// commands) to `key`; returns the bytes walked. Stops early, without an
-/// error, at anything else: an inline request, an incomplete one, a
-/// malformed header. For prefetching only: [`RequestParser::parse`] still
-/// parses and checks every request.
-pub fn peek_keys<'a>(buf: &'a [u8], max: usize, mut key: impl FnMut(&'a [u8])) -> usize {
-    /// The number after a `*` or `$` header at `at`, and where its line
-    /// ends; `None` past the end or for anything else.
-    fn header(buf: &[u8], at: usize, sigil: u8) -> Option<(usize, usize)> {
-        let rest = buf.get(at..)?;
-        if rest.first() != Some(&sigil) {
-            return None;
-        }
-        plain_header(rest).map(|(n, used)| (n, at + used))
+/// Requests parsed ahead by [`RequestParser::parse_window`]: their
+/// arguments as spans of the buffer they were parsed from, handed out in
+/// order.
+#[derive(Debug, Default)]
+pub struct Window {
+    /// Every request's argument spans, back to back.
+    spans: Vec<(usize, usize)>,
+    /// Per request: where its spans end, and where it ends in the buffer.
+    reqs: Vec<(usize, usize)>,
+    /// The next request to hand out.
+    next: usize,
+}
+
+impl Window {
+    /// Takes the next request: its index for [`Window::args`] and where
+    /// it ends in the buffer; `None` when all were taken.
+    pub fn take(&mut self) -> Option<(usize, usize)> {
+        let &(_, end) = self.reqs.get(self.next)?;
+        self.next += 1;
+        Some((self.next - 1, end))
     }
-    let mut pos = 0;
-    for _ in 0..max {
-        let Some((count, mut at)) = header(buf, pos, b'*') else {
-            break;
-        };
-        let mut second = None;
-        for i in 0..count {
-            let Some((len, body)) = header(buf, at, b'$') else {
-                return pos;
-            };
-            let end = body.saturating_add(len);
-            if end.saturating_add(2) > buf.len() {
-                return pos;
-            }
-            if i == 1 {
-                second = Some(&buf[body..end]);
-            }
-            at = end + 2;
-        }
-        if let Some(k) = second {
-            key(k);
-        }
-        pos = at;
+
+    /// The arguments of request `i` in `buf`, the buffer the window was
+    /// parsed from.
+    #[must_use]
+    pub fn args<'a>(&'a self, i: usize, buf: &'a [u8]) -> Args<'a> {
+        let from = i.checked_sub(1).map_or(0, |p| self.reqs[p].0);
+        Args::new(buf, &self.spans[from..self.reqs[i].0])
     }
-    pos
+
+    /// The key (second argument) of each request not yet taken.
+    pub fn keys<'a>(&'a self, buf: &'a [u8]) -> impl Iterator<Item = &'a [u8]> + 'a {
+        (self.next..self.reqs.len()).filter_map(move |i| self.args(i, buf).get(1))
+    }
+
+    /// Forgets every request (the buffer is about to change).
+    pub fn clear(&mut self) {
+        self.spans.clear();
+        self.reqs.clear();
+        self.next = 0;
+    }
+
+    /// Requests not yet taken.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.reqs.len() - self.next
+    }
+
+    /// True when every request was taken.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// The longest header line [`plain_header`] reads: a sigil, 18 digits, CR
@@ -645,37 +684,44 @@ mod tests {
         assert_eq!(r, fails("expected '$', got '\u{ff}'"));
     }
 
-    /// The keys `peek_keys` reports and the bytes it walked.
-    fn peek(input: &[u8], max: usize) -> (Vec<Vec<u8>>, usize) {
-        let mut keys = Vec::new();
-        let walked = peek_keys(input, max, |k| keys.push(k.to_vec()));
-        (keys, walked)
+    /// What a window of at most `max` requests holds of `input`: their
+    /// keys, and where the last ends.
+    fn window(input: &[u8], max: usize) -> (Vec<Vec<u8>>, usize) {
+        let mut w = Window::default();
+        RequestParser::default().parse_window(input, max, &mut w);
+        let keys = w.keys(input).map(<[u8]>::to_vec).collect();
+        let mut end = 0;
+        while let Some((_, e)) = w.take() {
+            end = e;
+        }
+        (keys, end)
     }
 
     #[test]
-    fn peek_keys_walks_whole_requests_only() {
+    fn a_window_holds_whole_requests_only() {
         let set = b"*3\r\n$3\r\nSET\r\n$1\r\na\r\n$1\r\n1\r\n";
         let get = b"*2\r\n$3\r\nGET\r\n$2\r\nbb\r\n";
         let ping = b"*1\r\n$4\r\nPING\r\n";
         let whole = [&set[..], get, ping].concat();
         let keys = vec![b"a".to_vec(), b"bb".to_vec()];
-        assert_eq!(peek(&whole, 8), (keys.clone(), whole.len()));
-        // An incomplete request at the end is not walked.
+        assert_eq!(window(&whole, 8), (keys.clone(), whole.len()));
+        // An incomplete request at the end is left for `parse`.
         let mut cut = whole.clone();
         cut.extend_from_slice(b"*2\r\n$3\r\nGET\r\n$1\r\nc");
-        assert_eq!(peek(&cut, 8), (keys.clone(), whole.len()));
+        assert_eq!(window(&cut, 8), (keys.clone(), whole.len()));
         // At most `max` requests.
-        assert_eq!(peek(&whole, 1), (vec![b"a".to_vec()], set.len()));
-        assert_eq!(peek(&whole, 0), (vec![], 0));
+        assert_eq!(window(&whole, 1), (vec![b"a".to_vec()], set.len()));
+        assert_eq!(window(&whole, 0), (vec![], 0));
         // It stops at an inline request or a malformed header, without
-        // an error: the parser reports those.
+        // an error: `parse` reports those.
         let mut inline = set.to_vec();
         inline.extend_from_slice(b"GET x\r\n");
         inline.extend_from_slice(get);
-        assert_eq!(peek(&inline, 8), (vec![b"a".to_vec()], set.len()));
-        assert_eq!(peek(b"*2\r\n$x\r\nGET\r\n", 8), (vec![], 0));
-        assert_eq!(peek(b"*-1\r\n", 8), (vec![], 0));
-        assert_eq!(peek(b"", 8), (vec![], 0));
+        assert_eq!(window(&inline, 8), (vec![b"a".to_vec()], set.len()));
+        assert_eq!(window(b"*2\r\n$x\r\nGET\r\n", 8), (vec![], 0));
+        assert_eq!(window(b"", 8), (vec![], 0));
+        // An empty request is held (with no arguments), as `parse` reads it.
+        assert_eq!(window(b"*-1\r\n", 8), (vec![], 5));
     }
 
     fn argv_strategy() -> impl Strategy<Value = Vec<Vec<u8>>> {
@@ -737,31 +783,45 @@ mod tests {
         }
 
         #[test]
-        fn peek_keys_agrees_with_the_parser(
+        fn a_window_holds_what_the_parser_reads_one_by_one(
             argvs in prop::collection::vec(argv_strategy(), 0..6),
             tail in prop::collection::vec(resp_token(), 0..6),
+            max in 0usize..8,
+            small: bool,
         ) {
             let mut input: Vec<u8> = argvs.iter().flat_map(|a| multibulk(a)).collect();
-            let whole = input.len();
             input.extend(tail.concat());
-            let (keys, walked) = peek(&input, 16);
-            // Every whole request is walked, and what follows them may add
-            // more only where the parser also finds whole requests.
-            prop_assert!(walked >= whole);
-            let want: Vec<Vec<u8>> = argvs.iter().filter_map(|a| a.get(1).cloned()).collect();
-            prop_assert_eq!(&keys[..want.len()], &want[..]);
-            let mut p = RequestParser::default();
+            let limits = if small { small_limits() } else { Limits::default() };
+            let mut windowed = RequestParser::new(limits);
+            let mut window = Window { spans: vec![(9, 9)], reqs: vec![(1, 1)], next: 1 };
+            let held = windowed.parse_window(&input, max, &mut window);
+            prop_assert_eq!(held, window.len());
+            prop_assert!(held <= max);
+            // The same requests, in order, as `parse` gives them...
+            let mut one = RequestParser::new(limits);
             let mut at = 0;
-            let mut seen = Vec::new();
-            while at < walked {
-                let (a, n) = p.parse(&input[at..walked]).unwrap().unwrap();
-                if let Some(k) = a.iter().nth(1) {
-                    seen.push(k.to_vec());
+            let keys: Vec<Vec<u8>> = window.keys(&input).map(<[u8]>::to_vec).collect();
+            let mut want_keys = Vec::new();
+            while let Some((i, end)) = window.take() {
+                let got = window.args(i, &input).to_vec();
+                let (a, n) = one.parse(&input[at..]).unwrap().unwrap();
+                let a = a.to_vec();
+                if let Some(k) = a.get(1) {
+                    want_keys.push(k.clone());
                 }
+                prop_assert_eq!(got, a);
                 at += n;
+                prop_assert_eq!(end, at);
             }
-            prop_assert_eq!(at, walked);
-            prop_assert_eq!(seen, keys);
+            prop_assert_eq!(keys, want_keys);
+            prop_assert!(window.is_empty());
+            // ...and it stops only where the next is not a whole,
+            // well-formed multibulk request (or at `max`).
+            if held < max {
+                let next = one.parse(&input[at..]);
+                let whole_multibulk = input.get(at) == Some(&b'*') && matches!(next, Ok(Some(_)));
+                prop_assert!(!whole_multibulk, "stopped before a whole request at {}", at);
+            }
         }
 
         #[test]

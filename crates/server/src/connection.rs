@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use engine::{Action, ConnInfo, Session};
-use resp::{Limits, Out, RequestParser};
+use resp::{Limits, Out, RequestParser, Window};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
@@ -37,8 +37,8 @@ const SHRINK_AFTER: Duration = Duration::from_secs(2);
 /// Output capacity kept between batches; a larger buffer (after a big
 /// reply) is released once sent.
 const OUT_KEEP: usize = 64 * 1024;
-/// Pipelined requests whose keys are prefetched at once, ahead of running
-/// them (see [`prefetch_keys`]).
+/// Pipelined requests parsed ahead at once, whose keys are prefetched
+/// before the first of them runs (see `Connection::run_batch`).
 const PREFETCH_REQUESTS: usize = engine::PREFETCH_WINDOW;
 
 /// A client socket used through readiness, as `TcpStream` offers it:
@@ -158,24 +158,6 @@ fn closed(handle: &ClientHandle) -> Ended {
     }
 }
 
-/// Starts loading the keys of the next [`PREFETCH_REQUESTS`] requests at
-/// the start of `input` (the request about to run first), so that a
-/// pipeline's cache misses overlap instead of each command waiting for
-/// its own; returns the bytes of the requests covered. A lone request is
-/// left alone: there is nothing to overlap with.
-fn prefetch_keys(engine: &mut engine::Engine, db: usize, input: &[u8]) -> usize {
-    let mut keys = [&[][..]; PREFETCH_REQUESTS];
-    let mut n = 0;
-    let walked = resp::peek_keys(input, PREFETCH_REQUESTS, |key| {
-        keys[n] = key;
-        n += 1;
-    });
-    if n > 1 {
-        engine.prefetch_keys(keys[..n].iter().map(|&k| (db as u32, k)));
-    }
-    walked
-}
-
 /// Milliseconds until a unix-ms deadline.
 fn until(deadline_ms: u64) -> Duration {
     let now = std::time::SystemTime::now()
@@ -218,6 +200,7 @@ pub async fn serve<S: ClientStream>(
         end: 0,
         limit: shared.query_buffer_limit.max(INITIAL_READ_BUF),
         parser: RequestParser::new(limits),
+        window: Window::default(),
         out: Out::default(),
         sent: 0,
         session,
@@ -338,6 +321,9 @@ struct Connection<S> {
     /// `client-query-buffer-limit`: the read buffer never grows past it.
     limit: usize,
     parser: RequestParser,
+    /// Requests parsed ahead in this batch, to prefetch their keys and
+    /// then run them without parsing them again.
+    window: Window,
     /// Replies not yet sent, from `sent` on; also carries the protocol
     /// version (`HELLO`) for the life of the connection.
     out: Out,
@@ -614,11 +600,29 @@ impl<S: ClientStream> Connection<S> {
     fn run_batch(&mut self, shared: &Shared, handle: &ClientHandle) -> Step {
         let mut engine: Option<EngineGuard<'_>> = None;
         let mut step = Step::Continue;
-        // Input up to here had its keys prefetched.
-        let mut prefetched = self.start;
+        // Requests parsed ahead, from `base` in the buffer; `fresh` until
+        // the first of them runs. The buffer changes between batches.
+        self.window.clear();
+        let (mut base, mut fresh) = (self.start, false);
         while step == Step::Continue {
             let at = self.start;
-            match self.parser.parse(&self.buf[self.start..self.end]) {
+            if self.window.is_empty() {
+                base = at;
+                let held = self.parser.parse_window(
+                    &self.buf[at..self.end],
+                    PREFETCH_REQUESTS,
+                    &mut self.window,
+                );
+                fresh = held > 1;
+            }
+            let parsed = match self.window.take() {
+                Some((i, end)) => Ok(Some((
+                    self.window.args(i, &self.buf[base..self.end]),
+                    base + end - at,
+                ))),
+                None => self.parser.parse(&self.buf[at..self.end]),
+            };
+            match parsed {
                 Ok(None) => break,
                 Ok(Some((args, used))) => {
                     debug_assert!(used > 0, "the parser consumed nothing");
@@ -634,10 +638,13 @@ impl<S: ClientStream> Connection<S> {
                         guard.begin_batch();
                         guard
                     });
-                    // A request with none after it has nothing to overlap.
-                    if at >= prefetched && self.start < self.end {
-                        prefetched =
-                            at + prefetch_keys(engine, self.session.db, &self.buf[at..self.end]);
+                    // The window's keys start loading together, before the
+                    // first of its requests runs (a lone request has
+                    // nothing to overlap with).
+                    if std::mem::take(&mut fresh) {
+                        let db = self.session.db as u32;
+                        let rest = self.window.keys(&self.buf[base..self.end]);
+                        engine.prefetch_keys(args.get(1).into_iter().chain(rest).map(|k| (db, k)));
                     }
                     if shared.writes_held() && crate::repl::held_during_switchover(&args) {
                         self.out.error(shared.write_refusal());
