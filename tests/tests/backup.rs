@@ -776,7 +776,27 @@ fn backups_go_to_an_s3_store_and_restore_from_it() {
     let (dir, layout) = Up::folder(&[]);
     let mut up = Up::start_env(dir.path(), layout, &format!("{url}/{name}"), &env);
     up.wait_digest(&source);
-    // No such bucket: refused, and said so.
+    // No such bucket, to restore from: refused, and said so.
+    let (fresh, _) = Up::folder(&[]);
+    let gone = format!("s3://no-such-bucket-{}/{name}", s3.port);
+    let out = meridian_env(
+        &[
+            "restore",
+            "--region",
+            "us-east-1",
+            text(fresh.path()),
+            "--from",
+            &gone,
+        ],
+        &env,
+    );
+    assert!(
+        !out.ok,
+        "a restore from a missing bucket succeeded: {}",
+        out.stdout
+    );
+    assert!(out.stderr.contains("NoSuchBucket: "), "{}", out.stderr);
+    // No such bucket, to list: refused, and said so.
     let missing = format!("s3://no-such-bucket-{}/x", s3.port);
     let out = meridian_env(&["backup", "list", "--from", &missing], &env);
     assert!(

@@ -229,8 +229,8 @@ impl Backlog {
     /// its length and timestamp, in order; the lengths add up to
     /// `bytes.len()`, else nothing is pushed). The same as pushing each in
     /// turn, with one copy and one trim when they fit the chunk being
-    /// filled (a secondary copies each message of its primary's frames
-    /// into its log this way).
+    /// filled and their stamps do not go back (a secondary copies each
+    /// message of its primary's frames into its log this way).
     pub fn push_run(
         &mut self,
         first: Seq,
@@ -244,7 +244,12 @@ impl Backlog {
                 got: first,
             });
         }
-        let lengths: u64 = frames.clone().map(|(len, _)| u64::from(len)).sum();
+        let (mut lengths, mut in_order, mut newest) = (0u64, true, 0u64);
+        for (len, ts) in frames.clone() {
+            lengths += u64::from(len);
+            in_order &= ts >= newest;
+            newest = newest.max(ts);
+        }
         if lengths != bytes.len() as u64 {
             return Err(PushError::RunLength {
                 lengths,
@@ -253,10 +258,13 @@ impl Backlog {
         }
         let back_id = (self.first_chunk + self.chunks.len() as u64).wrapping_sub(1);
         let chunk_bytes = self.config.chunk_bytes;
+        // At once only when that ends as one at a time would: the run
+        // fits the chunk being filled, and its stamps do not go back (the
+        // age bound is then decided by the newest alone).
         let Some(chunk) = self
             .chunks
             .back_mut()
-            .filter(|c| c.len() + bytes.len() <= chunk_bytes)
+            .filter(|c| in_order && c.len() + bytes.len() <= chunk_bytes)
         else {
             let mut at = 0;
             let mut seq = first;
@@ -271,7 +279,7 @@ impl Backlog {
         // Below `chunk_bytes`, which is at most MAX_CHUNK_BYTES.
         let mut start = chunk.len() as u32;
         chunk.extend_from_slice(bytes);
-        let mut newest = None;
+        let mut any = false;
         for (len, ts_nanos) in frames {
             self.slots.push_back(Slot {
                 chunk: back_id,
@@ -280,7 +288,7 @@ impl Backlog {
                 ts_nanos,
             });
             start += len;
-            newest = newest.max(Some(ts_nanos));
+            any = true;
         }
         self.bytes += bytes.len();
         // What pushing one at a time leaves: the bounds are kept by
@@ -288,8 +296,8 @@ impl Backlog {
         while self.bytes > self.config.max_bytes && self.slots.len() > 1 {
             self.pop_front();
         }
-        if let Some(ts) = newest {
-            self.expire_keeping(ts, 1);
+        if any {
+            self.expire_keeping(newest, 1);
         }
         Ok(())
     }

@@ -78,3 +78,17 @@ pub fn handshake(data: &[u8]) {
         while secondary.poll_event().is_some() {}
     }
 }
+
+/// How many whole messages of this protocol version `data` holds before
+/// the first that does not decode: a seed that has none tests only the
+/// decoder (a seed of an older version, say).
+#[must_use]
+pub fn messages(data: &[u8]) -> usize {
+    let mut rest = data;
+    let mut n = 0;
+    while let Ok(Some((_, used))) = Msg::decode(rest) {
+        rest = &rest[used..];
+        n += 1;
+    }
+    n
+}

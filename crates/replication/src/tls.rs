@@ -22,9 +22,12 @@ use rustls::{CipherSuite, RootCertStore};
 use crate::certs::RegionIdentity;
 use crate::Error;
 
-/// The ALPN protocol of Meridian replication, version 1. A peer that does
-/// not offer it is refused during the handshake.
-pub const ALPN: &[u8] = b"meridian-repl/1";
+/// The ALPN protocol of Meridian replication: its protocol version
+/// ([`crate::protocol::PROTOCOL_VERSION`], 2). A peer that does not offer
+/// it (one of another version) is refused during the TLS handshake, with
+/// "peer doesn't support any known protocol" on both sides, before any
+/// message could be misread.
+pub const ALPN: &[u8] = b"meridian-repl/2";
 
 /// Per-stream flow-control window: 8 MiB. The default (~1.25 MB) caps one
 /// stream near 15 MB/s on a 40 ms one-way link (DESIGN §9); 8 MiB allows
@@ -111,7 +114,7 @@ pub fn client_config(identity: &RegionIdentity) -> Result<quinn::ClientConfig, E
 }
 
 /// The TLS side of [`server_config`].
-fn server_tls(identity: &RegionIdentity) -> Result<rustls::ServerConfig, Error> {
+pub(crate) fn server_tls(identity: &RegionIdentity) -> Result<rustls::ServerConfig, Error> {
     let provider = provider();
     let verifier =
         WebPkiClientVerifier::builder_with_provider(roots(identity)?, provider.clone()).build()?;
@@ -124,7 +127,7 @@ fn server_tls(identity: &RegionIdentity) -> Result<rustls::ServerConfig, Error> 
 }
 
 /// The TLS side of [`client_config`].
-fn client_tls(identity: &RegionIdentity) -> Result<rustls::ClientConfig, Error> {
+pub(crate) fn client_tls(identity: &RegionIdentity) -> Result<rustls::ClientConfig, Error> {
     let mut tls = rustls::ClientConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .with_root_certificates(roots(identity)?)
@@ -140,6 +143,14 @@ mod tests {
 
     use super::*;
     use crate::certs::{self, Overwrite};
+
+    #[test]
+    fn alpn_names_the_protocol_version() {
+        assert_eq!(
+            ALPN,
+            format!("meridian-repl/{}", crate::protocol::PROTOCOL_VERSION).as_bytes()
+        );
+    }
 
     /// A TLS 1.3 handshake in memory between the two configurations
     /// replication uses (QUIC negotiates its suite the same way): it must

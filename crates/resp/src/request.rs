@@ -103,15 +103,21 @@ impl RequestParser {
     /// A pipeline's requests are parsed once for both uses: their keys
     /// to prefetch, then their arguments to run.
     pub fn parse_window(&mut self, buf: &[u8], max: usize, window: &mut Window) -> usize {
-        window.spans.clear();
-        window.reqs.clear();
-        window.next = 0;
+        window.clear();
+        if window.spans.capacity() > SHRINK_ABOVE {
+            window.spans.shrink_to(KEEP_SPANS);
+        }
         let plain = self.limits.max_inline >= PLAIN_HEADER_MAX;
         let mut at = 0;
         while window.reqs.len() < max && buf.get(at) == Some(&b'*') {
             self.spans.clear();
-            let Ok(Some((_, used))) = self.parse_multibulk(&buf[at..], plain) else {
-                break;
+            let used = match self.parse_multibulk(&buf[at..], plain) {
+                Ok(Some((_, used))) => used,
+                Ok(None) => {
+                    window.incomplete = true;
+                    break;
+                }
+                Err(_) => break,
             };
             window
                 .spans
@@ -276,6 +282,8 @@ pub struct Window {
     reqs: Vec<(usize, usize)>,
     /// The next request to hand out.
     next: usize,
+    /// The parse stopped at a request not all there yet.
+    incomplete: bool,
 }
 
 impl Window {
@@ -300,11 +308,21 @@ impl Window {
         (self.next..self.reqs.len()).filter_map(move |i| self.args(i, buf).get(1))
     }
 
-    /// Forgets every request (the buffer is about to change).
+    /// Forgets every request (before a parse, or because the buffer
+    /// changes).
     pub fn clear(&mut self) {
         self.spans.clear();
         self.reqs.clear();
         self.next = 0;
+        self.incomplete = false;
+    }
+
+    /// True when the parse that filled the window stopped at a request
+    /// that is not all there yet: once the window is taken, nothing more
+    /// runs until more bytes arrive (no need to parse it again).
+    #[must_use]
+    pub fn incomplete(&self) -> bool {
+        self.incomplete
     }
 
     /// Requests not yet taken.
@@ -793,7 +811,7 @@ mod tests {
             input.extend(tail.concat());
             let limits = if small { small_limits() } else { Limits::default() };
             let mut windowed = RequestParser::new(limits);
-            let mut window = Window { spans: vec![(9, 9)], reqs: vec![(1, 1)], next: 1 };
+            let mut window = Window { spans: vec![(9, 9)], reqs: vec![(1, 1)], next: 1, incomplete: true };
             let held = windowed.parse_window(&input, max, &mut window);
             prop_assert_eq!(held, window.len());
             prop_assert!(held <= max);
@@ -816,11 +834,16 @@ mod tests {
             prop_assert_eq!(keys, want_keys);
             prop_assert!(window.is_empty());
             // ...and it stops only where the next is not a whole,
-            // well-formed multibulk request (or at `max`).
+            // well-formed multibulk request (or at `max`), saying so when
+            // that one is not all there yet.
             if held < max {
                 let next = one.parse(&input[at..]);
                 let whole_multibulk = input.get(at) == Some(&b'*') && matches!(next, Ok(Some(_)));
                 prop_assert!(!whole_multibulk, "stopped before a whole request at {}", at);
+                let cut = input.get(at) == Some(&b'*') && matches!(next, Ok(None));
+                prop_assert_eq!(window.incomplete(), cut);
+            } else {
+                prop_assert!(!window.incomplete());
             }
         }
 

@@ -606,7 +606,9 @@ impl<S: ClientStream> Connection<S> {
         let (mut base, mut fresh) = (self.start, false);
         while step == Step::Continue {
             let at = self.start;
-            if self.window.is_empty() {
+            // (A window that ended at a cut request is not parsed again:
+            // nothing more runs until more bytes arrive.)
+            if self.window.is_empty() && !self.window.incomplete() {
                 base = at;
                 let held = self.parser.parse_window(
                     &self.buf[at..self.end],
@@ -620,6 +622,8 @@ impl<S: ClientStream> Connection<S> {
                     self.window.args(i, &self.buf[base..self.end]),
                     base + end - at,
                 ))),
+                // The window's parse already found the next request cut.
+                None if self.window.incomplete() => break,
                 None => self.parser.parse(&self.buf[at..self.end]),
             };
             match parsed {

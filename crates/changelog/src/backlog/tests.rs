@@ -259,10 +259,12 @@ enum Step {
         len: usize,
         dt: u64,
     },
-    /// Frames back to back, stamped `dt` apart from each other.
+    /// Frames back to back, stamped `dt` apart from each other (going
+    /// back in time with `back`, as a primary's clock may).
     PushRun {
         lens: Vec<usize>,
         dt: u64,
+        back: bool,
     },
     Expire {
         dt: u64,
@@ -278,8 +280,8 @@ enum Step {
 fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
         8 => (1usize..400, 0u64..4).prop_map(|(len, dt)| Step::Push { len, dt }),
-        3 => (prop::collection::vec(1usize..200, 0..8), 0u64..3)
-            .prop_map(|(lens, dt)| Step::PushRun { lens, dt }),
+        3 => (prop::collection::vec(1usize..200, 0..8), 0u64..3, any::<bool>())
+            .prop_map(|(lens, dt, back)| Step::PushRun { lens, dt, back }),
         1 => (0u64..20).prop_map(|dt| Step::Expire { dt }),
         1 => (0u64..6).prop_map(|back| Step::Truncate { back }),
         3 => (0u64..40).prop_map(|back| Step::Read { back }),
@@ -361,14 +363,17 @@ proptest! {
                     b.push(Seq(m.next), now, &f).unwrap();
                     m.push(now, f);
                 }
-                Step::PushRun { lens, dt } => {
+                Step::PushRun { lens, dt, back } => {
                     let first = m.next;
                     let frames: Vec<Vec<u8>> =
                         lens.iter().enumerate().map(|(i, &len)| frame(first + i as u64, len)).collect();
                     let stamps: Vec<(u32, u64)> = lens
                         .iter()
                         .enumerate()
-                        .map(|(i, &len)| (len as u32, now + dt * i as u64))
+                        .map(|(i, &len)| {
+                            let i = i as u64;
+                            (len as u32, if back { now.saturating_sub(dt * i) } else { now + dt * i })
+                        })
                         .collect();
                     b.push_run(Seq(first), &frames.concat(), stamps.iter().copied()).unwrap();
                     for (f, &(_, ts)) in frames.into_iter().zip(&stamps) {

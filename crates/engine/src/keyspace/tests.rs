@@ -184,10 +184,25 @@ fn differential(seed: u64, ops: usize) {
                 ks.set(&k, obj, expiry);
                 model.insert(k, (m, exp));
             } else {
-                if rng.gen_bool(0.5) {
-                    ks.set_str(&k, &v, expiry);
-                } else {
-                    ks.set(&k, Value::Str(v.clone()), expiry);
+                let mut exp = exp;
+                match rng.gen_range(0..3) {
+                    0 => ks.set_str(&k, &v, expiry),
+                    1 => ks.set(&k, Value::Str(v.clone()), expiry),
+                    // Over an old entry judged by its expiry in the same
+                    // lookup: an expired one is replaced as if absent.
+                    _ => {
+                        let now = rng.gen_range(0..1000);
+                        let expired = old.is_some_and(|t| t <= now);
+                        let want = match model.get(&k) {
+                            None => Replaced::New,
+                            Some(_) if expired => Replaced::Expired,
+                            Some(_) => Replaced::Live,
+                        };
+                        if expired && expiry == Expiry::Keep {
+                            exp = None;
+                        }
+                        assert_eq!(ks.set_str_over(&k, &v, expiry, now), want);
+                    }
                 }
                 model.insert(k, (MVal::Str(v), exp));
             }

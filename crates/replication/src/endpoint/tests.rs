@@ -201,6 +201,30 @@ async fn server_of_another_region_is_refused_by_the_client() {
     assert!(err.to_string().contains("certificate"), "{err}");
 }
 
+/// A node of another protocol version (its ALPN says so) is refused at
+/// the TLS handshake, and the refusal says why.
+#[tokio::test]
+async fn a_peer_of_another_protocol_version_is_refused_at_the_handshake() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ids = identities(tmp.path(), &["us-east-1", "eu-west-1"]);
+    let server = server(loopback(), &ids[0]).unwrap();
+    let addr = server.local_addr().unwrap();
+    let mut seen = spawn_accept_loop(server);
+
+    let mut old = tls::client_tls(&ids[1]).unwrap();
+    old.alpn_protocols = vec![b"meridian-repl/1".to_vec()];
+    let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(old).unwrap();
+    let mut client = quinn::Endpoint::client(loopback()).unwrap();
+    client.set_default_client_config(quinn::ClientConfig::new(std::sync::Arc::new(crypto)));
+    let outcome = bounded("handshake", client.connect(addr, "us-east-1").unwrap()).await;
+    let err = outcome.expect_err("a peer of protocol version 1 was accepted");
+    assert!(err.to_string().contains("known protocol"), "{err}");
+    match bounded("server report", seen.recv()).await.unwrap() {
+        Seen::Refused(reason) => assert!(reason.contains("protocol"), "{reason}"),
+        other => panic!("server kept a connection of another version: {other:?}"),
+    }
+}
+
 #[test]
 fn transport_windows_are_the_documented_ones() {
     const { assert!(tls::STREAM_RECEIVE_WINDOW <= tls::CONNECTION_RECEIVE_WINDOW) };

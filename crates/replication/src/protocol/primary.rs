@@ -190,23 +190,11 @@ impl Log {
         Ok(len)
     }
 
-    /// Appends an entry as the frame its primary sent: the same bytes go
-    /// into the backlog and to the sink, with no encode. `frame` must be
-    /// the whole frame of the entry at `position` written at `ts_nanos`,
-    /// checked by a codec with this log's bound, and not a heartbeat (as a
-    /// secondary checks every frame of an `Entries` message).
-    pub fn append_frame(
-        &mut self,
-        position: Position,
-        ts_nanos: u64,
-        frame: &[u8],
-    ) -> Result<(), AppendError> {
-        self.check_epoch(position)?;
-        keep(&mut self.backlog, &mut self.sink, position, ts_nanos, frame)
-    }
-
-    /// [`Log::append_frame`] for every entry of `batch`, in order, with one
-    /// copy into the backlog where they fit its chunk. Stops at the first
+    /// Appends every entry of `batch`, in order, as the frames its primary
+    /// sent: the same bytes go into the backlog and to the sink, with no
+    /// encode (the frames were checked by a codec with this log's bound,
+    /// as a secondary checks every frame of an `Entries` message), with
+    /// one copy into the backlog where they fit its chunk. Stops at the first
     /// entry that does not fit the log (its seq or epoch): the entries
     /// before it are appended, and the error comes with that entry's seq.
     pub fn append_batch(&mut self, batch: &EntryBatch) -> Result<(), (Seq, AppendError)> {

@@ -177,7 +177,12 @@ impl Store {
                 let got = runtime.block_on(async {
                     match store.get(&key).await {
                         Ok(r) => r.bytes().await.map(Some),
-                        Err(object_store::Error::NotFound { .. }) => Ok(None),
+                        // A missing bucket is an error, not a missing file.
+                        Err(e @ object_store::Error::NotFound { .. })
+                            if !e.to_string().contains("<Code>NoSuchBucket</Code>") =>
+                        {
+                            Ok(None)
+                        }
                         Err(e) => Err(e),
                     }
                 });
@@ -286,9 +291,18 @@ fn object_error(e: object_store::Error) -> anyhow::Error {
         Some(text[start..start + len].to_owned())
     };
     match (tag("Code"), tag("Message")) {
-        (Some(code), Some(message)) => anyhow::anyhow!("{code}: {message}"),
+        (Some(code), Some(message)) => anyhow::anyhow!("{code}: {}", unescape_xml(&message)),
         _ => anyhow::anyhow!("{text}"),
     }
+}
+
+/// XML's five predefined entities, as an S3 error message may hold them.
+fn unescape_xml(text: &str) -> String {
+    text.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&apos;", "'")
+        .replace("&amp;", "&")
 }
 
 /// Writes `bytes` to `path` through a temp file beside it: fsync, rename,
@@ -339,6 +353,30 @@ mod tests {
         store.remove_backup("b1", "meta").unwrap();
         assert_eq!(store.folders().unwrap(), ["b2"]);
         assert_eq!(store.get("b1", "data").unwrap(), None);
+    }
+
+    #[test]
+    fn an_object_store_error_is_said_once_with_its_code() {
+        let reply = "Error performing GET http://x/b in 3ms - Server returned non-2xx \
+                     status code: 404 Not Found: <?xml version=\"1.0\"?><Error>\
+                     <Code>NoSuchBucket</Code><Message>Bucket &quot;b&quot; &amp; \
+                     friends do not exist</Message></Error>";
+        let e = object_store::Error::Generic {
+            store: "S3",
+            source: reply.into(),
+        };
+        assert_eq!(
+            object_error(e).to_string(),
+            "NoSuchBucket: Bucket \"b\" & friends do not exist"
+        );
+        let plain = object_store::Error::Generic {
+            store: "S3",
+            source: "connection refused".into(),
+        };
+        assert_eq!(
+            object_error(plain).to_string(),
+            "Generic S3 error: connection refused"
+        );
     }
 
     #[test]
