@@ -179,6 +179,21 @@ fn planned_switchover_and_back_lose_no_acknowledged_write() {
         "{out}"
     );
     assert!(out.contains("writes paused"), "{out}");
+    // The other regions follow the new primary and name its client port
+    // (which its answer to their Hello announced), as ROLE does.
+    let new_primary = ds.region("eu-west-1").port().to_string();
+    for region in ["us-east-1", "ap-southeast-1"] {
+        let port = ds.region(region).port();
+        let deadline = Instant::now() + LIMIT;
+        while field(port, "master_port").as_deref() != Some(new_primary.as_str()) {
+            assert!(
+                Instant::now() < deadline,
+                "{region} says master_port {:?}, not {new_primary}",
+                field(port, "master_port")
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
     thread::sleep(Duration::from_millis(300));
     let out = promote(&ds, "us-east-1", false);
     assert!(
