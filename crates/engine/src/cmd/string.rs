@@ -250,6 +250,7 @@ enum Ttl {
 /// Stores `val` at `key` if `cond` allows; false when it did not. With
 /// `log`, journals the plain deterministic `SET` (an expiry already past
 /// becomes a `DEL`); without, the request is journaled as typed.
+#[inline]
 fn store(
     eng: &mut Engine,
     s: &Session,
@@ -260,26 +261,10 @@ fn store(
     log: bool,
 ) -> bool {
     let db = s.db;
-    // An unconditional store on a primary judges the old entry in the
-    // same lookup as it replaces it (one hash lookup per SET, not two): an
-    // expired one is gone, with its DEL journaled first, as
-    // `prepare_write` would have.
-    let past = matches!(ttl, Ttl::At(t) if t <= eng.now_ms);
-    if cond == Cond::Always && !eng.applying && eng.role() == Role::Primary && !past {
-        let expiry = match ttl {
-            Ttl::At(t) => Expiry::Set(Some(t)),
-            Ttl::Clear => Expiry::Set(None),
-            Ttl::Keep => Expiry::Keep,
-        };
-        let now = eng.now_ms;
-        if eng.dbs[db].set_str_over(key, val, expiry, now) == Replaced::Expired {
-            eng.expired_by_write(db, key);
+    if cond == Cond::Always && !eng.applying && eng.role() == Role::Primary {
+        if let Some(done) = store_on_primary(eng, db, key, val, ttl, log) {
+            return done;
         }
-        eng.dirty += 1;
-        if log {
-            log_set(eng, db, key, val, ttl);
-        }
-        return true;
     }
     // Applying the primary's log, an unconditional store needs no lookup
     // first: nothing expires here, and the store replaces whatever is
@@ -314,6 +299,38 @@ fn store(
         log_set(eng, db, key, val, ttl);
     }
     true
+}
+
+/// An unconditional store on a primary: the old entry is judged in the
+/// same lookup as it is replaced (one hash lookup per `SET`, not two); an
+/// expired one is gone, with its DEL journaled first, as `prepare_write`
+/// would have. `None` for an expiry already past, which the general path
+/// turns into a delete. Kept out of [`store`], so that the apply path of
+/// a secondary (one branch there) stays small enough to inline.
+#[inline(never)]
+fn store_on_primary(
+    eng: &mut Engine,
+    db: usize,
+    key: &[u8],
+    val: &[u8],
+    ttl: Ttl,
+    log: bool,
+) -> Option<bool> {
+    let expiry = match ttl {
+        Ttl::At(t) if t <= eng.now_ms => return None,
+        Ttl::At(t) => Expiry::Set(Some(t)),
+        Ttl::Clear => Expiry::Set(None),
+        Ttl::Keep => Expiry::Keep,
+    };
+    let now = eng.now_ms;
+    if eng.dbs[db].set_str_over(key, val, expiry, now) == Replaced::Expired {
+        eng.expired_by_write(db, key);
+    }
+    eng.dirty += 1;
+    if log {
+        log_set(eng, db, key, val, ttl);
+    }
+    Some(true)
 }
 
 /// Journals the plain, deterministic `SET` a store stands for.
