@@ -122,6 +122,12 @@ fn cut_link_is_down_with_growing_lag_in_every_view_within_2s() {
     assert!(row1 >= 900.0 && row2 >= row1 + 400.0, "{row1} then {row2}");
     let info_io: u64 = info_field(sec, "master_last_io_ms").parse().unwrap();
     assert!(info_io >= 1400, "master_last_io_ms {info_io}");
+    // ROLE says the same, as Redis's does without a link: not connected,
+    // offset -1.
+    let (role, _, _, state, offset): (String, String, u16, String, i64) =
+        redis::cmd("ROLE").query(&mut sec.conn()).unwrap();
+    assert_eq!((role.as_str(), offset), ("slave", -1));
+    assert_ne!(state, "connected");
     // The other secondary is unaffected.
     let other = &layout.regions[2];
     assert_eq!(info_field(ds.secondaries()[1], "master_link_status"), "up");
