@@ -303,6 +303,49 @@ fn a_backup_under_write_load_restores_at_its_position() {
     up.wait_digest(&source);
 }
 
+/// `MERIDIAN SNAPSHOT`, what `backup create` asks a region for, is written
+/// by a forked child (the region pauses for the fork, not for a copy of
+/// its data), and a request pipelined after it is answered after it.
+#[test]
+fn the_snapshot_a_backup_asks_for_is_forked_and_keeps_pipeline_order() {
+    use std::io::{BufRead, BufReader, Read};
+    if !meridian_only("MERIDIAN SNAPSHOT") {
+        return;
+    }
+    let ds = Datastore::start();
+    fill_every_type(&mut ds.primary().conn());
+    let port = ds.primary().port();
+    let forks = || -> u64 {
+        let info = query(port, &["INFO", "stats"]).unwrap();
+        info.lines()
+            .find_map(|l| l.trim().strip_prefix("total_forks:"))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no total_forks in INFO stats:\n{info}"))
+    };
+    // Synced: no full sync forks meanwhile.
+    ds.wait_in_sync(Duration::from_secs(20));
+    let before = forks();
+    let mut raw = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    raw.set_read_timeout(Some(COMMAND_LIMIT)).unwrap();
+    raw.write_all(b"*2\r\n$8\r\nMERIDIAN\r\n$8\r\nSNAPSHOT\r\n*1\r\n$4\r\nPING\r\n")
+        .unwrap();
+    let mut reader = BufReader::new(raw);
+    let mut line = String::new();
+    reader.read_line(&mut line).unwrap();
+    let len: usize = line
+        .trim_end()
+        .strip_prefix('$')
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("not a bulk reply: {line:?}"));
+    let mut body = vec![0; len + 2];
+    reader.read_exact(&mut body).unwrap();
+    assert!(len > 100, "a snapshot of {len} bytes");
+    line.clear();
+    reader.read_line(&mut line).unwrap();
+    assert_eq!(line, "+PONG\r\n");
+    assert_eq!(forks(), before + 1, "the snapshot was not forked");
+}
+
 #[test]
 fn a_quiet_backup_restores_to_the_same_digest_from_a_file_url() {
     if !meridian_only("meridian backup and up --from-backup") {

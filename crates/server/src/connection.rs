@@ -148,6 +148,9 @@ enum Step {
     Protocol,
     /// A blocking command parked the client until this deadline.
     Block(Option<u64>),
+    /// `MERIDIAN SNAPSHOT` forked a child (`Connection::snapshot`): its
+    /// reply is read once the engine is unlocked, then the rest runs.
+    Snapshot,
 }
 
 /// Why a connection asked to close ends.
@@ -201,6 +204,7 @@ pub async fn serve<S: ClientStream>(
         limit: shared.query_buffer_limit.max(INITIAL_READ_BUF),
         parser: RequestParser::new(limits),
         window: Window::default(),
+        snapshot: None,
         out: Out::default(),
         sent: 0,
         session,
@@ -324,6 +328,9 @@ struct Connection<S> {
     /// Requests parsed ahead in this batch, to prefetch their keys and
     /// then run them without parsing them again.
     window: Window,
+    /// A `MERIDIAN SNAPSHOT` being written by a forked child: the file's
+    /// header, and the child.
+    snapshot: Option<(Vec<u8>, crate::snapshot_child::SnapshotChild)>,
     /// Replies not yet sent, from `sent` on; also carries the protocol
     /// version (`HELLO`) for the life of the connection.
     out: Out,
@@ -472,7 +479,32 @@ impl<S: ClientStream> Connection<S> {
     /// Runs the buffered input and sends the replies, acting on what the
     /// batch asked for.
     async fn process(&mut self, shared: &Shared, handle: &ClientHandle) -> Result<(), Ended> {
-        let step = self.run_batch(shared, handle);
+        let mut step = self.run_batch(shared, handle);
+        // A forked `MERIDIAN SNAPSHOT`: read the child's output off the
+        // engine lock (and off the runtime's threads), reply, run the rest.
+        while step == Step::Snapshot {
+            if let Some((header, child)) = self.snapshot.take() {
+                let read = tokio::task::spawn_blocking(move || {
+                    let mut file = header;
+                    for chunk in child {
+                        file.extend_from_slice(&chunk?);
+                    }
+                    Ok::<_, String>(file)
+                })
+                .await;
+                match read {
+                    Ok(Ok(file)) => self.out.bulk(&file),
+                    Ok(Err(e)) => self
+                        .out
+                        .error(&format!("ERR the snapshot's child failed: {e}")),
+                    Err(e) => self
+                        .out
+                        .error(&format!("ERR the snapshot's reader failed: {e}")),
+                }
+            }
+            self.write_some()?;
+            step = self.run_batch(shared, handle);
+        }
         shared.busy.touch();
         if self.disk.as_ref().is_some_and(|d| d.has_pending()) {
             // Let the other ready clients run their batches first: one
@@ -492,7 +524,8 @@ impl<S: ClientStream> Connection<S> {
             _ => self.write_all(handle).await?,
         }
         match step {
-            Step::Continue => Ok(()),
+            // (A snapshot's steps were all taken above.)
+            Step::Continue | Step::Snapshot => Ok(()),
             Step::Block(deadline) => {
                 self.parked = Some(deadline);
                 handle.set_exempt(true);
@@ -656,6 +689,23 @@ impl<S: ClientStream> Connection<S> {
                     }
                     if args[0].eq_ignore_ascii_case(b"MERIDIAN") && shared.repl.get().is_some() {
                         match engine.admit(&self.session, args) {
+                            // The snapshot without a copy under the lock:
+                            // a child writes it while the node goes on.
+                            Ok(()) if crate::repl::is_snapshot(&self.session, args) => {
+                                match crate::repl::fork_snapshot(shared, engine) {
+                                    Some(forked) => {
+                                        self.snapshot = Some(forked);
+                                        step = Step::Snapshot;
+                                    }
+                                    None => crate::repl::admin(
+                                        shared,
+                                        engine,
+                                        &self.session,
+                                        args,
+                                        &mut self.out,
+                                    ),
+                                }
+                            }
                             Ok(()) => crate::repl::admin(
                                 shared,
                                 engine,

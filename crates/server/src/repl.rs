@@ -541,6 +541,34 @@ impl ReplNode {
     }
 }
 
+/// Whether `args` is `MERIDIAN SNAPSHOT` from a session that may run it.
+pub(crate) fn is_snapshot(session: &engine::Session, args: resp::Args<'_>) -> bool {
+    session.authenticated
+        && args.len() == 2
+        && args
+            .get(1)
+            .is_some_and(|a| a.eq_ignore_ascii_case(b"SNAPSHOT"))
+}
+
+/// `MERIDIAN SNAPSHOT` without a copy under the lock: the snapshot file's
+/// header as of now, and a forked child that writes the data as it is now
+/// (the node pauses for the fork only). `None` where fork fails: the
+/// caller copies under the lock, as [`admin`] does.
+pub(crate) fn fork_snapshot(
+    shared: &Shared,
+    engine: &engine::Engine,
+) -> Option<(Vec<u8>, crate::snapshot_child::SnapshotChild)> {
+    let node = shared.repl.get()?;
+    let header = crate::persist::header_at(engine, Some(&node.log)).encode();
+    match crate::snapshot_child::fork(engine) {
+        Ok(child) => Some((header, child)),
+        Err(e) => {
+            tracing::warn!(error = %e, "fork for MERIDIAN SNAPSHOT failed: copying under the lock instead");
+            None
+        }
+    }
+}
+
 /// `MERIDIAN <subcommand>`: the replication admin commands, run with the
 /// engine locked (they are short: nothing here waits for a peer).
 ///
@@ -554,8 +582,9 @@ impl ReplNode {
 ///   this node's own log position: a partial resync when histories agree.
 /// - `STATE`: `role epoch last_seq fenced` for scripts and the CLI.
 /// - `SNAPSHOT`: the data as a snapshot file (header with the log
-///   position, then the engine snapshot), taken with the engine locked:
-///   what `meridian backup create` stores.
+///   position, then the engine snapshot): what `meridian backup create`
+///   stores. A connection forks for it ([`fork_snapshot`]); this copies
+///   it with the engine locked only where fork fails.
 pub fn admin(
     shared: &Shared,
     engine: &mut engine::Engine,
