@@ -484,6 +484,10 @@ impl<S: ClientStream> Connection<S> {
         // engine lock (and off the runtime's threads), reply, run the rest.
         while step == Step::Snapshot {
             if let Some((header, child)) = self.snapshot.take() {
+                // The replies before it go now; while the child writes,
+                // the client is busy, not idle (`timeout`).
+                self.write_some()?;
+                handle.set_exempt(true);
                 let read = tokio::task::spawn_blocking(move || {
                     let mut file = header;
                     for chunk in child {
@@ -501,6 +505,8 @@ impl<S: ClientStream> Connection<S> {
                         .out
                         .error(&format!("ERR the snapshot's reader failed: {e}")),
                 }
+                handle.touch(shared.now_ms());
+                handle.set_exempt(self.session.is_subscribed());
             }
             self.write_some()?;
             step = self.run_batch(shared, handle);
