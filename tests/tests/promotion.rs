@@ -735,3 +735,45 @@ fn promotion_commands_need_an_admin_capable_user() {
         .unwrap();
     assert!(state.starts_with("primary "), "{state}");
 }
+
+/// The commands a region answers itself (`MERIDIAN ...`) keep the rules of
+/// every other command: refused inside `MULTI` (and `EXEC` then aborts),
+/// and refused to a RESP2 client in subscribe mode.
+#[test]
+fn meridian_commands_keep_the_transaction_and_subscriber_rules() {
+    use std::io::{Read, Write};
+    let ds = Datastore::start();
+    let mut c = ds.primary().conn();
+    redis::cmd("MULTI").query::<()>(&mut c).unwrap();
+    let e = redis::cmd("MERIDIAN")
+        .arg("STATE")
+        .query::<String>(&mut c)
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("not allowed inside a transaction"),
+        "{e}"
+    );
+    let e = redis::cmd("EXEC")
+        .query::<redis::Value>(&mut c)
+        .unwrap_err();
+    assert_eq!(e.code(), Some("EXECABORT"), "{e}");
+    let mut raw = std::net::TcpStream::connect(("127.0.0.1", ds.primary().port())).unwrap();
+    raw.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    raw.write_all(b"*2\r\n$9\r\nSUBSCRIBE\r\n$2\r\nch\r\n*2\r\n$8\r\nMERIDIAN\r\n$5\r\nSTATE\r\n")
+        .unwrap();
+    let want = "-ERR Can't execute 'meridian': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context\r\n";
+    let mut got = Vec::new();
+    let mut buf = [0u8; 512];
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !String::from_utf8_lossy(&got).contains(want) && Instant::now() < deadline {
+        match raw.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+    assert!(
+        String::from_utf8_lossy(&got).contains(want),
+        "{:?}",
+        String::from_utf8_lossy(&got)
+    );
+}

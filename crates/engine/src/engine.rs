@@ -675,11 +675,18 @@ impl Engine {
         }
     }
 
-    /// Whether session `s` may run `args` as far as authentication, arity
-    /// and its user's permissions go: for commands the node answers
-    /// itself (`MERIDIAN`), which still obey ACLs. A denial is counted and
-    /// logged as for any command.
-    pub fn admit(&mut self, s: &Session, args: Args<'_>) -> Result<(), String> {
+    /// Whether session `s` (speaking `proto`) may run `args` as far as
+    /// authentication, arity, its user's permissions, a RESP2 subscriber's
+    /// limits and a transaction go: for commands the node answers itself
+    /// (`MERIDIAN`), which still obey them. A denial is counted and logged
+    /// as for any command; one inside `MULTI` makes `EXEC` abort, as for
+    /// any command.
+    pub fn admit(
+        &mut self,
+        s: &mut Session,
+        proto: resp::Proto,
+        args: Args<'_>,
+    ) -> Result<(), String> {
         let Some(cmd) = Table::get().lookup(&args[0]) else {
             return Err(unknown_command(args));
         };
@@ -691,6 +698,19 @@ impl Engine {
         }
         if !s.user.is_internal() && !self.acl.unrestricted(s.user) {
             self.acl_check(s, cmd, args).map_err(|e| e.to_string())?;
+        }
+        if s.subscriptions > 0
+            && proto == resp::Proto::Resp2
+            && !crate::cmd::pubsub::allowed_while_subscribed(cmd.name)
+        {
+            return Err(format!(
+                "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+                cmd.name
+            ));
+        }
+        if s.in_multi && cmd.has(table::NO_MULTI) {
+            s.multi_error = true;
+            return Err("ERR Command not allowed inside a transaction".into());
         }
         Ok(())
     }

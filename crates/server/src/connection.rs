@@ -694,7 +694,7 @@ impl<S: ClientStream> Connection<S> {
                         continue;
                     }
                     if args[0].eq_ignore_ascii_case(b"MERIDIAN") && shared.repl.get().is_some() {
-                        match engine.admit(&self.session, args) {
+                        match engine.admit(&mut self.session, self.out.proto, args) {
                             // The snapshot without a copy under the lock:
                             // a child writes it while the node goes on.
                             Ok(()) if crate::repl::is_snapshot(&self.session, args) => {
