@@ -175,22 +175,11 @@ pub fn take_local(shared: &Shared) -> anyhow::Result<Verified> {
             .filter(|&(_, n)| n > 0)
             .collect();
         let used_memory = engine.used_memory() as u64;
-        let chunks: Box<dyn Iterator<Item = Result<Vec<u8>, String>>> =
-            match crate::snapshot_child::fork(&engine) {
-                Ok(child) => Box::new(child),
-                Err(e) => {
-                    warn!(error = %e, "fork for a scheduled backup failed: copying under the lock instead");
-                    let copied: Vec<Vec<u8>> = engine.snapshot_writer().collect();
-                    Box::new(copied.into_iter().map(Ok))
-                }
-            };
+        let chunks = crate::snapshot_child::chunks(&engine, "a scheduled backup");
         (header, keys, used_memory, chunks)
     };
-    let mut bytes = header.encode();
-    for chunk in chunks {
-        let chunk = chunk.map_err(|e| anyhow::anyhow!("the snapshot's child failed: {e}"))?;
-        bytes.extend_from_slice(&chunk);
-    }
+    let bytes = crate::snapshot_child::file(header.encode(), chunks)
+        .map_err(|e| anyhow::anyhow!("the snapshot's child failed: {e}"))?;
     Ok(Verified {
         bytes,
         epoch: header.epoch,

@@ -488,14 +488,9 @@ impl<S: ClientStream> Connection<S> {
                 // the client is busy, not idle (`timeout`).
                 self.write_some()?;
                 handle.set_exempt(true);
-                let read = tokio::task::spawn_blocking(move || {
-                    let mut file = header;
-                    for chunk in child {
-                        file.extend_from_slice(&chunk?);
-                    }
-                    Ok::<_, String>(file)
-                })
-                .await;
+                let read =
+                    tokio::task::spawn_blocking(move || crate::snapshot_child::file(header, child))
+                        .await;
                 match read {
                     Ok(Ok(file)) => self.out.bulk(&file),
                     Ok(Err(e)) => self

@@ -929,15 +929,8 @@ impl SnapshotSource for Source {
             .map(|db| engine.dbsize(db) as u64)
             .sum();
         // A child streams the data as it is now; the node pauses only for
-        // the fork. Where fork fails, the data is copied under the lock.
-        let chunks: replication::link::SnapshotChunks = match crate::snapshot_child::fork(&engine) {
-            Ok(child) => Box::new(child),
-            Err(e) => {
-                tracing::warn!(error = %e, "fork for a full sync failed: copying under the lock instead");
-                let copied: Vec<Vec<u8>> = engine.snapshot_writer().collect();
-                Box::new(copied.into_iter().map(Ok))
-            }
-        };
+        // the fork.
+        let chunks = crate::snapshot_child::chunks(&engine, "a full sync");
         Snapshot { at, chunks, keys }
     }
 }

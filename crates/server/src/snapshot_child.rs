@@ -64,6 +64,33 @@ pub(crate) fn fork(engine: &Engine) -> std::io::Result<SnapshotChild> {
     }
 }
 
+/// The engine's snapshot as it is now (call with the engine locked), for
+/// `what` (a log line's words): from a forked child, or, where fork
+/// fails, copied under the lock as before forking existed.
+pub(crate) fn chunks(engine: &Engine, what: &str) -> replication::link::SnapshotChunks {
+    match fork(engine) {
+        Ok(child) => Box::new(child),
+        Err(e) => {
+            tracing::warn!(error = %e, "fork for {what} failed: copying under the lock instead");
+            let copied: Vec<Vec<u8>> = engine.snapshot_writer().collect();
+            Box::new(copied.into_iter().map(Ok))
+        }
+    }
+}
+
+/// A whole snapshot file: `header`, then every chunk of `chunks` (which
+/// may block while a child writes them).
+pub(crate) fn file(
+    header: Vec<u8>,
+    chunks: impl IntoIterator<Item = Result<Vec<u8>, String>>,
+) -> Result<Vec<u8>, String> {
+    let mut file = header;
+    for chunk in chunks {
+        file.extend_from_slice(&chunk?);
+    }
+    Ok(file)
+}
+
 /// The child's whole life: write every chunk, then [`END`], and `_exit`.
 fn write_in_child(engine: &Engine, pipe: File) -> ! {
     // SAFETY: resetting dispositions in a single-threaded child (the
