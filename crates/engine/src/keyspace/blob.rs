@@ -23,8 +23,7 @@ use std::fmt;
 use std::ptr::{self, NonNull};
 use std::slice;
 
-/// Most bytes a LEB128 varint of a `u64` takes.
-const MAX_VARINT: usize = 10;
+use changelog::frame::{put_varint, MAX_VARINT};
 
 /// A key, its value bytes and its expiry, owned through one thin pointer.
 ///
@@ -90,10 +89,11 @@ impl Header {
     /// The header's bytes, ready to copy to the start of an allocation.
     fn encode(&self) -> ([u8; 2 * MAX_VARINT], usize) {
         let mut buf = [0u8; 2 * MAX_VARINT];
-        let n = put_varint(&mut buf, first_word(self.key_len, self.has_expire));
-        let m = put_varint(&mut buf[n..], self.val_len as u64);
-        debug_assert_eq!(n + m, self.head_len);
-        (buf, n + m)
+        // The same varint as the change log's frames write.
+        let n = put_varint(&mut buf, 0, first_word(self.key_len, self.has_expire));
+        let end = put_varint(&mut buf, n, self.val_len as u64);
+        debug_assert_eq!(end, self.head_len);
+        (buf, end)
     }
 }
 
@@ -104,17 +104,6 @@ fn first_word(key_len: usize, has_expire: bool) -> u64 {
 fn varint_len(v: u64) -> usize {
     let bits = 64 - (v | 1).leading_zeros() as usize;
     bits.div_ceil(7)
-}
-
-fn put_varint(buf: &mut [u8], mut v: u64) -> usize {
-    let mut i = 0;
-    while v >= 0x80 {
-        buf[i] = (v as u8) | 0x80;
-        v >>= 7;
-        i += 1;
-    }
-    buf[i] = v as u8;
-    i + 1
 }
 
 impl ThinBlob {
@@ -456,7 +445,7 @@ mod tests {
         ] {
             assert_eq!(varint_len(v), w, "{v}");
             let mut buf = [0u8; MAX_VARINT];
-            assert_eq!(put_varint(&mut buf, v), w);
+            assert_eq!(put_varint(&mut buf, 0, v), w);
             // SAFETY: `buf` holds a complete varint just written.
             assert_eq!(unsafe { read_varint(buf.as_ptr()) }, (v, w));
         }
