@@ -690,29 +690,14 @@ impl Engine {
         let Some(cmd) = Table::get().lookup(&args[0]) else {
             return Err(unknown_command(args));
         };
-        if !s.authenticated && !cmd.has(table::NO_AUTH) {
-            return Err("NOAUTH Authentication required.".into());
-        }
-        if !cmd.arity_ok(args.len()) {
-            return Err(CmdError::Arity(cmd.name.to_string()).to_string());
-        }
-        if !s.user.is_internal() && !self.acl.unrestricted(s.user) {
-            self.acl_check(s, cmd, args).map_err(|e| e.to_string())?;
-        }
-        if s.subscriptions > 0
-            && proto == resp::Proto::Resp2
-            && !crate::cmd::pubsub::allowed_while_subscribed(cmd.name)
-        {
-            return Err(format!(
-                "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
-                cmd.name
-            ));
-        }
-        if s.in_multi && cmd.has(table::NO_MULTI) {
-            s.multi_error = true;
-            return Err("ERR Command not allowed inside a transaction".into());
-        }
-        Ok(())
+        // The checks every command passes; a refusal inside MULTI makes
+        // EXEC abort, as in `execute_found`.
+        self.check(s, cmd, args, proto).map_err(|e| {
+            if s.in_multi {
+                s.multi_error = true;
+            }
+            e.to_string()
+        })
     }
 
     /// Starts a batch of requests that arrived together: the clock is read
