@@ -714,7 +714,9 @@ impl Engine {
     }
 
     /// Refusals decided before the handler runs: authentication, arity,
-    /// permissions, then the row's flags.
+    /// permissions, then the row's flags. Inlined into the dispatch of
+    /// every command (`admit`, its other caller, is rare).
+    #[inline(always)]
     fn check(
         &mut self,
         s: &Session,
